@@ -1,0 +1,1 @@
+"""Federated algorithms. They see a federation Context, never a transport."""

@@ -1,0 +1,1 @@
+"""Horizontal neural networks (FedAvg); arrives with the homo_nn issue."""

@@ -1,0 +1,22 @@
+"""Names every layer shares: the error root and party references."""
+
+from fedspark.common._errors import (
+    ConfigError,
+    CryptoError,
+    DataError,
+    FederationError,
+    FedsparkError,
+    ProtocolError,
+)
+from fedspark.common._roles import PartyRef, Role
+
+__all__ = [
+    "ConfigError",
+    "CryptoError",
+    "DataError",
+    "FederationError",
+    "FedsparkError",
+    "PartyRef",
+    "ProtocolError",
+    "Role",
+]

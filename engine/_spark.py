@@ -1,0 +1,42 @@
+"""Spark session lifecycle for one party.
+
+Each party process owns one local SparkSession. The machines this runs on have
+2 cores and several party JVMs at once, so defaults are small: ``local[2]``,
+a 1 GiB driver, 4 shuffle partitions, Arrow on, and no UI (whose port would
+collide between parties on one host).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+DEFAULT_SPARK_CONF: dict[str, str] = {
+    "spark.master": "local[2]",
+    "spark.driver.memory": "1g",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.default.parallelism": "2",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "10000",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+    "spark.python.worker.reuse": "true",
+}
+
+
+def build_session(app_name: str, conf: dict[str, str] | None = None) -> SparkSession:
+    """Start (or reuse) this process's SparkSession with party-sized defaults."""
+    from pyspark.sql import SparkSession
+
+    settings = {**DEFAULT_SPARK_CONF, **(conf or {})}
+    builder = SparkSession.builder.appName(app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
