@@ -1,0 +1,86 @@
+"""Steps that guest and hosts run alike: setup, the masked gradient round trip, results."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fedspark.algorithms.hetero_lr import _wire
+from fedspark.algorithms.hetero_lr._compute import PartyCompute
+from fedspark.algorithms.hetero_lr._kernels import FloatArray, IntArray
+from fedspark.algorithms.hetero_lr._model import LRModelShare
+from fedspark.algorithms.hetero_lr._params import HeteroLRParams
+from fedspark.common import ProtocolError
+from fedspark.crypto import FixedPoint, PublicKey
+from fedspark.federation import Context
+
+EpochCallback = Callable[[int, "float | None"], None]
+"""Called after each epoch with (epoch, loss or None when the loss is not computed)."""
+
+ComputeFactory = Callable[[PublicKey], PartyCompute]
+"""Builds a party's compute backend once the arbiter's public key is known."""
+
+
+@dataclass
+class VerticalData:
+    """A party's aligned rows: ids sorted the same way at every party."""
+
+    ids: Sequence[str]
+    feature_names: list[str]
+    labels: FloatArray | None = None
+
+
+@dataclass
+class TrainResult:
+    model: LRModelShare
+    loss_history: list[float | None] = field(default_factory=list)
+    converged: bool = False
+    epochs: int = 0
+    scores: FloatArray | None = None
+    gradients: list[list[float]] = field(default_factory=list)
+
+
+def receive_public_key(ctx: Context) -> PublicKey:
+    data = ctx.arbiter.get("public_key")
+    if not isinstance(data, dict) or not isinstance(data.get("n"), int):
+        raise ProtocolError(f"job {ctx.job_id}: the arbiter's public key is malformed")
+    return PublicKey.from_dict(data)
+
+
+def initial_weights(params: HeteroLRParams, size: int) -> FloatArray:
+    if params.init_std == 0:
+        return np.zeros(size)
+    return np.random.default_rng(params.seed).normal(0.0, params.init_std, size)
+
+
+def masked_gradient(
+    ctx: Context,
+    compute: PartyCompute,
+    public_key: PublicKey,
+    params: HeteroLRParams,
+    rows: IntArray,
+    enc_e: Sequence[int],
+) -> FloatArray:
+    """X^T[[e]] for this party's columns, decrypted by the arbiter under a one-time mask.
+
+    The mask r_j is uniform in [0, n), so g_j + r_j mod n is uniform: the arbiter
+    learns nothing about the gradient. Returns the plaintext sum Σ_i x_ij·e_i.
+    """
+    enc_grad = compute.gradient(rows, enc_e)
+    masks = [secrets.randbelow(public_key.n) for _ in enc_grad]
+    masked = [public_key.add_plain(c, r) for c, r in zip(enc_grad, masks)]
+    ctx.arbiter.put("masked_gradient", _wire.pack(public_key, masked))
+    opened = ctx.arbiter.get("opened_gradient")
+    if not isinstance(opened, list) or len(opened) != len(masks):
+        raise ProtocolError(f"job {ctx.job_id}: the arbiter returned a malformed gradient")
+    codec = FixedPoint(public_key.n, params.frac_bits)
+    plain = [(int(m) - r) % public_key.n for m, r in zip(opened, masks)]
+    return codec.decode(plain, frac_bits=params.frac_bits + params.x_frac_bits)
+
+
+def epoch_status(ctx: Context) -> tuple[float | None, bool]:
+    status = ctx.arbiter.get("status")
+    return status["loss"], bool(status["converged"])

@@ -1,0 +1,153 @@
+"""The guest's side of vertical LR: it holds the labels and the intercept.
+
+Per mini-batch the guest receives [[u_h]] from each host, forms
+[[e]] = [[Σ u_h]] + u_g − 2y (y in {−1, +1}; e = 4·d of the Taylor-approximated
+logistic loss), sends [[e]] to the hosts, and takes its own masked gradient round
+trip through the arbiter. With one host it also assembles the encrypted batch loss
+for the arbiter. At the end, hosts send X_h·w_h so the guest can score the rows.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+
+import numpy as np
+
+from fedspark.algorithms.hetero_lr import _wire
+from fedspark.algorithms.hetero_lr._alignment import check_alignment_guest
+from fedspark.algorithms.hetero_lr._batches import epoch_batches, n_batches
+from fedspark.algorithms.hetero_lr._common import (
+    ComputeFactory,
+    EpochCallback,
+    TrainResult,
+    VerticalData,
+    epoch_status,
+    initial_weights,
+    masked_gradient,
+    receive_public_key,
+)
+from fedspark.algorithms.hetero_lr._kernels import FloatArray
+from fedspark.algorithms.hetero_lr._model import LRModelShare
+from fedspark.algorithms.hetero_lr._params import HeteroLRParams
+from fedspark.common import DataError, ProtocolError
+from fedspark.crypto import FixedPoint, PublicKey
+from fedspark.federation import Context
+
+
+def train_guest(
+    ctx: Context,
+    data: VerticalData,
+    params: HeteroLRParams,
+    make_compute: ComputeFactory,
+    on_epoch: EpochCallback | None = None,
+    record_gradients: bool = False,
+) -> TrainResult:
+    y = _signed_labels(ctx, data)
+    n = len(data.ids)
+    check_alignment_guest(ctx.sub("align"), data.ids)
+    public_key = receive_public_key(ctx.sub("setup"))
+    compute = make_compute(public_key)  # guest features plus a constant column for the intercept
+    n_hosts = len(ctx.hosts)
+    seed = params.seed if params.seed is not None else secrets.randbits(63)
+    plan = {"seed": seed, "n_rows": n, "n_batches": n_batches(n, params.batch_size), "with_loss": n_hosts == 1}
+    ctx.sub("setup").hosts.put("plan", plan)
+    ctx.sub("setup").arbiter.put("plan", plan)
+
+    codec = FixedPoint(public_key.n, params.frac_bits)
+    w = initial_weights(params, compute.n_features)
+    result = TrainResult(model=_model(ctx, data, w, params))
+    for epoch, ectx in ctx.iterations(params.max_iter, prefix="epoch"):
+        for rows, bctx in zip(epoch_batches(seed, epoch, n, params.batch_size), _batch_ctxs(ectx, plan)):
+            u_g = compute.linear(rows, w)
+            host_u = [_wire.unpack(public_key, v, what=f"[[u]] from host #{i}", expected=len(rows))
+                      for i, v in enumerate(bctx.hosts.get("enc_u"))]
+            enc_u = [public_key.sum(cs) for cs in zip(*host_u)]
+            e_plain = codec.encode(u_g - 2.0 * y[rows])
+            enc_e = [public_key.add_plain(c, m) for c, m in zip(enc_u, e_plain)]
+            bctx.hosts.put("enc_e", _wire.pack(public_key, enc_e))
+            if plan["with_loss"]:
+                enc_u2 = bctx.hosts[0].get("enc_u2_sum")
+                bctx.arbiter.put("enc_loss", _encrypted_loss(public_key, params, u_g, y[rows], host_u[0], enc_u2))
+            grad_sum = masked_gradient(bctx, compute, public_key, params, rows, enc_e)
+            grad = 0.25 * grad_sum / len(rows)
+            grad[:-1] += params.alpha * w[:-1]  # no penalty on the intercept
+            if record_gradients:
+                result.gradients.append(grad.tolist())
+            w = w - params.learning_rate * grad
+        loss, converged = epoch_status(ectx)
+        result.loss_history.append(loss)
+        result.epochs = epoch + 1
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
+        if converged and params.early_stop:
+            result.converged = True
+            break
+
+    result.model = _model(ctx, data, w, params)
+    result.scores = _score(ctx.sub("predict"), compute, w, n)
+    return result
+
+
+def _batch_ctxs(ectx: Context, plan: dict[str, int]):  # type: ignore[no-untyped-def]
+    for _, bctx in ectx.iterations(plan["n_batches"], prefix="batch"):
+        yield bctx
+
+
+def _signed_labels(ctx: Context, data: VerticalData) -> FloatArray:
+    if data.labels is None:
+        raise DataError(f"job {ctx.job_id}: the guest's table has no label column; hetero_lr needs one")
+    labels = np.asarray(data.labels, dtype=np.float64)
+    bad = ~np.isin(labels, (0.0, 1.0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"job {ctx.job_id}: hetero_lr needs binary labels 0/1, "
+            f"but row id={data.ids[i]} has label {labels[i]!r}"
+        )
+    return 2.0 * labels - 1.0
+
+
+def _encrypted_loss(
+    public_key: PublicKey,
+    params: HeteroLRParams,
+    u_g: FloatArray,
+    y: FloatArray,
+    enc_u_h: list[int],
+    enc_u2_sum: int,
+) -> dict[str, object]:
+    """[[Σ log2 − ½·y·u + ⅛·u²]] with u = u_g + u_h, from one host's [[u_h]] and [[Σ u_h²]].
+
+    Expanded: Σ(log2 − ½y·u_g + ⅛u_g²) + Σ(¼u_g − ½y)·[[u_h]] + ⅛[[Σu_h²]].
+    Everything carries frac_bits + x_frac_bits fractional bits.
+    """
+    codec = FixedPoint(public_key.n, params.frac_bits)
+    plain = float(np.sum(math.log(2.0) - 0.5 * y * u_g + 0.125 * u_g**2))
+    cross = public_key.dot(enc_u_h, codec.quantise(0.25 * u_g - 0.5 * y, params.x_frac_bits))
+    square = public_key.mul_plain(enc_u2_sum, codec.quantise([0.125], params.x_frac_bits)[0])
+    total_bits = params.frac_bits + params.x_frac_bits
+    plain_encoded = codec.encode_int(codec.quantise([plain], total_bits)[0])
+    enc = public_key.add_plain(public_key.add(cross, square), plain_encoded)
+    return {"enc": enc, "frac_bits": total_bits, "count": len(u_g)}
+
+
+def _score(ctx: Context, compute, w: FloatArray, n: int) -> FloatArray:  # type: ignore[no-untyped-def]
+    rows = np.arange(n)
+    u = compute.linear(rows, w)
+    for i, host_u in enumerate(ctx.hosts.get("u")):
+        arr = np.asarray(host_u, dtype=np.float64)
+        if arr.shape != (n,):
+            raise ProtocolError(f"job {ctx.job_id}: host #{i} sent {arr.shape} partial scores, expected ({n},)")
+        u = u + arr
+    return 1.0 / (1.0 + np.exp(-u))
+
+
+def _model(ctx: Context, data: VerticalData, w: FloatArray, params: HeteroLRParams) -> LRModelShare:
+    return LRModelShare(
+        role="guest",
+        party_id=ctx.me.party_id,
+        feature_names=list(data.feature_names),
+        weights=w[:-1].tolist(),
+        intercept=float(w[-1]),
+        meta={"decision_threshold": params.decision_threshold},
+    )

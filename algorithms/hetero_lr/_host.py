@@ -1,0 +1,78 @@
+"""A host's side of vertical LR: features only, no labels.
+
+Per mini-batch the host sends [[u_h]] = [[X_h·w_h]] (and, when the loss is
+computed, [[Σ u_h²]]) to the guest, receives [[e]], and takes its masked
+gradient round trip through the arbiter. Its weights never leave it; at the end
+it sends X_h·w_h per row so the guest can score.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedspark.algorithms.hetero_lr import _wire
+from fedspark.algorithms.hetero_lr._alignment import check_alignment_host
+from fedspark.algorithms.hetero_lr._batches import epoch_batches
+from fedspark.algorithms.hetero_lr._common import (
+    ComputeFactory,
+    EpochCallback,
+    TrainResult,
+    VerticalData,
+    epoch_status,
+    initial_weights,
+    masked_gradient,
+    receive_public_key,
+)
+from fedspark.algorithms.hetero_lr._model import LRModelShare
+from fedspark.algorithms.hetero_lr._params import HeteroLRParams
+from fedspark.common import ProtocolError
+from fedspark.crypto import FixedPoint
+from fedspark.federation import Context
+
+
+def train_host(
+    ctx: Context,
+    data: VerticalData,
+    params: HeteroLRParams,
+    make_compute: ComputeFactory,
+    on_epoch: EpochCallback | None = None,
+    record_gradients: bool = False,
+) -> TrainResult:
+    n = len(data.ids)
+    check_alignment_host(ctx.sub("align"), data.ids)
+    public_key = receive_public_key(ctx.sub("setup"))
+    compute = make_compute(public_key)
+    plan = ctx.sub("setup").guest.get("plan")
+    if plan["n_rows"] != n:
+        raise ProtocolError(f"job {ctx.job_id}: the guest plans {plan['n_rows']} rows, this host has {n}")
+    codec = FixedPoint(public_key.n, params.frac_bits)
+    w = initial_weights(params, compute.n_features)
+    result = TrainResult(model=_model(ctx, data, w))
+    for epoch, ectx in ctx.iterations(params.max_iter, prefix="epoch"):
+        batches = epoch_batches(plan["seed"], epoch, n, params.batch_size)
+        for rows, (_, bctx) in zip(batches, ectx.iterations(plan["n_batches"], prefix="batch")):
+            u = compute.linear(rows, w)
+            bctx.guest.put("enc_u", _wire.pack(public_key, compute.encrypt(u)))
+            if plan["with_loss"]:
+                bctx.guest.put("enc_u2_sum", public_key.encrypt(codec.encode([float(np.dot(u, u))])[0]))
+            enc_e = _wire.unpack(public_key, bctx.guest.get("enc_e"), what="[[e]] from the guest", expected=len(rows))
+            grad = 0.25 * masked_gradient(bctx, compute, public_key, params, rows, enc_e) / len(rows)
+            grad += params.alpha * w
+            if record_gradients:
+                result.gradients.append(grad.tolist())
+            w = w - params.learning_rate * grad
+        loss, converged = epoch_status(ectx)
+        result.loss_history.append(loss)
+        result.epochs = epoch + 1
+        if on_epoch is not None:
+            on_epoch(epoch, loss)
+        if converged and params.early_stop:
+            result.converged = True
+            break
+    result.model = _model(ctx, data, w)
+    ctx.sub("predict").guest.put("u", compute.linear(np.arange(n), w))
+    return result
+
+
+def _model(ctx: Context, data: VerticalData, w: np.ndarray) -> LRModelShare:
+    return LRModelShare(role="host", party_id=ctx.me.party_id, feature_names=list(data.feature_names), weights=w.tolist())

@@ -1,0 +1,32 @@
+"""A party's share of a trained vertical LR model: only its own columns' weights."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class LRModelShare:
+    """Weights for this party's features; the guest's share also holds the intercept."""
+
+    role: str
+    party_id: str
+    feature_names: list[str]
+    weights: list[float]
+    intercept: float | None = None
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> LRModelShare:
+        return cls(**json.loads(path.read_text()))
+
+    @property
+    def weight_vector(self) -> np.ndarray:
+        return np.asarray(self.weights, dtype=np.float64)

@@ -1,0 +1,173 @@
+"""One party's process in ``fedspark run``: gateway, Spark session, its role of the algorithm.
+
+Started by the runner as ``python -m fedspark.engine._party``. It binds its
+gateway on a free loopback port, reports the port, waits for the route table,
+then runs its role. Anything that goes wrong is reported as an ``error`` event
+naming this party, and the process exits non-zero so the runner stops the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedspark.algorithms.evaluation import binary_metrics
+from fedspark.algorithms.hetero_lr import (
+    HeteroLRParams,
+    VerticalData,
+    driver_compute_factory,
+    train_arbiter,
+    train_guest,
+    train_host,
+)
+from fedspark.common import FedsparkError, PartyRef, Role
+from fedspark.engine import _events
+from fedspark.engine._config import JobConfig, load_job
+from fedspark.engine._outputs import party_dir, write_json, write_report
+from fedspark.engine._spark import build_session
+from fedspark.federation import Context, Federation, GrpcTransport
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    me = PartyRef.parse(args.party)
+    try:
+        job = load_job(Path(args.job))
+        run_party(job, me, args.job_id, Path(args.runs_dir), Path(args.tap_dir) if args.tap_dir else None)
+    except FedsparkError as exc:
+        _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
+        return exc.exit_code
+    except Exception as exc:  # a bug: keep the traceback in the party log
+        traceback.print_exc()
+        _events.emit("error", party=str(me), message=f"{type(exc).__name__}: {exc}", kind="internal")
+        return 70
+    return 0
+
+
+def run_party(job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir: Path | None) -> None:
+    out = party_dir(runs_dir, job_id, me)
+    parties = job.party_refs()
+    transport = GrpcTransport(
+        me,
+        host=job.federation.host,
+        port=0,
+        tap_dir=tap_dir / f"{me.role.value}-{me.party_id}" if tap_dir else None,
+    )
+    try:
+        transport.gateway.open_job(job_id, parties)
+        _events.emit("ready", party=str(me), port=transport.port)
+        routes = _read_routes()
+        transport.set_routes(routes)
+        delay = job.delay_for(me)
+        if delay > 0:
+            time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
+        ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s))
+        metrics = _run_role(job, me, ctx, out)
+        write_json(out / "metrics.json", metrics)
+        write_report(out / "report.md", me, job_id, metrics)
+        _events.emit("done", party=str(me), metrics=_summary(metrics))
+    finally:
+        transport.close()
+
+
+def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path) -> dict[str, Any]:
+    params = HeteroLRParams.model_validate(job.params)
+    started = time.monotonic()
+    security = {
+        "key_size": job.security.key_size,
+        "insecure_key_size": job.security.allow_insecure_key_size and job.security.key_size < 2048,
+    }
+
+    def on_epoch(epoch: int, loss: float | None) -> None:
+        _events.emit("epoch", party=str(me), epoch=epoch + 1, total=params.max_iter, loss=loss)
+
+    if me.role is Role.ARBITER:
+        result = train_arbiter(
+            ctx,
+            params,
+            key_size=job.security.key_size,
+            allow_insecure_key_size=job.security.allow_insecure_key_size,
+            on_epoch=on_epoch,
+        )
+        seconds = time.monotonic() - started
+        return {**security, "role": "arbiter", "epochs": result.epochs, "converged": result.converged,
+                "loss_history": result.loss_history, "seconds": seconds}
+
+    table = _load_table(job, me)
+    data, x = table
+    factory = driver_compute_factory(x, params, intercept=me.role is Role.GUEST)
+    train = train_guest if me.role is Role.GUEST else train_host
+    load_seconds = time.monotonic() - started
+    started = time.monotonic()
+    result = train(ctx, data, params, factory, on_epoch=on_epoch, record_gradients=job.debug.record_gradients)
+    seconds = time.monotonic() - started
+    result.model.save(out / "model.json")
+    if job.debug.record_gradients:
+        write_json(out / "gradients.json", result.gradients)
+    metrics: dict[str, Any] = {
+        **security,
+        "role": me.role.value,
+        "n_rows": len(data.ids),
+        "n_features": len(data.feature_names),
+        "epochs": result.epochs,
+        "converged": result.converged,
+        "loss_history": result.loss_history,
+        "seconds": seconds,
+        "load_seconds": load_seconds,
+        "seconds_per_epoch": seconds / max(result.epochs, 1),
+    }
+    if me.role is Role.GUEST and result.scores is not None and data.labels is not None:
+        metrics.update(binary_metrics(data.labels, result.scores, params.decision_threshold))
+    return metrics
+
+
+def _load_table(job: JobConfig, me: PartyRef) -> tuple[VerticalData, np.ndarray]:
+    from fedspark.arrow_bridge import column_view, feature_matrix
+    from fedspark.storage import TableSpec, read_table
+
+    cfg = job.party_config(me).data
+    assert cfg is not None  # checked by JobConfig
+    spark = build_session(f"fedspark-{me.role.value}-{me.party_id}", job.spark)
+    spec = TableSpec(**cfg.model_dump())
+    table = read_table(spark, spec, party=str(me)).to_arrow()
+    feature_names = [c for c in table.column_names if c not in ("id", "label")]
+    data = VerticalData(
+        ids=table.column("id").to_pylist(),
+        feature_names=feature_names,
+        labels=column_view(table, "label") if "label" in table.column_names else None,
+    )
+    return data, feature_matrix(table, feature_names)
+
+
+def _read_routes() -> dict[str, str]:
+    line = sys.stdin.readline()
+    if not line:
+        raise FedsparkError("the runner closed the control channel before sending routes")
+    routes = json.loads(line)["routes"]
+    return {str(k): str(v) for k, v in routes.items()}
+
+
+def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
+    keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged")
+    return {k: metrics[k] for k in keys if k in metrics}
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fedspark.engine._party")
+    parser.add_argument("--job", required=True)
+    parser.add_argument("--party", required=True, help="role:party_id")
+    parser.add_argument("--job-id", required=True)
+    parser.add_argument("--runs-dir", required=True)
+    parser.add_argument("--tap-dir")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""``fedspark run``: every party of a job as its own process on this machine.
+
+The runner starts one process per party (own gateway on a free loopback port,
+own SparkSession), hands each the route table once all are listening, shows
+progress from their event lines, and collects their results. If any party
+fails, the others are stopped, the error names the failed party, and no process
+is left behind: each party runs in its own process group (its Spark JVM too),
+which is terminated and then killed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from fedspark.common import FedsparkError, PartyRef
+from fedspark.engine import _events
+from fedspark.engine._config import JobConfig
+
+READY_TIMEOUT_S = 120.0
+
+
+class PartyFailed(FedsparkError):
+    """A party process of the job failed; the others were stopped."""
+
+    def __init__(self, job_id: str, party: str, message: str, log: Path) -> None:
+        super().__init__(f"job {job_id}: party {party} failed: {message} (log: {log})")
+        self.job_id, self.party, self.log = job_id, party, log
+
+
+@dataclass
+class _Proc:
+    ref: PartyRef
+    popen: subprocess.Popen[str]
+    log_path: Path
+    ready_port: int | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class RunResult:
+    job_id: str
+    run_dir: Path
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+class EmbeddedRunner:
+    """Runs all parties of ``job`` locally; ``on_event`` sees every party event (for progress)."""
+
+    def __init__(
+        self,
+        job: JobConfig,
+        job_file: Path,
+        job_id: str,
+        runs_dir: Path,
+        *,
+        tap_dir: Path | None = None,
+        on_event: Any = None,
+    ) -> None:
+        self.job, self.job_file, self.job_id = job, job_file, job_id
+        self.run_dir = runs_dir / job_id
+        self.runs_dir = runs_dir
+        self.tap_dir = tap_dir
+        self.on_event = on_event or (lambda event: None)
+        self._events: queue.Queue[tuple[_Proc, dict[str, Any] | None]] = queue.Queue()
+        self._procs: list[_Proc] = []
+
+    def run(self) -> RunResult:
+        started = time.monotonic()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            for ref in self.job.party_refs():
+                self._procs.append(self._spawn(ref))
+            self._wait_ready()
+            routes = {p.ref.party_id: f"{self.job.federation.host}:{p.ready_port}" for p in self._procs}
+            for proc in self._procs:
+                assert proc.popen.stdin is not None
+                proc.popen.stdin.write(json.dumps({"routes": routes}) + "\n")
+                proc.popen.stdin.flush()
+            self._wait_done()
+        finally:
+            self._stop_all()
+        result = RunResult(self.job_id, self.run_dir, seconds=time.monotonic() - started)
+        result.results = {str(p.ref): p.result or {} for p in self._procs}
+        return result
+
+    # --- processes --------------------------------------------------------
+    def _spawn(self, ref: PartyRef) -> _Proc:
+        log_dir = self.run_dir / f"{ref.role.value}-{ref.party_id}"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_path = log_dir / "party.log"
+        cmd = [
+            sys.executable, "-m", "fedspark.engine._party",
+            "--job", str(self.job_file), "--party", str(ref),
+            "--job-id", self.job_id, "--runs-dir", str(self.runs_dir),
+        ]
+        if self.tap_dir is not None:
+            cmd += ["--tap-dir", str(self.tap_dir)]
+        log = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS at exit
+        popen = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+            bufsize=1, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        proc = _Proc(ref, popen, log_path)
+        threading.Thread(target=self._pump, args=(proc, popen.stdout), daemon=True).start()
+        return proc
+
+    def _pump(self, proc: _Proc, stream: IO[str] | None) -> None:
+        """Forward a party's event lines; other stdout (e.g. from its JVM) goes to its log."""
+        assert stream is not None
+        with open(proc.log_path, "a") as log:
+            for line in stream:
+                event = _events.parse(line)
+                if event is None:
+                    log.write(line)
+                    log.flush()
+                else:
+                    self._events.put((proc, event))
+        self._events.put((proc, None))  # stdout closed: the process is ending
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while any(p.ready_port is None for p in self._procs):
+            self._next_event(deadline, waiting_for="its gateway to start")
+
+    def _wait_done(self) -> None:
+        closed: set[str] = set()
+        while len(closed) < len(self._procs):
+            proc = self._next_event(None, waiting_for="the job to finish")
+            if proc is not None:
+                closed.add(str(proc.ref))
+
+    def _next_event(self, deadline: float | None, waiting_for: str) -> _Proc | None:
+        """Handle one event; return the party whose stream just closed, if any."""
+        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            proc, event = self._events.get(timeout=timeout)
+        except queue.Empty:
+            late = [str(p.ref) for p in self._procs if p.ready_port is None]
+            raise PartyFailed(self.job_id, ", ".join(late), f"timed out waiting for {waiting_for}",
+                              self.run_dir) from None
+        if event is None:
+            code = proc.popen.wait()
+            if code != 0:
+                message = proc.error or f"exited with code {code}"
+                raise PartyFailed(self.job_id, str(proc.ref), message, proc.log_path)
+            if proc.result is None:
+                raise PartyFailed(self.job_id, str(proc.ref), "exited without reporting a result", proc.log_path)
+            return proc
+        kind = event.get("event")
+        if kind == "ready":
+            proc.ready_port = int(event["port"])
+        elif kind == "error":
+            proc.error = str(event.get("message"))
+        elif kind == "done":
+            proc.result = dict(event.get("metrics", {}))
+        self.on_event({**event, "party": str(proc.ref)})
+        return None
+
+    def _stop_all(self) -> None:
+        """Terminate every party's process group, then kill what is left."""
+        for proc in self._procs:
+            if proc.popen.poll() is None:
+                _signal_group(proc.popen, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for proc in self._procs:
+            try:
+                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in self._procs:
+            _signal_group(proc.popen, signal.SIGKILL)  # the JVM child may outlive its Python parent
+            proc.popen.wait()
+            for stream in (proc.popen.stdin, proc.popen.stdout):
+                if stream is not None:
+                    try:
+                        stream.close()
+                    except OSError:
+                        pass
+
+
+def _signal_group(popen: subprocess.Popen[str], sig: int) -> None:
+    try:
+        os.killpg(popen.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,114 @@
+"""The ``fedspark`` command line (typer + rich).
+
+Expected failures (bad job file, bad table, a peer that failed or timed out)
+print one clear message and exit non-zero; only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from fedspark.common import FedsparkError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated learning on Spark.")
+console = Console(stderr=True)
+out = Console()
+
+
+@app.command()
+def run(
+    job_file: Annotated[Path, typer.Argument(help="job definition, e.g. jobs/hetero_lr_breast.yaml")],
+    job_id: Annotated[str | None, typer.Option(help="defaults to <name>-<time>-<random>")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="where each party writes its results")] = Path("runs"),
+    tap_dir: Annotated[Path | None, typer.Option(hidden=True, help="record every payload a gateway accepts")] = None,
+) -> None:
+    """Run a job with every party on this machine (one process each, gateways on loopback)."""
+    from fedspark.engine._config import load_job
+    from fedspark.engine._examples_for_job import ensure_example_data
+    from fedspark.engine._runner import EmbeddedRunner
+
+    job = load_job(job_file)
+    for path in ensure_example_data(job):
+        console.print(f"generated example table [bold]{path}[/]")
+    job_id = job_id or f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    max_iter = int(job.params.get("max_iter", 20))
+    console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
+    if job.security.allow_insecure_key_size and job.security.key_size < 2048:
+        console.print(f"[yellow]insecure key size {job.security.key_size} bits (allow_insecure_key_size)[/]")
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[loss]}"), TimeElapsedColumn(), console=console, transient=False,
+    ) as progress:
+        task = progress.add_task("starting parties", total=max_iter, loss="")
+
+        def on_event(event: dict[str, Any]) -> None:
+            kind = event.get("event")
+            if kind == "epoch" and event["party"].startswith("arbiter"):
+                loss = event.get("loss")
+                progress.update(task, description="training", completed=event["epoch"],
+                                loss=f"loss {loss:.5f}" if loss is not None else "")
+            elif kind == "ready":
+                progress.update(task, description="parties ready")
+            elif kind == "done" and event["party"].startswith("guest"):
+                progress.update(task, description="done", completed=progress.tasks[0].completed)
+
+        result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event).run()
+
+    table = Table(title=f"{job_id} finished in {result.seconds:.1f}s")
+    for col in ("party", "epochs", "s/epoch", "AUC", "KS", "accuracy"):
+        table.add_column(col)
+    for party, metrics in result.results.items():
+        def fmt(key: str) -> str:
+            value = metrics.get(key)
+            return f"{value:.4f}" if isinstance(value, float) else ("" if value is None else str(value))
+        table.add_row(party, fmt("epochs"), fmt("seconds_per_epoch"), fmt("auc"), fmt("ks"), fmt("accuracy"))
+    out.print(table)
+    out.print(f"results in {result.run_dir}")
+
+
+@app.command()
+def examples(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for the example tables")] = Path("data"),
+) -> None:
+    """Write the example tables (breast cancer, split by columns like FATE's examples)."""
+    from fedspark.engine._examples import write_breast_examples
+
+    for name, path in write_breast_examples(out_dir).items():
+        out.print(f"{name}: {path}")
+
+
+@app.command()
+def version() -> None:
+    """Print the installed fedspark version."""
+    from importlib.metadata import version as dist_version
+
+    out.print(dist_version("fedspark"))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except FedsparkError as exc:
+        console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/]")
+        raise SystemExit(130) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # click's usage errors come through here with standalone_mode=False
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise

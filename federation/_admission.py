@@ -1,0 +1,56 @@
+"""Which messages a party's receiving side accepts: open jobs and their parties.
+
+A gateway listens on a network port, so it must not store whatever arrives:
+only messages addressed to its own party, for a job it was told about, between
+parties of that job. Both transports apply these same rules, so a protocol
+test over the in-memory transport fails the same way the real gateway would.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+from fedspark.common import PartyRef
+from fedspark.federation._errors import MessageTooLarge, NotAMember, UnknownJob, WrongRecipient
+from fedspark.federation._message import MessageKey
+
+
+class JobAdmission:
+    """Thread-safe table of open jobs for one party, and the check every message passes."""
+
+    def __init__(self, party_id: str, max_message_bytes: int | None = None) -> None:
+        self.party_id = str(party_id)
+        self.max_message_bytes = max_message_bytes
+        self._jobs: dict[str, frozenset[PartyRef]] = {}
+        self._lock = threading.Lock()
+
+    def open_job(self, job_id: str, parties: Iterable[PartyRef]) -> None:
+        """Accept messages of ``job_id`` between ``parties`` (reopening replaces the list)."""
+        members = frozenset(parties)
+        with self._lock:
+            self._jobs[job_id] = members
+
+    def close_job(self, job_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(job_id, None)
+
+    def is_open(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._jobs
+
+    def admit(self, key: MessageKey, size: int) -> None:
+        """Raise a ``MessageRefused`` subclass unless this party should store the message."""
+        src = str(key.src)
+        if key.dst.party_id != self.party_id:
+            raise WrongRecipient(key.job_id, key.tag, src, str(key.dst), self.party_id)
+        with self._lock:
+            members = self._jobs.get(key.job_id)
+        if members is None:
+            raise UnknownJob(key.job_id, key.tag, src, self.party_id)
+        if key.src not in members:
+            raise NotAMember(key.job_id, key.tag, src, src, "sender")
+        if key.dst not in members:
+            raise NotAMember(key.job_id, key.tag, src, str(key.dst), "receiver")
+        if self.max_message_bytes is not None and size > self.max_message_bytes:
+            raise MessageTooLarge(key.job_id, key.tag, src, size, self.max_message_bytes)

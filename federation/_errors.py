@@ -1,0 +1,254 @@
+"""Errors of the federation layer; each names the job, the tag and the peer.
+
+Raised to the party that is sending or receiving (``FederationError``)::
+
+    FederationError
+    ├── CodecError          a value cannot be encoded, or received bytes cannot be decoded
+    ├── PeerTimeout         no message under a tag from a peer within the timeout
+    ├── PeerUnreachable     the peer's gateway did not answer before the connect deadline
+    ├── NoRoute             no gateway address is known for the peer's party
+    ├── SendRefused         the peer's gateway refused the message (``.reason`` says why)
+    ├── DuplicateSend       a (tag, peer) was sent twice: scopes must make tags unique
+    ├── DuplicateRecv       a (tag, peer) was received twice
+    ├── UnknownParty        a party that is not part of the job
+    ├── EmptyGroup          a role group with no party in this job (e.g. no arbiter)
+    ├── InvalidRoster       the job's party list is unusable (duplicates, two guests)
+    ├── InvalidName         a scope or value name that would make an ambiguous tag
+    └── TransportClosed     the local transport was closed under a waiting call
+
+Raised inside the *receiving* gateway when a peer's message is not acceptable
+(``ProtocolError``: the peer misbehaves); the gRPC servicer maps each to a status
+code and the sender sees a ``SendRefused`` carrying the same ``RefusalReason``::
+
+    ProtocolError
+    └── MessageRefused
+        ├── UnknownJob      the job was never opened on this gateway
+        ├── NotAMember      sender or receiver is not a party of the job
+        ├── WrongRecipient  addressed to another party than this gateway's
+        ├── CorruptMessage  checksum, chunk order, size or header is wrong
+        └── MessageTooLarge bigger than this gateway accepts
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from fedspark.common import FederationError, ProtocolError
+
+
+class CodecError(FederationError):
+    """A value has no wire encoding, or bytes are not a valid encoding.
+
+    Decoding never falls back to anything clever: bytes from another
+    organisation that do not parse are an error, never executed or guessed at.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        job_id: str | None = None,
+        tag: str | None = None,
+        peer: str | None = None,
+    ) -> None:
+        where = f"job {job_id}: '{tag}' with {peer}: " if job_id is not None else ""
+        super().__init__(f"{where}{reason}")
+        self.reason = reason
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+
+    def with_context(self, job_id: str, tag: str, peer: str) -> CodecError:
+        """The same error, naming the message it happened in."""
+        return CodecError(self.reason, job_id=job_id, tag=tag, peer=peer)
+
+
+class PeerTimeout(FederationError):
+    """No message under ``tag`` arrived from ``peer`` in time."""
+
+    def __init__(self, job_id: str, tag: str, peer: str, waited_s: float) -> None:
+        super().__init__(f"job {job_id}: no '{tag}' from {peer} after {waited_s:.0f}s")
+        self.job_id, self.tag, self.peer, self.waited_s = job_id, tag, peer, waited_s
+
+
+class PeerUnreachable(FederationError):
+    """The peer's gateway could not be reached before the connect deadline."""
+
+    def __init__(self, job_id: str, tag: str, peer: str, address: str, reason: str) -> None:
+        super().__init__(f"job {job_id}: cannot deliver '{tag}' to {peer} at {address}: {reason}")
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+        self.address, self.reason = address, reason
+
+
+class NoRoute(FederationError):
+    """The route table has no gateway address for the peer's party."""
+
+    def __init__(self, job_id: str, tag: str, peer: str, party_id: str, known: Iterable[str]) -> None:
+        known_text = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            f"job {job_id}: no route to party {party_id} for '{tag}' to {peer} "
+            f"(routes known for: {known_text})"
+        )
+        self.job_id, self.tag, self.peer, self.party_id = job_id, tag, peer, party_id
+
+
+class RefusalReason(str, enum.Enum):
+    """Why a gateway refused a message; travels back to the sender."""
+
+    UNKNOWN_JOB = "unknown_job"
+    NOT_A_MEMBER = "not_a_member"
+    WRONG_RECIPIENT = "wrong_recipient"
+    CORRUPT = "corrupt"
+    TOO_LARGE = "too_large"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class SendRefused(FederationError):
+    """The peer's gateway received the message and refused it; resending will not help."""
+
+    def __init__(
+        self, job_id: str, tag: str, peer: str, reason: RefusalReason | None, detail: str
+    ) -> None:
+        super().__init__(f"job {job_id}: {peer} refused '{tag}': {detail}")
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+        self.reason, self.detail = reason, detail
+
+
+class DuplicateSend(FederationError):
+    """A (job, tag, peer) was sent twice.
+
+    Tags must be unique per peer so that a receiver can never confuse two
+    rounds; repeated steps belong in ``ctx.iterations`` / ``ctx.sub`` scopes.
+    """
+
+    def __init__(self, job_id: str, tag: str, peer: str) -> None:
+        super().__init__(
+            f"job {job_id}: '{tag}' was already sent to {peer}; "
+            "use ctx.sub()/ctx.iterations() to give repeated steps their own tags"
+        )
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+
+
+class DuplicateRecv(FederationError):
+    """A (job, tag, peer) was received twice; the second would wait forever."""
+
+    def __init__(self, job_id: str, tag: str, peer: str) -> None:
+        super().__init__(f"job {job_id}: '{tag}' from {peer} was already received")
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+
+
+class UnknownParty(FederationError, ValueError):
+    """A party that is not part of the job was named as sender or receiver."""
+
+    def __init__(self, job_id: str, party: str, parties: Iterable[str]) -> None:
+        super().__init__(
+            f"job {job_id}: {party} is not a party of this job (parties: {', '.join(parties)})"
+        )
+        self.job_id, self.party = job_id, party
+
+
+class EmptyGroup(FederationError, LookupError):
+    """A role group (``ctx.arbiter``, ``ctx.hosts``) has no party in this job."""
+
+    def __init__(self, job_id: str, group: str, action: str) -> None:
+        super().__init__(f"job {job_id} has no {group}: cannot {action}")
+        self.job_id, self.group, self.action = job_id, group, action
+
+
+class InvalidRoster(FederationError, ValueError):
+    """The job's party list cannot be used (duplicates, several guests or arbiters)."""
+
+    def __init__(self, job_id: str, problem: str) -> None:
+        super().__init__(f"job {job_id}: invalid party list: {problem}")
+        self.job_id, self.problem = job_id, problem
+
+
+class InvalidName(FederationError, ValueError):
+    """A scope or value name that would make tags ambiguous (empty, or with a dot)."""
+
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"invalid federation name {name!r}: {problem}")
+        self.name, self.problem = name, problem
+
+
+class TransportClosed(FederationError):
+    """The local transport was closed while a call was using it."""
+
+    def __init__(self, job_id: str, tag: str, peer: str, action: str) -> None:
+        super().__init__(f"job {job_id}: transport closed while {action} '{tag}' ({peer})")
+        self.job_id, self.tag, self.peer, self.action = job_id, tag, peer, action
+
+
+class MessageRefused(ProtocolError):
+    """A receiving gateway will not store a peer's message.
+
+    Raised inside the receiver (the peer misbehaved or is misconfigured); the
+    sender learns the ``reason`` and the message text through the wire status.
+    """
+
+    reason: RefusalReason = RefusalReason.CORRUPT
+
+    def __init__(self, job_id: str, tag: str, src: str, detail: str) -> None:
+        super().__init__(detail)
+        self.job_id, self.tag, self.src, self.detail = job_id, tag, src, detail
+
+
+class UnknownJob(MessageRefused):
+    reason = RefusalReason.UNKNOWN_JOB
+
+    def __init__(self, job_id: str, tag: str, src: str, party_id: str) -> None:
+        super().__init__(
+            job_id,
+            tag,
+            src,
+            f"gateway of party {party_id} has no open job '{job_id}' (message '{tag}' from {src})",
+        )
+
+
+class NotAMember(MessageRefused):
+    reason = RefusalReason.NOT_A_MEMBER
+
+    def __init__(self, job_id: str, tag: str, src: str, party: str, side: str) -> None:
+        super().__init__(
+            job_id,
+            tag,
+            src,
+            f"job {job_id}: {side} {party} is not a party of this job (message '{tag}')",
+        )
+        self.party = party
+
+
+class WrongRecipient(MessageRefused):
+    reason = RefusalReason.WRONG_RECIPIENT
+
+    def __init__(self, job_id: str, tag: str, src: str, dst: str, party_id: str) -> None:
+        super().__init__(
+            job_id,
+            tag,
+            src,
+            f"job {job_id}: '{tag}' from {src} is addressed to {dst}, "
+            f"but this gateway serves party {party_id}",
+        )
+
+
+class CorruptMessage(MessageRefused):
+    reason = RefusalReason.CORRUPT
+
+    def __init__(self, job_id: str, tag: str, src: str, problem: str) -> None:
+        super().__init__(job_id, tag, src, f"job {job_id}: '{tag}' from {src} is corrupt: {problem}")
+        self.problem = problem
+
+
+class MessageTooLarge(MessageRefused):
+    reason = RefusalReason.TOO_LARGE
+
+    def __init__(self, job_id: str, tag: str, src: str, size: int, limit: int) -> None:
+        super().__init__(
+            job_id,
+            tag,
+            src,
+            f"job {job_id}: '{tag}' from {src} has {size} bytes, "
+            f"more than this gateway accepts ({limit})",
+        )
+        self.size, self.limit = size, limit

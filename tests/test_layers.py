@@ -1,0 +1,56 @@
+"""Arrows only point down: engine -> algorithms -> {federation, arrow_bridge, crypto, storage} -> common.
+
+Checked on the source text, so a violation fails even when the module is never imported.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+FORBIDDEN = {
+    "algorithms": ["grpc", "fedspark.engine", "typer", "click", "pickle", "cloudpickle"],
+    "crypto": ["grpc", "fedspark.engine", "fedspark.algorithms", "fedspark.federation", "pickle"],
+    "arrow_bridge": ["grpc", "fedspark.engine", "fedspark.algorithms", "fedspark.federation", "pickle"],
+    "storage": ["grpc", "fedspark.engine", "fedspark.algorithms", "fedspark.federation", "pickle"],
+    "federation": ["fedspark.engine", "fedspark.algorithms", "typer", "click", "pickle", "cloudpickle"],
+    "common": ["grpc", "fedspark.engine", "fedspark.algorithms", "fedspark.federation", "pyspark"],
+}
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
+def test_layer_imports_only_downwards(layer: str) -> None:
+    offenders = []
+    for path in sorted((REPO / layer).rglob("*.py")):
+        if path.name.endswith(("_pb2.py", "_pb2_grpc.py")):
+            continue
+        for name in _imports(path):
+            if any(name == bad or name.startswith(bad + ".") for bad in FORBIDDEN[layer]):
+                offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_no_pickle_loads_anywhere_in_product_code() -> None:
+    hits = [
+        str(p.relative_to(REPO))
+        for layer in FORBIDDEN
+        for p in (REPO / layer).rglob("*.py")
+        if "pickle.loads" in p.read_text() or "pickle.load(" in p.read_text()
+    ]
+    hits += [str(p.relative_to(REPO)) for p in (REPO / "engine").rglob("*.py") if "pickle" in p.read_text()]
+    assert not hits
