@@ -115,9 +115,18 @@ def load_job(path: Path) -> JobConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"job file {path} must hold a mapping at the top level")
     try:
-        return JobConfig.model_validate(raw)
+        job = JobConfig.model_validate(raw)
+        _algorithm_params_model(job.algorithm).model_validate(job.params)
     except ValidationError as exc:
+        prefix = () if exc.title == "JobConfig" else ("params",)
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors()
+            f"{'.'.join(str(p) for p in (*prefix, *err['loc'])) or '(top)'}: {err['msg']}" for err in exc.errors()
         )
         raise ConfigError(f"job file {path}: {problems}") from None
+    return job
+
+
+def _algorithm_params_model(algorithm: str) -> type[BaseModel]:
+    from fedspark.algorithms.hetero_lr import HeteroLRParams
+
+    return {"hetero_lr": HeteroLRParams}[algorithm]

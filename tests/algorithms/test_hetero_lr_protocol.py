@@ -1,0 +1,96 @@
+"""hetero_lr's protocol over the in-memory transport: it must compute exactly what
+plaintext Taylor-approximated LR computes on the joined table (up to quantisation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fedspark.algorithms.hetero_lr import (
+    HeteroLRParams,
+    IdsNotAligned,
+    VerticalData,
+    driver_compute_factory,
+    train_arbiter,
+    train_guest,
+    train_host,
+)
+from fedspark.algorithms.hetero_lr._batches import epoch_batches
+from fedspark.common import PartyRef, Role
+from fedspark.federation.loopback import run_parties
+
+GUEST, HOST, ARBITER = PartyRef(Role.GUEST, "9999"), PartyRef(Role.HOST, "10000"), PartyRef(Role.ARBITER, "10001")
+
+
+def _synthetic(n: int = 120, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+    rng = np.random.default_rng(seed)
+    xg, xh = rng.normal(size=(n, 3)), rng.normal(size=(n, 4))
+    logits = xg @ [1.0, -0.5, 0.3] + xh @ [0.8, 0.0, -1.2, 0.4] + 0.2
+    y = (rng.random(n) < 1 / (1 + np.exp(-logits))).astype(np.float64)
+    return xg, xh, y, [f"id{i:04d}" for i in range(n)]
+
+
+def _plain_taylor_lr(xg, xh, y, params: HeteroLRParams, seed: int):  # type: ignore[no-untyped-def]
+    """The same updates in plaintext on the joined table."""
+    xg1 = np.column_stack([xg, np.ones(len(xg))])
+    wg, wh = np.zeros(xg1.shape[1]), np.zeros(xh.shape[1])
+    ys = 2 * y - 1
+    for epoch in range(params.max_iter):
+        for rows in epoch_batches(seed, epoch, len(y), params.batch_size):
+            d = 0.25 * (xg1[rows] @ wg + xh[rows] @ wh) - 0.5 * ys[rows]
+            gg = xg1[rows].T @ d / len(rows)
+            gg[:-1] += params.alpha * wg[:-1]
+            gh = xh[rows].T @ d / len(rows) + params.alpha * wh
+            wg, wh = wg - params.learning_rate * gg, wh - params.learning_rate * gh
+    return wg, wh
+
+
+def _run(params: HeteroLRParams, host_ids: list[str] | None = None):  # type: ignore[no-untyped-def]
+    xg, xh, y, ids = _synthetic()
+    guest_data = VerticalData(ids=ids, feature_names=["a", "b", "c"], labels=y)
+    host_data = VerticalData(ids=host_ids or ids, feature_names=["d", "e", "f", "g"])
+    results = run_parties(
+        "job-proto",
+        {
+            GUEST: lambda ctx: train_guest(ctx, guest_data, params, driver_compute_factory(xg, params, intercept=True)),
+            HOST: lambda ctx: train_host(ctx, host_data, params, driver_compute_factory(xh, params, intercept=False)),
+            ARBITER: lambda ctx: train_arbiter(ctx, params, key_size=512, allow_insecure_key_size=True),
+        },
+        timeout_s=120,
+    )
+    return results, (xg, xh, y)
+
+
+@pytest.mark.parametrize("batch_size", [-1, 50])
+def test_federated_weights_equal_plaintext_taylor_lr(batch_size: int) -> None:
+    params = HeteroLRParams(max_iter=4, batch_size=batch_size, seed=11, early_stop=False, learning_rate=0.3)
+    results, (xg, xh, y) = _run(params)
+    wg, wh = _plain_taylor_lr(xg, xh, y, params, seed=11)
+    guest, host = results[GUEST].model, results[HOST].model
+    np.testing.assert_allclose(guest.weights, wg[:-1], atol=1e-4)
+    assert guest.intercept == pytest.approx(wg[-1], abs=1e-4)
+    np.testing.assert_allclose(host.weights, wh, atol=1e-4)
+
+
+def test_loss_is_the_taylor_loss_and_decreases() -> None:
+    params = HeteroLRParams(max_iter=3, batch_size=-1, seed=5, early_stop=False, alpha=0.0)
+    results, (xg, xh, y) = _run(params)
+    losses = results[ARBITER].loss_history
+    assert losses == results[GUEST].loss_history == results[HOST].loss_history
+    assert losses[0] == pytest.approx(np.log(2), abs=1e-6)  # all-zero weights in epoch 1
+    assert losses[2] < losses[1] < losses[0]
+    scores = results[GUEST].scores
+    assert scores is not None and scores.shape == (len(y),) and ((scores > 0) & (scores < 1)).all()
+
+
+def test_convergence_stops_early() -> None:
+    params = HeteroLRParams(max_iter=30, batch_size=-1, seed=5, tol=0.01)
+    results, _ = _run(params)
+    assert results[ARBITER].converged and results[ARBITER].epochs < 30
+    assert results[GUEST].epochs == results[HOST].epochs == results[ARBITER].epochs
+
+
+def test_different_id_sets_stop_every_party() -> None:
+    _, _, _, ids = _synthetic()
+    with pytest.raises(IdsNotAligned, match="PSI alignment"):
+        _run(HeteroLRParams(max_iter=1), host_ids=[*ids[:-1], "someone-else"])
