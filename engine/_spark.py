@@ -8,6 +8,8 @@ collide between parties on one host).
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -33,6 +35,10 @@ def build_session(app_name: str, conf: dict[str, str] | None = None) -> SparkSes
     """Start (or reuse) this process's SparkSession with party-sized defaults."""
     from pyspark.sql import SparkSession
 
+    # Executors' Python workers must be this interpreter (the one fedspark is installed in),
+    # not whatever ``python3`` is first on PATH.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     settings = {**DEFAULT_SPARK_CONF, **(conf or {})}
     builder = SparkSession.builder.appName(app_name)
     for key, value in settings.items():

@@ -1,1 +1,116 @@
-"""fedspark."""
+"""The federation layer: how parties exchange values, and nothing about what they compute.
+
+Algorithms get a :class:`Context` (``ctx.hosts.put("wx", v)``); underneath, a
+:class:`Federation` encodes values with :mod:`fedspark.federation.codec` (typed
+scalars and Arrow IPC, never pickle) and hands keyed envelopes to a
+:class:`Transport`: :class:`LoopbackTransport` inside one process, or
+:class:`GrpcTransport` between gateways.
+
+The gRPC names (``GrpcTransport``, ``Gateway``, ``create_gateway``) are loaded
+on first use, so code that only needs contexts and the loopback transport never
+imports grpc.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from fedspark.federation._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
+from fedspark.federation._context import Context, Parties, Party
+from fedspark.federation._errors import (
+    BindFailed,
+    CodecError,
+    CorruptMessage,
+    DuplicateRecv,
+    DuplicateSend,
+    EmptyGroup,
+    InvalidName,
+    InvalidRoster,
+    MessageRefused,
+    MessageTooLarge,
+    NoRoute,
+    NotAMember,
+    PeerTimeout,
+    PeerUnreachable,
+    RefusalReason,
+    SendRefused,
+    TransportClosed,
+    UnknownJob,
+    UnknownParty,
+    WrongRecipient,
+)
+from fedspark.federation._federation import Federation
+from fedspark.federation._loopback_transport import LoopbackHub, LoopbackTransport
+from fedspark.federation._message import Envelope, MessageKey, PayloadKind
+from fedspark.federation._tap import RecordingTap
+from fedspark.federation._transport import Transport
+from fedspark.federation.codec import decode_value, encode_value
+from fedspark.federation.loopback import PartyFunction, run_parties
+
+if TYPE_CHECKING:
+    from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
+    from fedspark.federation._grpc_server import create_gateway
+    from fedspark.federation._grpc_transport import GrpcTransport
+
+_LAZY = {
+    "DEFAULT_MAX_MESSAGE_BYTES": "fedspark.federation._gateway",
+    "Gateway": "fedspark.federation._gateway",
+    "create_gateway": "fedspark.federation._grpc_server",
+    "GrpcTransport": "fedspark.federation._grpc_transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "MAX_CHUNK_BYTES",
+    "BindFailed",
+    "CodecError",
+    "Context",
+    "CorruptMessage",
+    "DuplicateRecv",
+    "DuplicateSend",
+    "EmptyGroup",
+    "Envelope",
+    "Federation",
+    "Gateway",
+    "GrpcTransport",
+    "InvalidName",
+    "InvalidRoster",
+    "LoopbackHub",
+    "LoopbackTransport",
+    "MessageKey",
+    "MessageRefused",
+    "MessageTooLarge",
+    "NoRoute",
+    "NotAMember",
+    "Parties",
+    "Party",
+    "PartyFunction",
+    "PayloadKind",
+    "PeerTimeout",
+    "PeerUnreachable",
+    "RecordingTap",
+    "RefusalReason",
+    "SendRefused",
+    "Transport",
+    "TransportClosed",
+    "UnknownJob",
+    "UnknownParty",
+    "WrongRecipient",
+    "create_gateway",
+    "decode_value",
+    "encode_value",
+    "run_parties",
+]

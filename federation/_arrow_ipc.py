@@ -70,12 +70,12 @@ def batch_from_ipc(data: bytes) -> pa.RecordBatch:
     return batches[0]
 
 
-def array_to_ipc(array: pa.Array) -> bytes:
+def array_to_ipc(array: pa.Array[Any]) -> bytes:
     batch = pa.RecordBatch.from_arrays([array], names=[_ARRAY_COLUMN])
     return batch_to_ipc(batch)
 
 
-def array_from_ipc(data: bytes) -> pa.Array:
+def array_from_ipc(data: bytes) -> pa.Array[Any]:
     batch = batch_from_ipc(data)
     if batch.num_columns != 1:
         raise CodecError(f"an array must travel as one column, got {batch.num_columns}")
@@ -97,7 +97,7 @@ def ndarray_to_ipc(array: np.ndarray[Any, Any]) -> bytes:
     native = array.astype(array.dtype.newbyteorder("="), copy=False)
     flat = np.ascontiguousarray(native).reshape(-1)
     column = pa.array(flat)
-    metadata = {_SHAPE_KEY: json.dumps(list(array.shape)).encode(), _DTYPE_KEY: native.dtype.str.encode()}
+    metadata: dict[bytes | str, bytes | str] = {_SHAPE_KEY: json.dumps(list(array.shape)).encode(), _DTYPE_KEY: native.dtype.str.encode()}
     schema = pa.schema([pa.field(_NDARRAY_COLUMN, column.type)], metadata=metadata)
     return _write(schema, [pa.RecordBatch.from_arrays([column], schema=schema)])
 

@@ -14,7 +14,8 @@ Raised to the party that is sending or receiving (``FederationError``)::
     ├── EmptyGroup          a role group with no party in this job (e.g. no arbiter)
     ├── InvalidRoster       the job's party list is unusable (duplicates, two guests)
     ├── InvalidName         a scope or value name that would make an ambiguous tag
-    └── TransportClosed     the local transport was closed under a waiting call
+    ├── TransportClosed     the local transport was closed under a waiting call
+    └── BindFailed          a gateway could not listen on its address
 
 Raised inside the *receiving* gateway when a peer's message is not acceptable
 (``ProtocolError``: the peer misbehaves); the gRPC servicer maps each to a status
@@ -178,6 +179,14 @@ class TransportClosed(FederationError):
     def __init__(self, job_id: str, tag: str, peer: str, action: str) -> None:
         super().__init__(f"job {job_id}: transport closed while {action} '{tag}' ({peer})")
         self.job_id, self.tag, self.peer, self.action = job_id, tag, peer, action
+
+
+class BindFailed(FederationError):
+    """A gateway could not listen on the requested address (port taken, bad host)."""
+
+    def __init__(self, party_id: str, address: str, reason: str) -> None:
+        super().__init__(f"party {party_id}: gateway cannot listen on {address}: {reason}")
+        self.party_id, self.address, self.reason = party_id, address, reason
 
 
 class MessageRefused(ProtocolError):

@@ -61,3 +61,15 @@ class Envelope:
     def __repr__(self) -> str:
         # Payloads can be megabytes of ciphertext: never print them.
         return f"Envelope({self.key}, {len(self.payload)} bytes, {self.kind})"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a receiving gateway reports once a message is stored.
+
+    ``duplicate`` means the receiver already had the key (a resend); the value
+    is still delivered exactly once.
+    """
+
+    duplicate: bool
+    stored_bytes: int

@@ -27,7 +27,7 @@ from fedspark.federation import _arrow_ipc
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation._chunks import ChunkPart, Header
 from fedspark.federation._errors import CodecError
-from fedspark.federation._message import MessageKey, PayloadKind
+from fedspark.federation._message import MessageKey, PayloadKind, Receipt
 
 MAX_DEPTH = 64
 """Deepest nesting of lists/dicts; protobuf's own parser stops at 100."""
@@ -42,15 +42,15 @@ SUPPORTED_TYPES = (
 # ------------------------------------------------------------------ parties
 
 _ROLE_TO_PROTO = {Role.GUEST: pb.ROLE_GUEST, Role.HOST: pb.ROLE_HOST, Role.ARBITER: pb.ROLE_ARBITER}
-_ROLE_FROM_PROTO = {number: role for role, number in _ROLE_TO_PROTO.items()}
+_ROLE_FROM_PROTO: dict[int, Role] = {number: role for role, number in _ROLE_TO_PROTO.items()}
 
 
-def role_to_proto(role: Role) -> pb.Role.ValueType:
+def role_to_proto(role: Role) -> pb.Role:
     return _ROLE_TO_PROTO[Role(role)]
 
 
 def role_from_proto(number: int) -> Role:
-    role = _ROLE_FROM_PROTO.get(number)  # type: ignore[call-overload]
+    role = _ROLE_FROM_PROTO.get(number)
     if role is None:
         raise CodecError(f"unknown role number {number}")
     return role
@@ -73,15 +73,15 @@ _KIND_TO_PROTO = {
     PayloadKind.ARROW_STREAM: pb.PAYLOAD_KIND_ARROW_STREAM,
     PayloadKind.RAW: pb.PAYLOAD_KIND_RAW,
 }
-_KIND_FROM_PROTO = {number: kind for kind, number in _KIND_TO_PROTO.items()}
+_KIND_FROM_PROTO: dict[int, PayloadKind] = {number: kind for kind, number in _KIND_TO_PROTO.items()}
 
 
-def payload_kind_to_proto(kind: PayloadKind) -> pb.PayloadKind.ValueType:
+def payload_kind_to_proto(kind: PayloadKind) -> pb.PayloadKind:
     return _KIND_TO_PROTO[kind]
 
 
 def payload_kind_from_proto(number: int) -> PayloadKind:
-    kind = _KIND_FROM_PROTO.get(number)  # type: ignore[call-overload]
+    kind = _KIND_FROM_PROTO.get(number)
     if kind is None:
         raise CodecError(f"unknown payload kind number {number}")
     return kind
@@ -129,6 +129,30 @@ def chunk_to_proto(part: ChunkPart) -> pb.Chunk:
 def chunk_from_proto(message: pb.Chunk) -> ChunkPart:
     header = header_from_proto(message.header) if message.HasField("header") else None
     return ChunkPart(index=message.index, data=message.data, crc32=message.crc32, header=header)
+
+
+def receipt_to_proto(receipt: Receipt) -> pb.PushAck:
+    return pb.PushAck(duplicate=receipt.duplicate, stored_bytes=receipt.stored_bytes)
+
+
+def receipt_from_proto(message: pb.PushAck) -> Receipt:
+    return Receipt(duplicate=message.duplicate, stored_bytes=message.stored_bytes)
+
+
+def ping_request_to_proto(from_party_id: str) -> pb.PingRequest:
+    return pb.PingRequest(from_party_id=from_party_id)
+
+
+def ping_request_from_proto(message: pb.PingRequest) -> str:
+    return message.from_party_id
+
+
+def ping_reply_to_proto(party_id: str) -> pb.PingReply:
+    return pb.PingReply(party_id=party_id)
+
+
+def ping_reply_from_proto(message: pb.PingReply) -> str:
+    return message.party_id
 
 
 # ------------------------------------------------------------------ values

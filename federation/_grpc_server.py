@@ -1,0 +1,85 @@
+"""Starting a party's gateway server, and the gRPC options both ends share.
+
+``create_gateway`` binds the requested port (0 picks a free one) and returns
+the actual port, because the embedded runner starts every party on port 0 and
+hands out the route table afterwards; tests do the same, so they never collide.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+from pathlib import Path
+
+import grpc
+
+from fedspark.federation import federation_pb2_grpc as pb_grpc
+from fedspark.federation._chunks import MAX_CHUNK_BYTES
+from fedspark.federation._errors import BindFailed
+from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
+from fedspark.federation._servicer import GatewayServicer
+
+GRPC_MESSAGE_LIMIT = 2 * MAX_CHUNK_BYTES
+"""Per gRPC message (one chunk plus its header); whole payloads are limited separately."""
+
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_send_message_length", GRPC_MESSAGE_LIMIT),
+    ("grpc.max_receive_message_length", GRPC_MESSAGE_LIMIT),
+]
+
+SERVER_OPTIONS: list[tuple[str, int]] = [
+    *CHANNEL_OPTIONS,
+    # gRPC turns SO_REUSEPORT on by default: a second gateway could then bind
+    # the same port and silently receive half of a party's messages.
+    ("grpc.so_reuseport", 0),
+]
+
+CLIENT_CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    *CHANNEL_OPTIONS,
+    # Reconnect soon after a peer comes up: our own retry loop sets the pace,
+    # and gRPC's default (1 s growing to 120 s) would outwait a short deadline.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port``, bracketing bare IPv6 hosts."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"{host}:{port}"
+
+
+def create_gateway(
+    party_id: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tap_dir: Path | str | None = None,
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    *,
+    max_workers: int = 16,
+) -> tuple[Gateway, int]:
+    """Start ``party_id``'s gateway on ``host:port`` and return it with the bound port.
+
+    Each concurrent incoming push holds one of ``max_workers`` threads. The
+    server is insecure (plaintext) for now: bind it to loopback unless the
+    network is otherwise protected, until mTLS lands.
+    """
+    gateway = Gateway(party_id, tap_dir=tap_dir, max_message_bytes=max_message_bytes)
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"gateway-{party_id}"),
+        options=SERVER_OPTIONS,
+    )
+    pb_grpc.add_GatewayServicer_to_server(GatewayServicer(gateway), server)  # type: ignore[no-untyped-call]
+    address = format_address(host, port)
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError as exc:  # recent grpcio raises instead of returning 0
+        server.stop(None)
+        raise BindFailed(str(party_id), address, str(exc)) from exc
+    if bound == 0:
+        server.stop(None)
+        raise BindFailed(str(party_id), address, "the port is taken or the host is not local")
+    server.start()
+    gateway.attach_server(server, bound)
+    return gateway, bound

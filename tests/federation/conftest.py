@@ -1,0 +1,96 @@
+"""Fixtures for the federation tests: parties, port-0 gateways, and whole networks.
+
+Every gRPC server started here is stopped in the fixture's teardown, so a
+failing test never leaves a port bound or a thread running.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from fedspark.common import PartyRef, Role
+from fedspark.federation import (
+    Gateway,
+    GrpcTransport,
+    LoopbackHub,
+    Transport,
+    create_gateway,
+)
+
+GUEST = PartyRef(Role.GUEST, "9999")
+HOST = PartyRef(Role.HOST, "10000")
+HOST2 = PartyRef(Role.HOST, "10001")
+# Shares a party id with HOST, as in FATE's standalone examples: one gateway, two roles.
+ARBITER = PartyRef(Role.ARBITER, "10000")
+PARTIES: tuple[PartyRef, ...] = (GUEST, HOST, HOST2, ARBITER)
+
+# connect(job_id, parties) -> {party_id: transport}, with the job opened everywhere.
+Network = Callable[[str, Sequence[PartyRef]], dict[str, Transport]]
+
+
+@pytest.fixture
+def parties() -> tuple[PartyRef, ...]:
+    return PARTIES
+
+
+@pytest.fixture
+def grpc_gateway(tmp_path: Path) -> Iterator[tuple[Gateway, int]]:
+    """One port-0 gateway for party 9999 (with a tap in ``tmp_path/tap``)."""
+    gateway, port = create_gateway("9999", tap_dir=tmp_path / "tap")
+    yield gateway, port
+    gateway.stop(grace_s=0)
+
+
+@pytest.fixture
+def loopback_network() -> Iterator[Network]:
+    hubs: list[LoopbackHub] = []
+
+    def connect(job_id: str, members: Sequence[PartyRef]) -> dict[str, Transport]:
+        hub = LoopbackHub()
+        hubs.append(hub)
+        transports: dict[str, Transport] = {p.party_id: hub.transport(p.party_id) for p in members}
+        for transport in transports.values():
+            transport.open_job(job_id, members)
+        return transports
+
+    yield connect
+    for hub in hubs:
+        hub.close()
+
+
+@pytest.fixture
+def grpc_network_factory() -> Iterator[Callable[..., dict[str, GrpcTransport]]]:
+    """Like ``grpc_network`` but with transport options (chunk size, deadlines, tap)."""
+    started: list[GrpcTransport] = []
+
+    def connect(
+        job_id: str, members: Sequence[PartyRef], tap_root: Path | None = None, **options: float
+    ) -> dict[str, GrpcTransport]:
+        transports: dict[str, GrpcTransport] = {}
+        for party_id in dict.fromkeys(p.party_id for p in members):
+            tap_dir = tap_root / party_id if tap_root is not None else None
+            gateway, _ = create_gateway(party_id, tap_dir=tap_dir)
+            transport = GrpcTransport(gateway, **options)  # type: ignore[arg-type]
+            started.append(transport)
+            transports[party_id] = transport
+        # As the embedded runner does: bind port 0 first, hand out routes after.
+        routes = {pid: f"127.0.0.1:{t.gateway.port}" for pid, t in transports.items()}
+        for transport in transports.values():
+            transport.set_routes(routes)
+            transport.open_job(job_id, members)
+        return transports
+
+    yield connect
+    for transport in started:
+        transport.close()
+
+
+@pytest.fixture
+def grpc_network(grpc_network_factory: Callable[..., dict[str, GrpcTransport]]) -> Network:
+    def connect(job_id: str, members: Sequence[PartyRef]) -> dict[str, Transport]:
+        return dict(grpc_network_factory(job_id, members, connect_deadline_s=2.0))
+
+    return connect
