@@ -1,1 +1,29 @@
-"""fedspark."""
+"""The only place Spark and Python exchange data: Arrow batches, never pickled rows.
+
+- :func:`map_in_arrow` runs a pure :data:`ArrowKernel` on the executors;
+  :func:`collect_arrow` brings a small result to the driver as a table.
+- :func:`column_view` and :func:`feature_matrix` turn columns into numpy
+  (a zero-copy view, or exactly one documented copy).
+- :func:`ints_to_fixed_binary` / :func:`fixed_binary_to_ints` /
+  :func:`as_fixed_binary` carry big integers (Paillier ciphertexts) as
+  fixed-width big-endian binary columns.
+"""
+
+from fedspark.arrow_bridge._binary import as_fixed_binary, fixed_binary_to_ints, ints_to_fixed_binary
+from fedspark.arrow_bridge._errors import ArrowBridgeError, BinaryWidthError, ColumnViewError
+from fedspark.arrow_bridge._mapping import ArrowKernel, collect_arrow, map_in_arrow
+from fedspark.arrow_bridge._numpy import column_view, feature_matrix
+
+__all__ = [
+    "ArrowBridgeError",
+    "ArrowKernel",
+    "BinaryWidthError",
+    "ColumnViewError",
+    "as_fixed_binary",
+    "collect_arrow",
+    "column_view",
+    "feature_matrix",
+    "fixed_binary_to_ints",
+    "ints_to_fixed_binary",
+    "map_in_arrow",
+]

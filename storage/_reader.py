@@ -1,0 +1,297 @@
+"""Read a party's table with Spark and refuse it, clearly, if it is not usable.
+
+Three stages, so each problem is reported where it is cheapest to see:
+
+1. driver, before any job: the location (scheme, existence via Hadoop's
+   FileSystem) and the columns (header, declared id/label/features, types);
+2. executors: the cells, through the pure kernel in ``_kernel`` (numbers,
+   missing values, malformed CSV lines), which flags problems instead of
+   raising;
+3. driver, one aggregation over the cached result: flagged problems, row
+   count, duplicate ids.
+
+Nothing is dropped: a CSV line that does not match the header is kept by
+Spark's PERMISSIVE mode in a corrupt-record column and reported, never
+skipped (DROPMALFORMED) or shifted into the wrong columns.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from fedspark.arrow_bridge import collect_arrow, map_in_arrow
+from fedspark.storage._errors import TableError, TableProblem
+from fedspark.storage._kernel import (
+    CORRUPT_FIELD,
+    ID_FIELD,
+    LABEL_FIELD,
+    PROBLEM_FIELD,
+    validate_batches,
+)
+from fedspark.storage._spec import TableSpec
+from fedspark.storage._table import PartyTable
+from fedspark.storage._uri import first_line, path_exists, resolve_uri
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import DataType, StructType
+
+_MAX_LISTED_COLUMNS = 20
+
+
+def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None) -> PartyTable:
+    """Read, validate and cache the table ``spec`` describes.
+
+    Returns a :class:`PartyTable` whose DataFrame has ``id`` (string),
+    ``label`` (double, if declared) and the features (double, no nulls, no
+    NaN), with unique ids. Raises :class:`TableError` naming ``party`` (if
+    given), the file and, where it applies, the column and the row id.
+    """
+    try:
+        uri = resolve_uri(spec.uri)
+    except TableError as exc:
+        raise exc.with_party(party) from None
+    fail = functools.partial(TableError, uri=uri, party=party)
+    with _spark_errors(uri, party):
+        if not path_exists(spark, uri):
+            raise fail(TableProblem.NOT_FOUND, detail="no such file or directory")
+        if spec.resolved_format == "csv":
+            raw, header = _read_csv(spark, uri, party)
+            corrupt: str | None = CORRUPT_FIELD
+        else:
+            raw = spark.read.parquet(uri)
+            header, corrupt = list(raw.columns), None
+        features = _plan_columns(spec, header, raw.schema, uri, party)
+        if corrupt is None:
+            raw = raw.select(*(_quoted(c) for c in [spec.id_column, *_label(spec), *features]))
+        kernel = functools.partial(
+            validate_batches,
+            id_column=spec.id_column,
+            label_column=spec.label_column,
+            feature_columns=features,
+            fill_missing=spec.fill_missing,
+            corrupt_column=corrupt,
+        )
+        checked = map_in_arrow(raw, kernel, _spark_schema(features, spec.label_column is not None)).cache()
+        try:
+            n_rows = _check(checked, spec, uri, party, len(header))
+        except BaseException:
+            checked.unpersist()
+            raise
+    return PartyTable(
+        spec=spec,
+        uri=uri,
+        dataframe=checked.drop(PROBLEM_FIELD),
+        feature_names=features,
+        n_rows=n_rows,
+        has_label=spec.label_column is not None,
+        _cached=checked,
+    )
+
+
+@contextlib.contextmanager
+def _spark_errors(uri: str, party: str | None) -> Iterator[None]:
+    """Turn Spark/JVM failures (unreadable file, I/O, executor loss) into TableError."""
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (PySparkException, Py4JError) as exc:
+        raise TableError(
+            TableProblem.UNREADABLE, uri, f"Spark could not read it: {first_line(exc)}", party=party
+        ) from exc
+
+
+def _read_csv(spark: SparkSession, uri: str, party: str | None) -> tuple[DataFrame, list[str]]:
+    """Read a CSV with every column as a string, keeping malformed lines visible.
+
+    The header is read and parsed here (not by Spark) so that duplicate names
+    are refused instead of being renamed (``x0`` -> ``x02``), and so the
+    schema is fixed before reading: no type inference, and PERMISSIVE mode
+    stores any line with too many or too few fields in the corrupt-record
+    column. Every column then goes through the kernel: if only some were
+    selected, Spark's CSV column pruning would stop detecting malformed lines.
+    """
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    first = collect_arrow(spark.read.text(uri).limit(1))
+    if first.num_rows == 0:
+        raise TableError(TableProblem.NO_HEADER, uri, "the file is empty: no header line", party=party)
+    line = str(first.column(0)[0].as_py()).lstrip("\ufeff")
+    header = [name if name else f"_c{i}" for i, name in enumerate(next(csv.reader([line])))]
+    seen: dict[str, str] = {}
+    for name in header:
+        if name.lower() in seen:
+            raise TableError(
+                TableProblem.DUPLICATE_COLUMN,
+                uri,
+                f"the header names a column twice ({seen[name.lower()]!r} and {name!r})",
+                party=party,
+                column=name,
+            )
+        seen[name.lower()] = name
+    if CORRUPT_FIELD in seen or PROBLEM_FIELD in seen:
+        raise TableError(TableProblem.NAME_CLASH, uri, "the header uses a name fedspark reserves", party=party)
+    schema = StructType(
+        [StructField(name, StringType()) for name in header] + [StructField(CORRUPT_FIELD, StringType())]
+    )
+    raw = (
+        spark.read.schema(schema)
+        .option("header", True)
+        .option("enforceSchema", True)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_FIELD)
+        .csv(uri)
+    )
+    return raw, header
+
+
+def _plan_columns(
+    spec: TableSpec, header: list[str], schema: StructType, uri: str, party: str | None
+) -> list[str]:
+    """Check the declared columns against the file's and return the feature columns."""
+    fail = functools.partial(TableError, uri=uri, party=party)
+    available = set(header)
+    listed = ", ".join(header[:_MAX_LISTED_COLUMNS]) + (", ..." if len(header) > _MAX_LISTED_COLUMNS else "")
+
+    def require(column: str, role: str) -> None:
+        if column not in available:
+            raise fail(
+                TableProblem.MISSING_COLUMN,
+                column=column,
+                detail=f"no {role} column {column!r} in the file (columns: {listed or 'none'})",
+            )
+
+    require(spec.id_column, "id")
+    if spec.label_column is not None:
+        require(spec.label_column, "label")
+        if spec.label_column == spec.id_column:
+            raise fail(TableProblem.NAME_CLASH, column=spec.id_column, detail="the id column cannot also be the label")
+    roles = {spec.id_column, *_label(spec)}
+    if spec.feature_columns is None:
+        features = [name for name in header if name not in roles]
+    else:
+        features = list(spec.feature_columns)
+        for name in features:
+            if name in roles:
+                raise fail(
+                    TableProblem.NAME_CLASH, column=name, detail="a feature column cannot be the id or the label"
+                )
+            if features.count(name) > 1:
+                raise fail(TableProblem.DUPLICATE_COLUMN, column=name, detail="feature column listed twice")
+            require(name, "feature")
+    reserved = {ID_FIELD, *([LABEL_FIELD] if spec.label_column is not None else [])}
+    for name in features:
+        if name in reserved:
+            raise fail(
+                TableProblem.NAME_CLASH,
+                column=name,
+                detail=f"feature {name!r} would collide with the output column {name!r}; "
+                "list feature_columns without it",
+            )
+    types = {field.name: field.dataType for field in schema.fields}
+    _require_type(types[spec.id_column], spec.id_column, "id", fail, integral_only=True)
+    for name in [*_label(spec), *features]:
+        _require_type(types[name], name, "numeric", fail, integral_only=False)
+    return features
+
+
+def _require_type(data_type: DataType, column: str, role: str, fail: Any, *, integral_only: bool) -> None:
+    """Parquet columns must already have a usable type (CSV columns are strings)."""
+    from pyspark.sql.types import IntegralType, NumericType, StringType
+
+    allowed = (StringType, IntegralType) if integral_only else (StringType, NumericType)
+    if not isinstance(data_type, allowed):
+        kinds = "a string or integer" if integral_only else "a number or a string"
+        raise fail(
+            TableProblem.COLUMN_TYPE,
+            column=column,
+            detail=f"{role} column has type {data_type.simpleString()}; expected {kinds}",
+        )
+
+
+def _check(checked: DataFrame, spec: TableSpec, uri: str, party: str | None, n_header: int) -> int:
+    """One aggregation over the converted table: problems, rows, duplicate ids."""
+    from pyspark.sql import functions as F
+
+    per_id = checked.groupBy(ID_FIELD).agg(
+        F.count(F.lit(1)).alias("n"), F.count(PROBLEM_FIELD).alias("p")
+    )
+    summary = collect_arrow(
+        per_id.agg(
+            F.sum("n").alias("rows"),
+            F.sum("p").alias("problems"),
+            F.count(F.when(F.col("n") > 1, True)).alias("duplicated"),
+            F.max("n").alias("most"),
+            F.min_by(ID_FIELD, F.struct(-F.col("n"), F.col(ID_FIELD))).alias("example"),
+        )
+    ).to_pylist()[0]
+    if summary["problems"]:
+        found = collect_arrow(
+            checked.where(F.col(PROBLEM_FIELD).isNotNull()).select(ID_FIELD, PROBLEM_FIELD).limit(1)
+        ).to_pylist()[0]
+        raise _problem_error(found[ID_FIELD], found[PROBLEM_FIELD], spec, uri, party, n_header)
+    rows = int(summary["rows"] or 0)
+    if rows == 0:
+        raise TableError(TableProblem.EMPTY_TABLE, uri, "the table has no rows", party=party)
+    if summary["duplicated"]:
+        example, most, duplicated = summary["example"], summary["most"], summary["duplicated"]
+        raise TableError(
+            TableProblem.DUPLICATE_ID,
+            uri,
+            f"id {example} appears {most} times ({duplicated} id(s) are not unique); ids must be unique",
+            party=party,
+            column=spec.id_column,
+            row_id=example,
+        )
+    return rows
+
+
+def _problem_error(
+    row_id: str | None, problem: dict[str, str | None], spec: TableSpec, uri: str, party: str | None, n_header: int
+) -> TableError:
+    """Build the error for the problem a kernel flagged."""
+    code = TableProblem(problem["code"])
+    column, value = problem["column"], problem["value"]
+    shown = repr(value) if value else "an empty cell"
+    if code is TableProblem.MALFORMED_ROW:
+        detail = f"malformed CSV line {value!r}: it does not split into the header's {n_header} fields"
+        column = None
+    elif code is TableProblem.EMPTY_ID:
+        detail, row_id = f"a row has an empty id ({value})", None
+    elif code is TableProblem.NOT_NUMERIC:
+        detail = f"value {value!r} is not a number"
+    elif code is TableProblem.MISSING_LABEL:
+        detail = f"missing label ({shown}); every row needs a label (fill_missing never applies to it)"
+    elif code is TableProblem.MISSING_VALUE:
+        detail = f"missing value ({shown}); set fill_missing in the table spec to replace missing features"
+    else:
+        detail = f"value {value!r} is not finite"
+    return TableError(code, uri, detail, party=party, column=column, row_id=row_id)
+
+
+def _spark_schema(features: list[str], has_label: bool) -> StructType:
+    """The Spark schema matching ``_kernel.output_schema``."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    problem = StructType([StructField(name, StringType()) for name in ("code", "column", "value")])
+    fields = [StructField(ID_FIELD, StringType())]
+    if has_label:
+        fields.append(StructField(LABEL_FIELD, DoubleType()))
+    fields.extend(StructField(name, DoubleType()) for name in features)
+    fields.append(StructField(PROBLEM_FIELD, problem))
+    return StructType(fields)
+
+
+def _label(spec: TableSpec) -> list[str]:
+    return [] if spec.label_column is None else [spec.label_column]
+
+
+def _quoted(name: str) -> str:
+    """A column reference Spark will not parse as ``struct.field``."""
+    return "`" + name.replace("`", "``") + "`"

@@ -1,0 +1,100 @@
+"""Table locations: one URI form for every file system Spark can read.
+
+Plain paths become absolute ``file://`` URIs so a table's location means the
+same thing on the driver and on every executor, and ``file://`` and
+``hdfs://`` then take one code path (Hadoop's FileSystem API). Other schemes
+are refused up front: a party's policy lists the storage it allows, and an
+unexpected scheme (``s3a://``, ``http://``) should not reach Spark.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import TYPE_CHECKING, Any
+
+from fedspark.storage._errors import TableError, TableProblem
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+SUPPORTED_SCHEMES = ("file", "hdfs")
+
+# Two or more characters, so a Windows-style "C:" stays a path.
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
+
+
+def resolve_uri(uri: str) -> str:
+    """Return the absolute ``file://`` or ``hdfs://`` URI for a table location.
+
+    ``data/t.csv`` and ``~/t.csv`` become ``file:///abs/path``;
+    ``file:///...`` and ``hdfs://namenode:8020/...`` pass through (Hadoop's
+    ``file:/abs`` form is normalised to ``file:///abs``). Raises
+    :class:`TableError` (``UNSUPPORTED_URI``) for other schemes, relative
+    ``file:`` URIs and ``file://`` URIs naming a remote host. Does not check
+    existence; see :func:`path_exists`.
+    """
+    if not uri:
+        raise TableError(TableProblem.UNSUPPORTED_URI, repr(uri), "the table location is empty")
+    match = _SCHEME.match(uri)
+    if match is None:
+        return "file://" + os.path.abspath(os.path.expanduser(uri))
+    scheme = match.group(1).lower()
+    rest = uri[len(match.group(0)) :]
+    if scheme == "file":
+        if rest.startswith("//"):
+            host = rest[2:].split("/", 1)[0]
+            if host not in ("", "localhost"):
+                raise TableError(
+                    TableProblem.UNSUPPORTED_URI, uri, f"file:// URIs must be local; {host!r} is a host name"
+                )
+            return "file://" + rest[2 + len(host) :]
+        if rest.startswith("/"):
+            return "file://" + rest
+        raise TableError(TableProblem.UNSUPPORTED_URI, uri, "file: URIs must hold an absolute path")
+    if scheme == "hdfs":
+        if not rest.startswith("//"):
+            raise TableError(TableProblem.UNSUPPORTED_URI, uri, "expected hdfs://namenode[:port]/path")
+        return uri
+    raise TableError(
+        TableProblem.UNSUPPORTED_URI,
+        uri,
+        f"unsupported scheme {scheme!r}; use a plain path, file:// or hdfs://",
+    )
+
+
+def path_exists(spark: SparkSession, uri: str) -> bool:
+    """Whether ``uri`` (a file, a directory or a glob) matches anything.
+
+    Asks Hadoop's FileSystem for the URI's scheme, the same API Spark reads
+    with, so ``file://`` and ``hdfs://`` are checked alike and with the
+    session's Hadoop configuration (Kerberos, name-node HA). Unreachable file
+    systems raise :class:`TableError` (``UNREADABLE``).
+    """
+    from py4j.protocol import Py4JError  # type: ignore[import-untyped]
+    from pyspark.errors import PySparkException
+
+    session: Any = spark
+    try:
+        path = session._jvm.org.apache.hadoop.fs.Path(uri)
+        filesystem = path.getFileSystem(session._jsc.hadoopConfiguration())
+        matches = filesystem.globStatus(path)
+    except (Py4JError, PySparkException) as exc:
+        raise TableError(
+            TableProblem.UNREADABLE, uri, f"cannot reach its file system: {first_line(exc)}"
+        ) from exc
+    return matches is not None and len(matches) > 0
+
+
+def first_line(exc: BaseException) -> str:
+    """The informative line of a (possibly Java or executor) exception, for messages.
+
+    For an executor-side Python traceback that is the last line (the error
+    itself); otherwise the first.
+    """
+    java = getattr(exc, "java_exception", None)
+    message = str(java.getMessage()) if java is not None else str(exc)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    return (lines[-1] if "Traceback" in message else lines[0])[:300]

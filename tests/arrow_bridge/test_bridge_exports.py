@@ -1,0 +1,21 @@
+"""The public names of fedspark.arrow_bridge are pinned: changing them is an API change."""
+
+import fedspark.arrow_bridge as bridge
+
+
+def test_exported_names() -> None:
+    assert sorted(bridge.__all__) == [
+        "ArrowBridgeError",
+        "ArrowKernel",
+        "BinaryWidthError",
+        "ColumnViewError",
+        "as_fixed_binary",
+        "collect_arrow",
+        "column_view",
+        "feature_matrix",
+        "fixed_binary_to_ints",
+        "ints_to_fixed_binary",
+        "map_in_arrow",
+    ]
+    for name in bridge.__all__:
+        assert getattr(bridge, name) is not None

@@ -1,0 +1,115 @@
+"""read_table on FATE's public breast tables: plain path, file:// URI, Parquet copy and round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from fedspark.arrow_bridge import column_view, feature_matrix
+from fedspark.storage import PartyTable, TableError, TableProblem, TableSpec, read_table
+
+GUEST_FEATURES = [f"x{i}" for i in range(10)]
+HOST_FEATURES = [f"x{i}" for i in range(20)]
+
+
+@pytest.fixture(scope="module")
+def guest(spark: Any, test_data: Path) -> PartyTable:
+    return read_table(spark, TableSpec(str(test_data / "breast_hetero_guest.csv"), label_column="y"), party="guest:9999")
+
+
+@pytest.fixture(scope="module")
+def guest_arrow(guest: PartyTable) -> pa.Table:
+    return guest.to_arrow()
+
+
+def test_guest_by_plain_path(guest: PartyTable, guest_arrow: pa.Table, test_data: Path) -> None:
+    assert guest.uri == f"file://{test_data.resolve()}/breast_hetero_guest.csv"
+    assert guest.n_rows == 569
+    assert guest.has_label
+    assert guest.feature_names == GUEST_FEATURES
+    assert guest.dataframe.columns == ["id", "label", *GUEST_FEATURES]
+    assert guest_arrow.schema.names == ["id", "label", *GUEST_FEATURES]
+    assert guest_arrow.schema.field("id").type == pa.string()
+    assert all(guest_arrow.schema.field(n).type == pa.float64() for n in ["label", *GUEST_FEATURES])
+    assert all(column.null_count == 0 for column in guest_arrow.columns)
+
+
+def test_to_arrow_is_sorted_by_id_string_and_matches_the_file(guest_arrow: pa.Table, test_data: Path) -> None:
+    ids = guest_arrow.column("id").to_pylist()
+    assert ids == sorted(str(i) for i in range(569))
+    source = pacsv.read_csv(test_data / "breast_hetero_guest.csv")
+    source = source.set_column(0, "id", source.column("id").cast(pa.string())).sort_by("id")
+    np.testing.assert_array_equal(column_view(guest_arrow, "label"), source.column("y").to_numpy())
+    np.testing.assert_array_equal(
+        feature_matrix(guest_arrow, GUEST_FEATURES), feature_matrix(source, GUEST_FEATURES)
+    )
+    assert set(column_view(guest_arrow, "label").tolist()) == {0.0, 1.0}
+
+
+def test_host_by_file_uri(spark: Any, test_data: Path) -> None:
+    uri = (test_data / "breast_hetero_host.csv").resolve().as_uri()
+    host = read_table(spark, TableSpec(uri), party="host:10000")
+    assert host.uri == uri
+    assert (host.n_rows, host.has_label, host.feature_names) == (569, False, HOST_FEATURES)
+    table = host.to_arrow()
+    assert table.schema.names == ["id", *HOST_FEATURES]
+    host.unpersist()
+
+
+def test_parquet_copy_with_integer_ids_reads_the_same(
+    spark: Any, test_data: Path, tmp_path: Path, guest_arrow: pa.Table
+) -> None:
+    source = pacsv.read_csv(test_data / "breast_hetero_guest.csv")
+    assert source.schema.field("id").type == pa.int64()
+    pq.write_table(source, tmp_path / "guest.parquet")
+    table = read_table(spark, TableSpec(str(tmp_path / "guest.parquet"), label_column="y"))
+    assert table.n_rows == 569
+    assert table.to_arrow().equals(guest_arrow)
+
+
+def test_parquet_round_trip_of_a_validated_table(
+    spark: Any, guest: PartyTable, guest_arrow: pa.Table, tmp_path: Path
+) -> None:
+    written = guest.write_parquet(str(tmp_path / "validated.parquet"))
+    assert written == f"file://{tmp_path}/validated.parquet"
+    again = read_table(spark, TableSpec(written, label_column="label"))
+    assert again.feature_names == GUEST_FEATURES
+    assert again.to_arrow().equals(guest_arrow)
+    with pytest.raises(TableError) as caught:
+        guest.write_parquet(written)
+    assert caught.value.problem is TableProblem.UNWRITABLE
+    assert guest.write_parquet(written, overwrite=True) == written
+
+
+def test_declared_feature_subset_and_other_id_column(spark: Any, tmp_path: Path) -> None:
+    path = tmp_path / "motor.csv"
+    path.write_text("idx,speed,a,b,c\n2,0.5,1,2,3\n1,0.25,4,5,6\n")
+    table = read_table(spark, TableSpec(str(path), id_column="idx", label_column="speed", feature_columns=["c", "a"]))
+    assert table.feature_names == ["c", "a"]
+    got = table.to_arrow()
+    assert got.schema.names == ["id", "label", "c", "a"]
+    assert got.to_pydict() == {"id": ["1", "2"], "label": [0.25, 0.5], "c": [6.0, 3.0], "a": [4.0, 1.0]}
+
+
+def test_fill_missing_replaces_empty_and_nan_features(spark: Any, tmp_path: Path) -> None:
+    path = tmp_path / "gaps.csv"
+    path.write_text("id,y,x0,x1\n1,1,,2\n2,0,NaN,3\n3,1, 4 ,nan\n")
+    table = read_table(spark, TableSpec(str(path), label_column="y", fill_missing=0.0)).to_arrow()
+    assert table.column("x0").to_pylist() == [0.0, 0.0, 4.0]
+    assert table.column("x1").to_pylist() == [2.0, 3.0, 0.0]
+
+
+def test_malformed_rows_are_found_in_a_multi_batch_table(spark: Any, tmp_path: Path) -> None:
+    """More rows than one Arrow batch (10k): nothing is skipped between batches."""
+    lines = ["id,x0"] + [f"{i},{i * 0.5}" for i in range(25_000)]
+    lines[23_457] = "23456,1.0,extra"
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(TableError, match="row id=23456: malformed CSV line '23456,1.0,extra'"):
+        read_table(spark, TableSpec(str(path)))
