@@ -57,6 +57,14 @@ class FederationConfig(_Strict):
     host: str = "127.0.0.1"
 
 
+class ComputeConfig(_Strict):
+    """Where Paillier work runs: ``spark`` executors, the ``driver``, or ``auto``
+    (executors for keys of 2048 bits and more, where crypto outweighs job latency)."""
+
+    backend: Literal["auto", "driver", "spark"] = "auto"
+    partitions: int = Field(2, ge=1, description="partitions per crypto job; one per executor core")
+
+
 class DebugConfig(_Strict):
     delay_s: dict[str, float] = Field(default_factory=dict, description="role or party id -> seconds to stall at start")
     record_gradients: bool = Field(False, description="write each party's plaintext gradients to its own run folder")
@@ -71,6 +79,7 @@ class JobConfig(_Strict):
     security: SecurityConfig = SecurityConfig()
     federation: FederationConfig = FederationConfig()
     spark: dict[str, str] = Field(default_factory=dict)
+    compute: ComputeConfig = ComputeConfig()
     debug: DebugConfig = DebugConfig()
 
     @model_validator(mode="after")

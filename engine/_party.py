@@ -14,7 +14,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from fedspark.algorithms.evaluation import binary_metrics
 from fedspark.algorithms.hetero_lr import (
     HeteroLRParams,
     VerticalData,
-    driver_compute_factory,
+    compute_factory,
     train_arbiter,
     train_guest,
     train_host,
@@ -33,6 +33,9 @@ from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
 from fedspark.engine._spark import build_session
 from fedspark.federation import Context, Federation, GrpcTransport
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,9 +103,13 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path) -> dict[str
         return {**security, "role": "arbiter", "epochs": result.epochs, "converged": result.converged,
                 "loss_history": result.loss_history, "seconds": seconds}
 
-    table = _load_table(job, me)
-    data, x = table
-    factory = driver_compute_factory(x, params, intercept=me.role is Role.GUEST)
+    spark = build_session(f"fedspark-{me.role.value}-{me.party_id}", job.spark)
+    data, x = _load_table(spark, job, me)
+    use_spark = job.compute.backend == "spark" or (job.compute.backend == "auto" and job.security.key_size >= 2048)
+    factory = compute_factory(
+        x, params, intercept=me.role is Role.GUEST, spark=spark if use_spark else None,
+        partitions=job.compute.partitions,
+    )
     train = train_guest if me.role is Role.GUEST else train_host
     load_seconds = time.monotonic() - started
     started = time.monotonic()
@@ -122,19 +129,19 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path) -> dict[str
         "seconds": seconds,
         "load_seconds": load_seconds,
         "seconds_per_epoch": seconds / max(result.epochs, 1),
+        "compute": "spark" if use_spark else "driver",
     }
     if me.role is Role.GUEST and result.scores is not None and data.labels is not None:
         metrics.update(binary_metrics(data.labels, result.scores, params.decision_threshold))
     return metrics
 
 
-def _load_table(job: JobConfig, me: PartyRef) -> tuple[VerticalData, np.ndarray]:
+def _load_table(spark: SparkSession, job: JobConfig, me: PartyRef) -> tuple[VerticalData, np.ndarray]:
     from fedspark.arrow_bridge import column_view, feature_matrix
     from fedspark.storage import TableSpec, read_table
 
     cfg = job.party_config(me).data
     assert cfg is not None  # checked by JobConfig
-    spark = build_session(f"fedspark-{me.role.value}-{me.party_id}", job.spark)
     spec = TableSpec(**cfg.model_dump())
     table = read_table(spark, spec, party=str(me)).to_arrow()
     feature_names = [c for c in table.column_names if c not in ("id", "label")]

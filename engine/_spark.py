@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ def build_session(app_name: str, conf: dict[str, str] | None = None) -> SparkSes
     # not whatever ``python3`` is first on PATH.
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    # fedspark moves data with mapInArrow, not pandas; PySpark's pandas-3 notice is noise in party logs.
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     settings = {**DEFAULT_SPARK_CONF, **(conf or {})}
     builder = SparkSession.builder.appName(app_name)
     for key, value in settings.items():

@@ -54,8 +54,10 @@ def run(
             kind = event.get("event")
             if kind == "epoch" and event["party"].startswith("arbiter"):
                 loss = event.get("loss")
-                progress.update(task, description="training", completed=event["epoch"],
-                                loss=f"loss {loss:.5f}" if loss is not None else "")
+                loss_text = f"loss {loss:.5f}" if loss is not None else ""
+                progress.update(task, description="training", completed=event["epoch"], loss=loss_text)
+                if not console.is_terminal:  # logs and CI: one line per epoch instead of a redrawn bar
+                    console.print(f"epoch {event['epoch']}/{event['total']} {loss_text}")
             elif kind == "ready":
                 progress.update(task, description="parties ready")
             elif kind == "done" and event["party"].startswith("guest"):

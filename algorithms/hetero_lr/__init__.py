@@ -7,7 +7,7 @@ where they run in ``_compute``. Algorithms see a federation ``Context`` only.
 from fedspark.algorithms.hetero_lr._alignment import IdsNotAligned, id_digest
 from fedspark.algorithms.hetero_lr._arbiter import ArbiterResult, train_arbiter
 from fedspark.algorithms.hetero_lr._common import TrainResult, VerticalData
-from fedspark.algorithms.hetero_lr._compute import DriverCompute, PartyCompute, driver_compute_factory
+from fedspark.algorithms.hetero_lr._compute import DriverCompute, PartyCompute, SparkCompute, compute_factory
 from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._model import LRModelShare
@@ -20,9 +20,10 @@ __all__ = [
     "IdsNotAligned",
     "LRModelShare",
     "PartyCompute",
+    "SparkCompute",
     "TrainResult",
     "VerticalData",
-    "driver_compute_factory",
+    "compute_factory",
     "id_digest",
     "train_arbiter",
     "train_guest",

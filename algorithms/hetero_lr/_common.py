@@ -81,6 +81,24 @@ def masked_gradient(
     return codec.decode(plain, frac_bits=params.frac_bits + params.x_frac_bits)
 
 
-def epoch_status(ctx: Context) -> tuple[float | None, bool]:
+def apply_gradient(
+    w: FloatArray, grad: FloatArray, params: HeteroLRParams, record: TrainResult | None
+) -> FloatArray:
+    """One gradient step; with ``record`` the plaintext gradient is kept (debug only, never sent)."""
+    if record is not None:
+        record.gradients.append(grad.tolist())
+    return w - params.learning_rate * grad
+
+
+def finish_epoch(
+    ctx: Context, epoch: int, result: TrainResult, params: HeteroLRParams, on_epoch: EpochCallback | None
+) -> bool:
+    """Take the arbiter's verdict on the epoch; True when training should stop."""
     status = ctx.arbiter.get("status")
-    return status["loss"], bool(status["converged"])
+    loss, converged = status["loss"], bool(status["converged"])
+    result.loss_history.append(loss)
+    result.epochs = epoch + 1
+    if on_epoch is not None:
+        on_epoch(epoch, loss)
+    result.converged = converged
+    return converged and params.early_stop

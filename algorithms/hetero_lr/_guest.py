@@ -20,9 +20,10 @@ from fedspark.algorithms.hetero_lr._batches import epoch_batches, n_batches
 from fedspark.algorithms.hetero_lr._common import (
     ComputeFactory,
     EpochCallback,
+    apply_gradient,
     TrainResult,
     VerticalData,
-    epoch_status,
+    finish_epoch,
     initial_weights,
     masked_gradient,
     receive_public_key,
@@ -72,16 +73,8 @@ def train_guest(
             grad_sum = masked_gradient(bctx, compute, public_key, params, rows, enc_e)
             grad = 0.25 * grad_sum / len(rows)
             grad[:-1] += params.alpha * w[:-1]  # no penalty on the intercept
-            if record_gradients:
-                result.gradients.append(grad.tolist())
-            w = w - params.learning_rate * grad
-        loss, converged = epoch_status(ectx)
-        result.loss_history.append(loss)
-        result.epochs = epoch + 1
-        if on_epoch is not None:
-            on_epoch(epoch, loss)
-        if converged and params.early_stop:
-            result.converged = True
+            w = apply_gradient(w, grad, params, result if record_gradients else None)
+        if finish_epoch(ectx, epoch, result, params, on_epoch):
             break
 
     result.model = _model(ctx, data, w, params)

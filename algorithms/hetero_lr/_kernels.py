@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from fedspark.arrow_bridge import fixed_binary_to_ints, ints_to_fixed_binary
+from fedspark.arrow_bridge import column_view, fixed_binary_to_ints, ints_to_fixed_binary
 from fedspark.crypto import FixedPoint, PublicKey
 
 FloatArray = npt.NDArray[np.float64]
@@ -42,56 +42,35 @@ def encrypted_gradient(public_key: PublicKey, xq: IntArray, enc: Sequence[int]) 
 
 # --- RecordBatch forms, for mapInArrow -----------------------------------------
 
-def encrypt_batches(
-    batches: Iterator[pa.RecordBatch],
-    *,
-    n: int,
-    frac_bits: int,
-    feature_names: Sequence[str],
-    weights: Sequence[float],
-) -> Iterator[pa.RecordBatch]:
-    """(row, features...) -> (row, [[X·w]]) as a fixed-width binary column."""
+def encrypt_batches(batches: Iterator[pa.RecordBatch], *, n: int, frac_bits: int) -> Iterator[pa.RecordBatch]:
+    """(row, value) -> (row, [[value]]) with the ciphertext as a fixed-width binary column."""
     public_key = PublicKey.from_n(n)
     codec = FixedPoint(n, frac_bits)
-    w = np.asarray(weights, dtype=np.float64)
     for batch in batches:
-        x = _matrix(batch, feature_names)
-        enc = encrypt_values(public_key, codec, linear_predictor(x, w))
+        values = column_view(batch, "value") if batch.num_rows else np.zeros(0)
+        enc = encrypt_values(public_key, codec, values)
         yield pa.RecordBatch.from_arrays(
-            [batch.column("row"), ints_to_fixed_binary(enc, public_key.ciphertext_width)],
-            names=["row", "enc"],
+            [batch.column("row"), ints_to_fixed_binary(enc, public_key.ciphertext_width)], names=["row", "enc"]
         )
 
 
 def gradient_batches(
-    batches: Iterator[pa.RecordBatch],
-    *,
-    n: int,
-    x_frac_bits: int,
-    feature_names: Sequence[str],
+    batches: Iterator[pa.RecordBatch], *, n: int, feature_names: Sequence[str]
 ) -> Iterator[pa.RecordBatch]:
-    """(features..., enc) -> one partial X^T[[e]] per feature for this partition."""
+    """(quantised features..., enc) -> this partition's Σ_i x_ij·[[e_i]] for every feature j.
+
+    Partial products of all partitions are multiplied together on the driver.
+    """
     public_key = PublicKey.from_n(n)
     partial = [1] * len(feature_names)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        xq = quantise_features(_matrix(batch, feature_names), x_frac_bits)
+        xq = np.column_stack([batch.column(name).to_numpy() for name in feature_names])
         enc = fixed_binary_to_ints(batch.column("enc"))
         for j, c in enumerate(encrypted_gradient(public_key, xq, enc)):
             partial[j] = public_key.add(partial[j], c)
     yield pa.RecordBatch.from_arrays(
-        [
-            pa.array(range(len(feature_names)), pa.int32()),
-            pa.array([c.to_bytes(public_key.ciphertext_width, "big") for c in partial], pa.binary()),
-        ],
+        [pa.array(range(len(feature_names)), pa.int32()), ints_to_fixed_binary(partial, public_key.ciphertext_width)],
         names=["feature", "partial"],
-    )
-
-
-def _matrix(batch: pa.RecordBatch, names: Sequence[str]) -> FloatArray:
-    if not names:
-        return np.zeros((batch.num_rows, 0))
-    return np.column_stack([batch.column(name).to_numpy(zero_copy_only=False) for name in names]).astype(
-        np.float64, copy=False
     )

@@ -10,7 +10,7 @@ from fedspark.algorithms.hetero_lr import (
     HeteroLRParams,
     IdsNotAligned,
     VerticalData,
-    driver_compute_factory,
+    compute_factory,
     train_arbiter,
     train_guest,
     train_host,
@@ -52,8 +52,8 @@ def _run(params: HeteroLRParams, host_ids: list[str] | None = None):  # type: ig
     results = run_parties(
         "job-proto",
         {
-            GUEST: lambda ctx: train_guest(ctx, guest_data, params, driver_compute_factory(xg, params, intercept=True)),
-            HOST: lambda ctx: train_host(ctx, host_data, params, driver_compute_factory(xh, params, intercept=False)),
+            GUEST: lambda ctx: train_guest(ctx, guest_data, params, compute_factory(xg, params, intercept=True)),
+            HOST: lambda ctx: train_host(ctx, host_data, params, compute_factory(xh, params, intercept=False)),
             ARBITER: lambda ctx: train_arbiter(ctx, params, key_size=512, allow_insecure_key_size=True),
         },
         timeout_s=120,
@@ -94,3 +94,22 @@ def test_different_id_sets_stop_every_party() -> None:
     _, _, _, ids = _synthetic()
     with pytest.raises(IdsNotAligned, match="PSI alignment"):
         _run(HeteroLRParams(max_iter=1), host_ids=[*ids[:-1], "someone-else"])
+
+
+def test_spark_executors_compute_what_the_driver_computes(spark) -> None:  # type: ignore[no-untyped-def]
+    from fedspark.algorithms.hetero_lr import DriverCompute, SparkCompute
+    from fedspark.crypto import FixedPoint, generate_keypair
+
+    public, private = generate_keypair(512, allow_insecure_key_size=True)
+    xg, _, _, _ = _synthetic(n=40)
+    driver = DriverCompute(xg, public, 32, 16)
+    on_spark = SparkCompute(spark, xg, public, 32, 16, partitions=3)
+    codec = FixedPoint(public.n, 32)
+    values = np.linspace(-2, 2, 40)
+    enc = on_spark.encrypt(values)
+    np.testing.assert_allclose(codec.decode(private.decrypt_many(enc)), values, atol=1e-9)
+    rows = np.arange(5, 37)
+    want = codec.decode(private.decrypt_many(driver.gradient(rows, enc[5:37])), frac_bits=48)
+    got = codec.decode(private.decrypt_many(on_spark.gradient(rows, enc[5:37])), frac_bits=48)
+    np.testing.assert_allclose(got, want, atol=1e-9)
+    np.testing.assert_allclose(want, xg[rows].T @ values[5:37], atol=1e-3)
