@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 def run_party(job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir: Path | None) -> None:
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
+    # The Spark JVM is forked from this process: start it before gRPC's threads
+    # exist, because forking a process with a live gRPC server is unsafe.
+    spark = build_session(f"fedspark-{me.role.value}-{me.party_id}", job.spark) if me.role is not Role.ARBITER else None
     transport = GrpcTransport(
         me,
         host=job.federation.host,
@@ -72,7 +75,7 @@ def run_party(job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir
         if delay > 0:
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
         ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s))
-        metrics = _run_role(job, me, ctx, out)
+        metrics = _run_role(job, me, ctx, out, spark)
         write_json(out / "metrics.json", metrics)
         write_report(out / "report.md", me, job_id, metrics)
         _events.emit("done", party=str(me), metrics=_summary(metrics))
@@ -80,7 +83,7 @@ def run_party(job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir
         transport.close()
 
 
-def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path) -> dict[str, Any]:
+def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
     params = HeteroLRParams.model_validate(job.params)
     started = time.monotonic()
     security = {
@@ -103,7 +106,7 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path) -> dict[str
         return {**security, "role": "arbiter", "epochs": result.epochs, "converged": result.converged,
                 "loss_history": result.loss_history, "seconds": seconds}
 
-    spark = build_session(f"fedspark-{me.role.value}-{me.party_id}", job.spark)
+    assert spark is not None  # guest and hosts start one in run_party
     data, x = _load_table(spark, job, me)
     use_spark = job.compute.backend == "spark" or (job.compute.backend == "auto" and job.security.key_size >= 2048)
     factory = compute_factory(
