@@ -28,9 +28,12 @@ JOB_ID = "it-breast"
 @pytest.fixture(scope="module")
 def finished_run(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("breast")
-    job = breast_job(test_data, debug={"record_gradients": True})
+    # Relative paths under data/ that do not exist yet: the run generates the example
+    # tables first (they equal the public ones, which the checks below read).
+    job = breast_job(Path("data"), examples="breast", debug={"record_gradients": True})
     proc = run_cli(tmp, job, JOB_ID, "--tap-dir", str(tmp / "tap"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "generated example table data/breast_hetero_guest.csv" in proc.stderr
     return {"tmp": tmp, "proc": proc, "run_dir": tmp / "runs" / JOB_ID, "tap": tmp / "tap"}
 
 
