@@ -69,12 +69,14 @@ def run(
     for col in ("party", "epochs", "s/epoch", "AUC", "KS", "accuracy"):
         table.add_column(col)
     for party, metrics in result.results.items():
-        def fmt(key: str) -> str:
-            value = metrics.get(key)
-            return f"{value:.4f}" if isinstance(value, float) else ("" if value is None else str(value))
-        table.add_row(party, fmt("epochs"), fmt("seconds_per_epoch"), fmt("auc"), fmt("ks"), fmt("accuracy"))
+        keys = ("epochs", "seconds_per_epoch", "auc", "ks", "accuracy")
+        table.add_row(party, *(_fmt(metrics.get(key)) for key in keys))
     out.print(table)
     out.print(f"results in {result.run_dir}")
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("" if value is None else str(value))
 
 
 @app.command()
