@@ -1,0 +1,33 @@
+"""`fedspark bench hetero-lr` at a toy size: one JSON object with the agreed keys,
+from real party processes reading Parquet tables."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_bench_prints_one_json_object(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", "from fedspark.engine.cli import main; main()", "bench", "hetero-lr",
+         "--rows", "1500", "--guest-features", "3", "--host-features", "4", "--bits", "1024",
+         "--batch-size", "500", "--compute", "driver"],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {"bench", "params", "results", "baseline", "ratio", "target", "meets_target"} <= result.keys()
+    assert result["bench"] == "hetero-lr" and result["params"]["insecure_key_size"] is True
+    assert result["results"]["fedspark_epoch"]["rate"] > 0
+    assert 0.5 < result["results"]["fedspark_train_auc"]["rate"] <= 1.0
+    assert result["baseline"]["phe_epoch"]["estimated_from_slice"] is True
+    assert result["ratio"] == pytest.approx(
+        result["baseline"]["phe_epoch"]["rate"] / result["results"]["fedspark_epoch"]["rate"]
+    )
+    assert isinstance(result["meets_target"], bool)
