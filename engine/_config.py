@@ -76,11 +76,11 @@ class JobConfig(_Strict):
     examples: Literal["breast"] | None = Field(None, description="example tables to generate when missing")
     parties: PartiesConfig
     params: dict[str, Any] = Field(default_factory=dict)
-    security: SecurityConfig = SecurityConfig()
-    federation: FederationConfig = FederationConfig()
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    federation: FederationConfig = Field(default_factory=FederationConfig)
     spark: dict[str, str] = Field(default_factory=dict)
-    compute: ComputeConfig = ComputeConfig()
-    debug: DebugConfig = DebugConfig()
+    compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    debug: DebugConfig = Field(default_factory=DebugConfig)
 
     @model_validator(mode="after")
     def _check_parties(self) -> JobConfig:

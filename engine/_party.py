@@ -95,7 +95,7 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Spar
         _events.emit("epoch", party=str(me), epoch=epoch + 1, total=params.max_iter, loss=loss)
 
     if me.role is Role.ARBITER:
-        result = train_arbiter(
+        arbiter = train_arbiter(
             ctx,
             params,
             key_size=job.security.key_size,
@@ -103,8 +103,8 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Spar
             on_epoch=on_epoch,
         )
         seconds = time.monotonic() - started
-        return {**security, "role": "arbiter", "epochs": result.epochs, "converged": result.converged,
-                "loss_history": result.loss_history, "seconds": seconds}
+        return {**security, "role": "arbiter", "epochs": arbiter.epochs, "converged": arbiter.converged,
+                "loss_history": arbiter.loss_history, "seconds": seconds}
 
     assert spark is not None  # guest and hosts start one in run_party
     data, x = _load_table(spark, job, me)
@@ -149,7 +149,7 @@ def _load_table(spark: SparkSession, job: JobConfig, me: PartyRef) -> tuple[Vert
     table = read_table(spark, spec, party=str(me)).to_arrow()
     feature_names = [c for c in table.column_names if c not in ("id", "label")]
     data = VerticalData(
-        ids=table.column("id").to_pylist(),
+        ids=[str(i) for i in table.column("id").to_pylist()],
         feature_names=feature_names,
         labels=column_view(table, "label") if "label" in table.column_names else None,
     )

@@ -48,11 +48,12 @@ def check_alignment_guest(ctx: Context, sorted_ids: Sequence[str]) -> None:
             problems.append(f"host #{i} has {reply['count']} ids, guest has {len(sorted_ids)}")
         elif reply["digest"] != mine:
             problems.append(f"host #{i} holds {reply['count']} ids that are not the guest's")
-    verdict = {"aligned": not problems, "detail": "; ".join(problems)}
+    detail = "; ".join(problems)
+    verdict = {"aligned": not problems, "detail": detail}
     ctx.hosts.put("verdict", verdict)
     ctx.arbiter.put("verdict", verdict)
     if problems:
-        raise IdsNotAligned(ctx.job_id, verdict["detail"])
+        raise IdsNotAligned(ctx.job_id, detail)
 
 
 def check_alignment_host(ctx: Context, sorted_ids: Sequence[str]) -> None:

@@ -105,8 +105,9 @@ class SparkCompute(DriverCompute):
         kernel = functools.partial(gradient_batches, n=self._public_key.n, feature_names=self._names)
         out = self._run(table, kernel, "feature int, partial binary")
         merged = [1] * self.n_features
-        for j, c in zip(out.column("feature").to_pylist(), fixed_binary_to_ints(out.column("partial"))):
-            merged[j] = self._public_key.add(merged[j], c)
+        features = out.column("feature").to_numpy()
+        for j, c in zip(features.tolist(), fixed_binary_to_ints(out.column("partial"))):
+            merged[int(j)] = self._public_key.add(merged[int(j)], c)
         return merged
 
     def _run(self, table: pa.Table, kernel: ArrowKernel, schema: str) -> pa.Table:

@@ -132,7 +132,8 @@ def _score(ctx: Context, compute, w: FloatArray, n: int) -> FloatArray:  # type:
         if arr.shape != (n,):
             raise ProtocolError(f"job {ctx.job_id}: host #{i} sent {arr.shape} partial scores, expected ({n},)")
         u = u + arr
-    return 1.0 / (1.0 + np.exp(-u))
+    scores: FloatArray = 1.0 / (1.0 + np.exp(-u))
+    return scores
 
 
 def _model(ctx: Context, data: VerticalData, w: FloatArray, params: HeteroLRParams) -> LRModelShare:

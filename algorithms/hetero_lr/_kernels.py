@@ -8,12 +8,13 @@ inside ``mapInArrow`` (see ``_compute``). Both produce the same integers.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from fedspark.arrow_bridge import column_view, fixed_binary_to_ints, ints_to_fixed_binary
+from fedspark.arrow_bridge import as_fixed_binary, column_view, fixed_binary_to_ints, ints_to_fixed_binary
 from fedspark.crypto import FixedPoint, PublicKey
 
 FloatArray = npt.NDArray[np.float64]
@@ -67,7 +68,7 @@ def gradient_batches(
         if batch.num_rows == 0:
             continue
         xq = np.column_stack([batch.column(name).to_numpy() for name in feature_names])
-        enc = fixed_binary_to_ints(batch.column("enc"))
+        enc = fixed_binary_to_ints(as_fixed_binary(cast(pa.BinaryArray, batch.column("enc"))))
         for j, c in enumerate(encrypted_gradient(public_key, xq, enc)):
             partial[j] = public_key.add(partial[j], c)
     yield pa.RecordBatch.from_arrays(

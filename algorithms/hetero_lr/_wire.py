@@ -11,7 +11,7 @@ from fedspark.common import ProtocolError
 from fedspark.crypto import PublicKey
 
 
-def pack(public_key: PublicKey, ciphertexts: Sequence[int]) -> pa.Array:
+def pack(public_key: PublicKey, ciphertexts: Sequence[int]) -> pa.FixedSizeBinaryArray:
     return ints_to_fixed_binary(ciphertexts, public_key.ciphertext_width)
 
 
