@@ -6,9 +6,10 @@ scalars and Arrow IPC, never pickle) and hands keyed envelopes to a
 :class:`Transport`: :class:`LoopbackTransport` inside one process, or
 :class:`GrpcTransport` between gateways.
 
-The gRPC names (``GrpcTransport``, ``Gateway``, ``create_gateway``) are loaded
-on first use, so code that only needs contexts and the loopback transport never
-imports grpc.
+The gRPC names (``GrpcTransport``, ``Gateway``, ``create_gateway``) and the
+certificate tools (``init_ca``, ``issue_party_cert``, which need
+``cryptography``) are loaded on first use, so code that only needs contexts and
+the loopback transport imports neither.
 """
 
 from __future__ import annotations
@@ -19,17 +20,23 @@ from fedspark.federation._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
 from fedspark.federation._context import Context, Parties, Party
 from fedspark.federation._errors import (
     BindFailed,
+    CertificateError,
     CodecError,
     CorruptMessage,
+    DeliveryFailed,
     DuplicateRecv,
     DuplicateSend,
     EmptyGroup,
+    HandshakeFailed,
+    IdentityMismatch,
     InvalidName,
     InvalidRoster,
     MessageRefused,
     MessageTooLarge,
     NoRoute,
     NotAMember,
+    PayloadTooLarge,
+    PeerSilent,
     PeerTimeout,
     PeerUnreachable,
     RefusalReason,
@@ -37,17 +44,24 @@ from fedspark.federation._errors import (
     TransportClosed,
     UnknownJob,
     UnknownParty,
+    UnknownPayloadKind,
+    UnsupportedPayload,
     WrongRecipient,
 )
+from fedspark.federation._faults import ALWAYS, Fault, FaultEvent, FaultKind, FaultPlan
 from fedspark.federation._federation import Federation
 from fedspark.federation._loopback_transport import LoopbackHub, LoopbackTransport
-from fedspark.federation._message import Envelope, MessageKey, PayloadKind
+from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
+from fedspark.federation._message import Envelope, JobState, MessageKey, PayloadKind
+from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._tap import RecordingTap
+from fedspark.federation._tls import TlsConfig
 from fedspark.federation._transport import Transport
 from fedspark.federation.codec import decode_value, encode_value
 from fedspark.federation.loopback import PartyFunction, run_parties
 
 if TYPE_CHECKING:
+    from fedspark.federation._certs import CaFiles, PartyFiles, init_ca, issue_party_cert
     from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
     from fedspark.federation._grpc_server import create_gateway
     from fedspark.federation._grpc_transport import GrpcTransport
@@ -57,6 +71,10 @@ _LAZY = {
     "Gateway": "fedspark.federation._gateway",
     "create_gateway": "fedspark.federation._grpc_server",
     "GrpcTransport": "fedspark.federation._grpc_transport",
+    "CaFiles": "fedspark.federation._certs",
+    "PartyFiles": "fedspark.federation._certs",
+    "init_ca": "fedspark.federation._certs",
+    "issue_party_cert": "fedspark.federation._certs",
 }
 
 
@@ -72,22 +90,34 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "ALWAYS",
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MEMORY_LIMIT_BYTES",
     "MAX_CHUNK_BYTES",
     "BindFailed",
+    "CaFiles",
+    "CertificateError",
     "CodecError",
     "Context",
     "CorruptMessage",
+    "DeliveryFailed",
     "DuplicateRecv",
     "DuplicateSend",
     "EmptyGroup",
     "Envelope",
+    "Fault",
+    "FaultEvent",
+    "FaultKind",
+    "FaultPlan",
     "Federation",
     "Gateway",
     "GrpcTransport",
+    "HandshakeFailed",
+    "IdentityMismatch",
     "InvalidName",
     "InvalidRoster",
+    "JobState",
     "LoopbackHub",
     "LoopbackTransport",
     "MessageKey",
@@ -97,20 +127,29 @@ __all__ = [
     "NotAMember",
     "Parties",
     "Party",
+    "PartyFiles",
     "PartyFunction",
     "PayloadKind",
+    "PayloadTooLarge",
+    "PeerSilent",
     "PeerTimeout",
     "PeerUnreachable",
+    "ReceivedPayload",
     "RecordingTap",
     "RefusalReason",
     "SendRefused",
+    "TlsConfig",
     "Transport",
     "TransportClosed",
     "UnknownJob",
     "UnknownParty",
+    "UnknownPayloadKind",
+    "UnsupportedPayload",
     "WrongRecipient",
     "create_gateway",
     "decode_value",
     "encode_value",
+    "init_ca",
+    "issue_party_cert",
     "run_parties",
 ]

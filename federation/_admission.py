@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from fedspark.common import PartyRef
 from fedspark.federation._errors import MessageTooLarge, NotAMember, UnknownJob, WrongRecipient
-from fedspark.federation._message import MessageKey
+from fedspark.federation._message import JobState, MessageKey
 
 
 class JobAdmission:
@@ -23,6 +23,7 @@ class JobAdmission:
         self.party_id = str(party_id)
         self.max_message_bytes = max_message_bytes
         self._jobs: dict[str, frozenset[PartyRef]] = {}
+        self._closed: set[str] = set()
         self._lock = threading.Lock()
 
     def open_job(self, job_id: str, parties: Iterable[PartyRef]) -> None:
@@ -30,14 +31,38 @@ class JobAdmission:
         members = frozenset(parties)
         with self._lock:
             self._jobs[job_id] = members
+            self._closed.discard(job_id)
 
     def close_job(self, job_id: str) -> None:
         with self._lock:
-            self._jobs.pop(job_id, None)
+            if self._jobs.pop(job_id, None) is not None:
+                self._closed.add(job_id)
 
     def is_open(self, job_id: str) -> bool:
         with self._lock:
             return job_id in self._jobs
+
+    def state(self, job_id: str) -> JobState:
+        """Open, closed after running, or unknown (never opened here, or not yet)."""
+        with self._lock:
+            if job_id in self._jobs:
+                return JobState.OPEN
+            return JobState.CLOSED if job_id in self._closed else JobState.UNKNOWN
+
+    def jobs(self) -> dict[str, frozenset[PartyRef]]:
+        """The open jobs and their parties (a snapshot), e.g. for the heartbeat loop."""
+        with self._lock:
+            return dict(self._jobs)
+
+    def admit_party(self, job_id: str, party_id: str, what: str) -> None:
+        """Raise ``NotAMember`` unless some role of ``party_id`` belongs to open job ``job_id``.
+
+        For requests that speak for a whole gateway (heartbeats), not for one role.
+        """
+        with self._lock:
+            members = self._jobs.get(job_id)
+        if members is not None and all(member.party_id != party_id for member in members):
+            raise NotAMember(job_id, what, f"party {party_id}", f"party {party_id}", "sender")
 
     def admit(self, key: MessageKey, size: int) -> None:
         """Raise a ``MessageRefused`` subclass unless this party should store the message."""

@@ -11,11 +11,14 @@ protocol that sends the same name twice in one scope fails at once with
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fedspark.common import PartyRef, Role
 from fedspark.federation._errors import EmptyGroup, InvalidName
 from fedspark.federation._federation import Federation
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _SEPARATOR = "."
 
@@ -53,6 +56,11 @@ class Party:
         """Receive the value this party sent under ``name`` in the current scope."""
         party = self._require(f"get {name!r}")
         return self._ctx.federation.recv(self._ctx.tag(name), party)
+
+    def get_stream(self, name: str) -> Iterator[pa.RecordBatch]:
+        """Receive a large table this party sent under ``name``, batch by batch (see ``Federation.recv_stream``)."""
+        party = self._require(f"get {name!r}")
+        return self._ctx.federation.recv_stream(self._ctx.tag(name), party)
 
     def _require(self, action: str) -> PartyRef:
         if self._party is None:

@@ -4,8 +4,13 @@ Raised to the party that is sending or receiving (``FederationError``)::
 
     FederationError
     ├── CodecError          a value cannot be encoded, or received bytes cannot be decoded
+    │   └── UnknownPayloadKind  a header names a payload kind the codec does not declare
     ├── PeerTimeout         no message under a tag from a peer within the timeout
+    ├── PeerSilent          a peer stopped answering heartbeats while we waited for it
     ├── PeerUnreachable     the peer's gateway did not answer before the connect deadline
+    │   └── HandshakeFailed the TLS handshake with the peer failed (certificate, CA, plaintext)
+    ├── DeliveryFailed      the peer answers but a message makes no progress (chunks keep failing)
+    ├── PayloadTooLarge     a send above this transport's ``max_send_bytes``; nothing was sent
     ├── NoRoute             no gateway address is known for the peer's party
     ├── SendRefused         the peer's gateway refused the message (``.reason`` says why)
     ├── DuplicateSend       a (tag, peer) was sent twice: scopes must make tags unique
@@ -15,7 +20,8 @@ Raised to the party that is sending or receiving (``FederationError``)::
     ├── InvalidRoster       the job's party list is unusable (duplicates, two guests)
     ├── InvalidName         a scope or value name that would make an ambiguous tag
     ├── TransportClosed     the local transport was closed under a waiting call
-    └── BindFailed          a gateway could not listen on its address
+    ├── BindFailed          a gateway could not listen on its address
+    └── CertificateError    TLS material is missing, unreadable, expired or not from the CA
 
 Raised inside the *receiving* gateway when a peer's message is not acceptable
 (``ProtocolError``: the peer misbehaves); the gRPC servicer maps each to a status
@@ -27,7 +33,9 @@ code and the sender sees a ``SendRefused`` carrying the same ``RefusalReason``::
         ├── NotAMember      sender or receiver is not a party of the job
         ├── WrongRecipient  addressed to another party than this gateway's
         ├── CorruptMessage  checksum, chunk order, size or header is wrong
-        └── MessageTooLarge bigger than this gateway accepts
+        ├── MessageTooLarge bigger than this gateway accepts
+        ├── UnsupportedPayload  a payload kind the codec does not declare (never guessed at)
+        └── IdentityMismatch    the TLS certificate names another party than the message claims
 """
 
 from __future__ import annotations
@@ -63,12 +71,41 @@ class CodecError(FederationError):
         return CodecError(self.reason, job_id=job_id, tag=tag, peer=peer)
 
 
+class UnknownPayloadKind(CodecError):
+    """A header announces a payload kind the codec does not declare.
+
+    Kept apart from other decoding errors so the gateway can refuse such a
+    message as unsupported (not as corrupt): nothing is ever decoded by guessing.
+    """
+
+    def __init__(self, number: int) -> None:
+        super().__init__(f"unknown payload kind number {number}")
+        self.number = number
+
+
 class PeerTimeout(FederationError):
     """No message under ``tag`` arrived from ``peer`` in time."""
 
     def __init__(self, job_id: str, tag: str, peer: str, waited_s: float) -> None:
         super().__init__(f"job {job_id}: no '{tag}' from {peer} after {waited_s:.0f}s")
         self.job_id, self.tag, self.peer, self.waited_s = job_id, tag, peer, waited_s
+
+
+class PeerSilent(FederationError):
+    """A peer answered no heartbeat for longer than the configured limit.
+
+    Raised to a receiver while it waits, so a dead peer is reported within
+    ``limit_s`` instead of at the end of a long receive timeout; a peer that
+    is merely busy computing still answers heartbeats from its gateway threads.
+    """
+
+    def __init__(self, job_id: str, tag: str, peer: str, silent_s: float, limit_s: float) -> None:
+        super().__init__(
+            f"job {job_id}: {peer} has been silent for {silent_s:.1f}s "
+            f"(no heartbeat; limit {limit_s:g}s) while waiting for '{tag}'"
+        )
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+        self.silent_s, self.limit_s = silent_s, limit_s
 
 
 class PeerUnreachable(FederationError):
@@ -78,6 +115,40 @@ class PeerUnreachable(FederationError):
         super().__init__(f"job {job_id}: cannot deliver '{tag}' to {peer} at {address}: {reason}")
         self.job_id, self.tag, self.peer = job_id, tag, peer
         self.address, self.reason = address, reason
+
+
+class HandshakeFailed(PeerUnreachable):
+    """The TLS handshake with the peer's gateway failed; retrying will not help.
+
+    ``reason`` says which side refused what (expired or foreign certificate,
+    a peer that names another party, TLS on one side only), as far as it can
+    be told from this side.
+    """
+
+
+class DeliveryFailed(FederationError):
+    """The peer's gateway answers, but a message stopped making progress.
+
+    For instance a chunk that is lost or corrupted on every attempt: after a
+    bounded number of resends the sender gives up instead of looping forever.
+    """
+
+    def __init__(self, job_id: str, tag: str, peer: str, address: str, reason: str) -> None:
+        super().__init__(f"job {job_id}: '{tag}' to {peer} at {address} failed: {reason}")
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+        self.address, self.reason = address, reason
+
+
+class PayloadTooLarge(FederationError):
+    """A message is bigger than this transport may send; raised before anything is sent."""
+
+    def __init__(self, job_id: str, tag: str, peer: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"job {job_id}: '{tag}' to {peer} is {size} bytes, more than the {limit} bytes "
+            "this transport may send (max_send_bytes); nothing was sent"
+        )
+        self.job_id, self.tag, self.peer = job_id, tag, peer
+        self.size, self.limit = size, limit
 
 
 class NoRoute(FederationError):
@@ -100,6 +171,8 @@ class RefusalReason(str, enum.Enum):
     WRONG_RECIPIENT = "wrong_recipient"
     CORRUPT = "corrupt"
     TOO_LARGE = "too_large"
+    UNSUPPORTED = "unsupported"
+    IDENTITY = "identity"
 
     def __str__(self) -> str:
         return self.value
@@ -189,6 +262,19 @@ class BindFailed(FederationError):
         self.party_id, self.address, self.reason = party_id, address, reason
 
 
+class CertificateError(FederationError, ValueError):
+    """TLS material cannot be used: missing, unreadable, expired, or not issued by the CA.
+
+    Checked when a gateway or transport starts, so a party with a bad
+    certificate fails at once with the file named, not later as a vague
+    handshake error at some peer.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"certificate {path}: {problem}")
+        self.path, self.problem = path, problem
+
+
 class MessageRefused(ProtocolError):
     """A receiving gateway will not store a peer's message.
 
@@ -261,3 +347,34 @@ class MessageTooLarge(MessageRefused):
             f"more than this gateway accepts ({limit})",
         )
         self.size, self.limit = size, limit
+
+
+class UnsupportedPayload(MessageRefused):
+    """The header names a payload kind the codec does not declare; no byte is decoded."""
+
+    reason = RefusalReason.UNSUPPORTED
+
+    def __init__(self, job_id: str, tag: str, src: str, problem: str) -> None:
+        super().__init__(job_id, tag, src, f"job {job_id}: '{tag}' from {src} is not supported: {problem}")
+        self.problem = problem
+
+
+class IdentityMismatch(MessageRefused):
+    """A peer's TLS certificate names another party than its message claims to come from.
+
+    The certificate chains to the federation CA (gRPC checked that), so the
+    peer is *some* party; but a party may only speak for itself, or one member
+    could inject values in another member's name.
+    """
+
+    reason = RefusalReason.IDENTITY
+
+    def __init__(self, job_id: str, tag: str, src: str, certified: str | None) -> None:
+        named = f"party {certified}" if certified else "no party"
+        super().__init__(
+            job_id,
+            tag,
+            src,
+            f"job {job_id}: '{tag}' claims to come from {src}, but the sender's certificate names {named}",
+        )
+        self.certified = certified

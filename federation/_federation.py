@@ -8,11 +8,13 @@ bytes. Algorithms normally use it through a :class:`~fedspark.federation.Context
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 from fedspark.common import PartyRef, Role
-from fedspark.federation.codec import decode_value, encode_value
+from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
 from fedspark.federation._errors import (
     CodecError,
     DuplicateRecv,
@@ -21,6 +23,7 @@ from fedspark.federation._errors import (
     UnknownParty,
 )
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
+from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._transport import Transport
 
 _SINGLE_ROLES = (Role.GUEST, Role.ARBITER)
@@ -128,6 +131,49 @@ class Federation:
         except CodecError as exc:
             raise exc.with_context(self.job_id, tag, str(frm)) from exc
 
+    def recv_stream(self, tag: str, frm: PartyRef, timeout_s: float | None = None) -> Iterator[pa.RecordBatch]:
+        """Wait for a table ``frm`` sent under ``tag``, then yield it batch by batch.
+
+        For tables too large to hold twice: when the gateway spilled the
+        message to disk, the batches are read from a memory map of the file,
+        so the table is never loaded whole. The message may be a table or
+        record batch sent as a value (``send``/``put``) or a raw Arrow IPC
+        stream (``PayloadKind.ARROW_STREAM``). The wait happens in this call
+        (a ``PeerTimeout`` raises here); the stored message is deleted once
+        the iterator is exhausted or closed.
+        """
+        self._check_member(frm)
+        self._reserve(self._received, tag, [frm], DuplicateRecv)
+        key = MessageKey(self.job_id, tag, frm, self.me)
+        try:
+            payload = self._transport.recv_payload(key, self.timeout_s if timeout_s is None else timeout_s)
+        except BaseException:
+            self._release(self._received, tag, [frm])
+            raise
+        try:
+            reader = _open_arrow_stream(payload)
+        except CodecError as exc:
+            payload.release()
+            raise exc.with_context(self.job_id, tag, str(frm)) from exc
+        return self._batches(reader, payload, tag, frm)
+
+    def _batches(
+        self, reader: pa.ipc.RecordBatchStreamReader, payload: ReceivedPayload, tag: str, frm: PartyRef
+    ) -> Iterator[pa.RecordBatch]:
+        try:
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                except (pa.ArrowException, ValueError, OSError) as exc:
+                    raise CodecError(
+                        f"invalid Arrow IPC stream: {exc}", job_id=self.job_id, tag=tag, peer=str(frm)
+                    ) from exc
+                yield batch
+        finally:
+            payload.release()
+
     def _encode(self, tag: str, value: object, party: PartyRef) -> bytes:
         try:
             return encode_value(value)
@@ -159,6 +205,20 @@ class Federation:
 
     def __repr__(self) -> str:
         return f"Federation(job={self.job_id!r}, me={self.me}, parties=[{', '.join(_names(self.parties))}])"
+
+
+def _open_arrow_stream(payload: ReceivedPayload) -> pa.ipc.RecordBatchStreamReader:
+    """An IPC reader over the payload's Arrow bytes, without copying them."""
+    if payload.kind is PayloadKind.RAW:
+        raise CodecError("a raw payload is not an Arrow stream")
+    buffer = payload.buffer()
+    if payload.kind is not PayloadKind.ARROW_STREAM:
+        offset, length = arrow_stream_span(memoryview(buffer))
+        buffer = buffer.slice(offset, length)
+    try:
+        return pa.ipc.open_stream(pa.BufferReader(buffer))
+    except (pa.ArrowException, ValueError, OSError) as exc:
+        raise CodecError(f"invalid Arrow IPC stream: {exc}") from exc
 
 
 def _names(parties: Iterable[PartyRef]) -> list[str]:

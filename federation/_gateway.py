@@ -1,37 +1,73 @@
-"""A party's receiving side: admission, reassembly, de-duplicating mailbox, tap.
+"""A party's receiving side: identity, admission, resumable writes, mailbox, tap.
 
 This is the plain-Python half of the gateway; the gRPC servicer only unpacks
-the stream and calls :meth:`Gateway.receive`. Keeping the rules here means they
-are unit-testable without a server and cannot drift between entry points.
+streams, names the authenticated peer, and calls :meth:`Gateway.receive`,
+:meth:`Gateway.open_transfer` or :meth:`Gateway.heartbeat`. Keeping the rules
+here means they are unit-testable without a server and cannot drift between
+entry points.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from fedspark.common import PartyRef
 from fedspark.federation._admission import JobAdmission
-from fedspark.federation._chunks import ChunkPart, Header, reassemble
-from fedspark.federation._errors import CodecError, CorruptMessage
-from fedspark.federation._mailbox import Mailbox
-from fedspark.federation._message import MessageKey, Receipt
+from fedspark.federation._chunks import ChunkPart, Header, check_stream, header_problem
+from fedspark.federation._errors import (
+    CodecError,
+    CorruptMessage,
+    IdentityMismatch,
+    MessageRefused,
+    UnknownPayloadKind,
+    UnsupportedPayload,
+)
+from fedspark.federation._inbound import DEFAULT_MAX_STRIKES, TransferSession
+from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck, Mailbox, Opened
+from fedspark.federation._message import Heartbeat, HeartbeatReply, JobState, MessageKey, Receipt
+from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._tap import RecordingTap
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
-"""1 GiB: payloads are held in memory until spilling to disk exists."""
+"""1 GiB per message; larger payloads belong in a distributed table (one message per partition)."""
 
 
 class _Server(Protocol):
     def stop(self, grace: float | None) -> object: ...
 
 
+class _Executor(Protocol):
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None: ...
+
+
 class Gateway:
     """One party's gateway: what it accepts, where it stores, what it records.
 
     Built by ``create_gateway``, which also starts the gRPC server that feeds
-    it; ``stop`` shuts both down and wakes any receiver still waiting.
+    it; ``stop`` shuts both down, wakes any receiver still waiting and deletes
+    every stored payload.
+
+    Parameters
+    ----------
+    party_id
+        The organisation this gateway receives for.
+    tap_dir
+        Record a copy of every accepted message there (tests and audits).
+    max_message_bytes
+        Refuse larger messages from their header, before any data is read.
+    work_dir
+        Where payloads beyond ``memory_limit_bytes`` spill to files (a
+        subfolder per gateway process; the system temp dir when None).
+    memory_limit_bytes
+        Payload bytes kept in memory in total before spilling.
+    requires_identity
+        Set when peers are authenticated (mTLS): every message must then come
+        from the party its certificate names.
     """
 
     def __init__(
@@ -40,12 +76,28 @@ class Gateway:
         *,
         tap_dir: Path | str | None = None,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        work_dir: Path | str | None = None,
+        memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+        requires_identity: bool = False,
+        max_chunk_strikes: int = DEFAULT_MAX_STRIKES,
     ) -> None:
         self._admission = JobAdmission(party_id, max_message_bytes)
-        self._mailbox = Mailbox()
+        self.boot_id = uuid.uuid4().hex
+        """Changes whenever a gateway process starts: peers can tell a restart."""
         self.tap = RecordingTap(tap_dir) if tap_dir is not None else None
+        self._mailbox = Mailbox(
+            memory_limit_bytes=memory_limit_bytes,
+            work_dir=work_dir,
+            label=str(party_id),
+            on_complete=self._record if self.tap is not None else None,
+        )
+        self.requires_identity = requires_identity
+        self._max_chunk_strikes = max_chunk_strikes
+        self._heard: dict[str, float] = {}
+        self._heard_lock = threading.Lock()
         self.port: int | None = None
         self._server: _Server | None = None
+        self._executor: _Executor | None = None
 
     @property
     def party_id(self) -> str:
@@ -55,52 +107,180 @@ class Gateway:
     def max_message_bytes(self) -> int | None:
         return self._admission.max_message_bytes
 
+    @property
+    def mailbox(self) -> Mailbox:
+        return self._mailbox
+
+    # ------------------------------------------------------------ jobs
+
     def open_job(self, job_id: str, parties: Iterable[PartyRef]) -> None:
         """Accept messages of ``job_id`` between ``parties``; anything else is refused."""
         self._admission.open_job(job_id, parties)
 
     def close_job(self, job_id: str) -> None:
+        """Refuse the job's messages from now on and delete everything stored for it."""
         self._admission.close_job(job_id)
         self._mailbox.drop_job(job_id)
 
-    def receive(self, parts: Iterable[ChunkPart]) -> Receipt:
-        """Admit, reassemble, verify and store one pushed message.
+    def open_jobs(self) -> dict[str, frozenset[PartyRef]]:
+        """The jobs open on this gateway and their parties (a snapshot)."""
+        return self._admission.jobs()
 
-        Raises a ``MessageRefused`` subclass when the message must not be
-        stored; returns only after the payload is in the mailbox (and tap), so
-        the sender's ack means "stored".
+    def job_state(self, job_id: str) -> JobState:
+        return self._admission.state(job_id)
+
+    # ------------------------------------------------------------ receiving
+
+    def receive(self, parts: Iterable[ChunkPart], *, identity: str | None = None) -> Receipt:
+        """Admit, check and store one whole pushed message (the Push RPC).
+
+        All or nothing: raises a ``MessageRefused`` subclass when the message
+        must not be stored, discarding what was written; returns only after
+        the payload is in the mailbox (and tap), so the sender's ack means
+        "stored". ``identity`` is the party the peer's certificate names.
         """
+        owner = object()
+        opened: Opened | None = None
 
         def admit(header: Header) -> None:
-            self._admission.admit(header.key, header.total_bytes)
+            nonlocal opened
+            self._admit(header, identity)
+            opened = self._mailbox.open_entry(header, owner, fresh=True)
 
-        envelope = reassemble(_corrupt_on_codec_error(parts), admit)
-        stored = self._mailbox.put(envelope.key, envelope.payload)
-        if stored and self.tap is not None:
-            self.tap.record(envelope)
-        return Receipt(duplicate=not stored, stored_bytes=len(envelope.payload))
+        def write(part: ChunkPart) -> None:
+            if opened is not None and opened.entry is not None:
+                result = self._mailbox.write(opened.entry, owner, part)
+                if result.problem:
+                    key = opened.entry.header.key
+                    raise CorruptMessage(key.job_id, key.tag, str(key.src), result.problem)
 
-    def take(self, key: MessageKey, timeout_s: float) -> bytes:
+        try:
+            header = check_stream(refusing_codec_errors(parts), admit, write)
+        except BaseException:
+            if opened is not None and opened.entry is not None:
+                self._mailbox.abandon(opened.entry, owner)
+            raise
+        assert opened is not None  # admit ran, or check_stream raised
+        return Receipt(duplicate=opened.duplicate, stored_bytes=header.total_bytes)
+
+    def open_transfer(
+        self, header: Header, pending: Sequence[MessageKey] = (), *, identity: str | None = None
+    ) -> TransferSession:
+        """Admit a Transfer's header and return the session that writes its chunks.
+
+        ``pending`` are earlier messages the sender still keeps for this
+        party; the first ack reports which were read (the sender forgets them)
+        and which this mailbox lacks (the sender resends them).
+        """
+        framing = header_problem(header)
+        if framing is not None:
+            key = header.key
+            raise CorruptMessage(key.job_id, key.tag, str(key.src), framing)
+        self._admit(header, identity)
+        self._note_heard(header.key.src.party_id)
+        read, missing = self._reconcile(header.key.src.party_id, header.key.job_id, pending)
+        return TransferSession(
+            self._mailbox,
+            header,
+            boot_id=self.boot_id,
+            read=read,
+            missing=missing,
+            max_strikes=self._max_chunk_strikes,
+        )
+
+    def heartbeat(self, beat: Heartbeat, *, identity: str | None = None) -> HeartbeatReply:
+        """Answer a peer's heartbeat: note it alive, report the job and its kept messages.
+
+        A heartbeat for a job not (yet) open here is answered, not refused:
+        the peer's gateway is alive either way, and ``UNKNOWN`` tells it to
+        keep its messages until this party opens the job.
+        """
+        if self.requires_identity and identity != beat.from_party_id:
+            raise IdentityMismatch(beat.job_id, "heartbeat", f"party {beat.from_party_id}", identity)
+        state = self._admission.state(beat.job_id)
+        if state is JobState.OPEN:
+            self._admission.admit_party(beat.job_id, beat.from_party_id, "heartbeat")
+        self._note_heard(beat.from_party_id)
+        read: tuple[MessageKey, ...] = ()
+        missing: tuple[MessageKey, ...] = ()
+        if state is JobState.OPEN:
+            read, missing = self._reconcile(beat.from_party_id, beat.job_id, beat.pending)
+        return HeartbeatReply(self.party_id, self.boot_id, state, read, missing)
+
+    def last_heard(self, party_id: str) -> float | None:
+        """``time.monotonic()`` of the last heartbeat or transfer from ``party_id``."""
+        with self._heard_lock:
+            return self._heard.get(party_id)
+
+    def _note_heard(self, party_id: str) -> None:
+        with self._heard_lock:
+            self._heard[party_id] = time.monotonic()
+
+    def _admit(self, header: Header, identity: str | None) -> None:
+        key = header.key
+        if self.requires_identity and identity != key.src.party_id:
+            raise IdentityMismatch(key.job_id, key.tag, str(key.src), identity)
+        self._admission.admit(key, header.total_bytes)
+
+    def _reconcile(
+        self, party_id: str, job_id: str, pending: Sequence[MessageKey]
+    ) -> tuple[tuple[MessageKey, ...], tuple[MessageKey, ...]]:
+        # Only keys this sender could have sent to this gateway: a peer learns
+        # nothing about other parties' messages by listing their keys.
+        own = [k for k in pending if k.job_id == job_id and k.src.party_id == party_id and k.dst.party_id == self.party_id]
+        read, missing = self._mailbox.reconcile(own)
+        return tuple(read), tuple(missing)
+
+    def _record(self, header: Header, payload: ReceivedPayload) -> None:
+        if self.tap is not None:
+            self.tap.record_stored(header.key, header.kind, payload)
+
+    # ------------------------------------------------------------ reading
+
+    def take(self, key: MessageKey, timeout_s: float, *, alive: AliveCheck | None = None) -> bytes:
         """Wait for ``key`` in the mailbox (see ``Mailbox.take``)."""
-        return self._mailbox.take(key, timeout_s)
+        return self._mailbox.take(key, timeout_s, alive=alive)
 
-    def attach_server(self, server: _Server, port: int) -> None:
-        """Called by ``create_gateway``: the server whose lifetime ``stop`` ends."""
-        self._server, self.port = server, port
+    def take_payload(
+        self, key: MessageKey, timeout_s: float, *, alive: AliveCheck | None = None
+    ) -> ReceivedPayload:
+        """Wait for ``key`` and hand over its stored payload (see ``Mailbox.take_payload``)."""
+        return self._mailbox.take_payload(key, timeout_s, alive=alive)
+
+    # ------------------------------------------------------------ lifetime
+
+    def attach_server(self, server: _Server, port: int, executor: _Executor | None = None) -> None:
+        """Called by ``create_gateway``: the server (and its worker pool) whose lifetime ``stop`` ends."""
+        self._server, self.port, self._executor = server, port, executor
 
     def stop(self, grace_s: float | None = None) -> None:
-        """Stop the server (waiting up to ``grace_s`` for running pushes) and wake receivers."""
+        """Stop the server (waiting up to ``grace_s`` for running calls), wake receivers, delete payloads.
+
+        The worker pool is shut down too: gRPC leaves it running, and a
+        gateway stopped by a test or a finished party must not leave threads.
+        """
         server, self._server = self._server, None
+        executor, self._executor = self._executor, None
         if server is not None:
             event = server.stop(grace_s)
             wait = getattr(event, "wait", None)
             if callable(wait):
                 wait()
         self._mailbox.close()
+        if executor is not None:
+            executor.shutdown(wait=True)
 
 
-def _corrupt_on_codec_error(parts: Iterable[ChunkPart]) -> Iterator[ChunkPart]:
-    """A malformed chunk from a peer is a corrupt message, not an internal error."""
+def refusal_for(exc: CodecError, key: MessageKey | None = None) -> MessageRefused:
+    """A peer's undecodable request as the refusal the sender will see (naming ``key`` if known)."""
+    job_id, tag, src = (key.job_id, key.tag, str(key.src)) if key is not None else ("?", "?", "?")
+    if isinstance(exc, UnknownPayloadKind):
+        return UnsupportedPayload(job_id, tag, src, f"{exc.reason}; declared kinds are value, arrow_stream and raw")
+    return CorruptMessage(job_id, tag, src, exc.reason)
+
+
+def refusing_codec_errors(parts: Iterable[ChunkPart]) -> Iterator[ChunkPart]:
+    """A malformed chunk from a peer is a refused message, not an internal error."""
     iterator = iter(parts)
     while True:
         try:
@@ -108,5 +288,5 @@ def _corrupt_on_codec_error(parts: Iterable[ChunkPart]) -> Iterator[ChunkPart]:
         except StopIteration:
             return
         except CodecError as exc:
-            raise CorruptMessage("?", "?", "?", exc.reason) from exc
+            raise refusal_for(exc) from exc
         yield part

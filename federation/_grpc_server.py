@@ -15,8 +15,11 @@ import grpc
 from fedspark.federation import federation_pb2_grpc as pb_grpc
 from fedspark.federation._chunks import MAX_CHUNK_BYTES
 from fedspark.federation._errors import BindFailed
+from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
+from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
 from fedspark.federation._servicer import GatewayServicer
+from fedspark.federation._tls import TlsConfig, server_credentials
 
 GRPC_MESSAGE_LIMIT = 2 * MAX_CHUNK_BYTES
 """Per gRPC message (one chunk plus its header); whole payloads are limited separately."""
@@ -58,28 +61,48 @@ def create_gateway(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     *,
     max_workers: int = 16,
+    tls: TlsConfig | None = None,
+    work_dir: Path | str | None = None,
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+    faults: FaultPlan | None = None,
 ) -> tuple[Gateway, int]:
     """Start ``party_id``'s gateway on ``host:port`` and return it with the bound port.
 
-    Each concurrent incoming push holds one of ``max_workers`` threads. The
-    server is insecure (plaintext) for now: bind it to loopback unless the
-    network is otherwise protected, until mTLS lands.
+    Each concurrent incoming stream holds one of ``max_workers`` threads.
+    Without ``tls`` the server is plaintext: bind it to loopback unless the
+    network is otherwise protected. With ``tls`` it requires client
+    certificates from the federation CA, and every message must come from the
+    party its sender's certificate names. Payloads beyond
+    ``memory_limit_bytes`` spill under ``work_dir``. ``faults`` (tests only)
+    damages arriving chunks, see :class:`FaultPlan`.
     """
-    gateway = Gateway(party_id, tap_dir=tap_dir, max_message_bytes=max_message_bytes)
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"gateway-{party_id}"),
-        options=SERVER_OPTIONS,
+    if tls is not None:
+        tls.check()
+    gateway = Gateway(
+        party_id,
+        tap_dir=tap_dir,
+        max_message_bytes=max_message_bytes,
+        work_dir=work_dir,
+        memory_limit_bytes=memory_limit_bytes,
+        requires_identity=tls is not None,
     )
-    pb_grpc.add_GatewayServicer_to_server(GatewayServicer(gateway), server)  # type: ignore[no-untyped-call]
+    executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"gateway-{party_id}")
+    server = grpc.server(executor, options=SERVER_OPTIONS)
+    pb_grpc.add_GatewayServicer_to_server(GatewayServicer(gateway, faults), server)  # type: ignore[no-untyped-call]
     address = format_address(host, port)
     try:
-        bound = server.add_insecure_port(address)
+        if tls is not None:
+            bound = server.add_secure_port(address, server_credentials(tls))
+        else:
+            bound = server.add_insecure_port(address)
     except RuntimeError as exc:  # recent grpcio raises instead of returning 0
         server.stop(None)
+        executor.shutdown(wait=False)
         raise BindFailed(str(party_id), address, str(exc)) from exc
     if bound == 0:
         server.stop(None)
+        executor.shutdown(wait=False)
         raise BindFailed(str(party_id), address, "the port is taken or the host is not local")
     server.start()
-    gateway.attach_server(server, bound)
+    gateway.attach_server(server, bound, executor)
     return gateway, bound

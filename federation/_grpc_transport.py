@@ -1,18 +1,21 @@
-"""The network transport: this party's gateway plus clients that push to peers' gateways.
+"""The network transport: this party's gateway plus clients that stream to peers' gateways.
 
-Sending is a client-streaming ``Push`` of checksummed chunks to the peer's
-gateway, found through a route table ``{party_id: "host:port"}`` that can be
-set after construction (each party binds port 0 first and learns the others'
-ports later). A send that fails because the peer is not (yet) reachable is
-retried with backoff until the connect deadline: resending is safe because the
-receiver de-duplicates by message key. A refusal is final and raised at once.
+Sending is a resumable ``Transfer`` of checksummed chunks to the peer's
+gateway (see :mod:`._sender`), found through a route table
+``{party_id: "host:port"}`` that can be set after construction (each party
+binds port 0 first and learns the others' ports later). A sent message is kept
+(:mod:`._outbox`) until the receiver reports it read, and resent if the
+receiver lost it in a restart. With ``heartbeat_s`` set, the transport
+heartbeats the peers of its open jobs, and a receive waiting on a peer that
+stopped answering fails with ``PeerSilent`` (:mod:`._liveness`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
-import time
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
@@ -21,49 +24,72 @@ import grpc
 from fedspark.common import PartyRef
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, split
+from fedspark.federation._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
 from fedspark.federation._errors import (
     BindFailed,
     NoRoute,
+    PayloadTooLarge,
     PeerUnreachable,
-    RefusalReason,
-    SendRefused,
     TransportClosed,
 )
+from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation._grpc_server import CLIENT_CHANNEL_OPTIONS, create_gateway
-from fedspark.federation._message import Envelope, MessageKey
-from fedspark.federation._servicer import REFUSAL_METADATA_KEY
+from fedspark.federation._liveness import HeartbeatLoop, Liveness
+from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck
+from fedspark.federation._message import Envelope, Heartbeat, HeartbeatReply, JobState, MessageKey
+from fedspark.federation._outbox import Outbox
+from fedspark.federation._sender import RETRYABLE_CODES, SendSettings, refused, transfer
+from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation._tls import TlsConfig, channel_credentials, channel_options, diagnose
 from fedspark.federation._transport import Transport
 
-RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-"""Codes after which the message may not have been stored, so a resend is due."""
+log = logging.getLogger("fedspark.federation.transport")
 
-_FIRST_BACKOFF_S = 0.05
-_MAX_BACKOFF_S = 1.0
+DEAD_AFTER_BEATS = 5
+"""Without ``peer_dead_after_s``, a peer is dead after this many missed heartbeat intervals."""
 
 
 class GrpcTransport(Transport):
     """Sends through peers' gateways and receives through this party's own.
 
-    The transport owns its gateway: ``close`` stops the server.
+    The transport owns its gateway: ``close`` stops the server. Every option
+    after ``rpc_timeout_s`` is opt-in; the defaults behave as before them.
 
     Parameters
     ----------
     gateway
         This party's running gateway (from ``create_gateway``), or the party
         (``PartyRef`` or party id) for which to start one on ``host:port``
-        with ``tap_dir`` and ``max_message_bytes``.
+        with ``tap_dir``, ``max_message_bytes``, ``tls``, ``work_dir`` and
+        ``memory_limit_bytes``.
     routes
         ``{party_id: "host:port"}`` of peers' gateways; may be given later
         with :meth:`set_routes`.
     chunk_bytes
         Size of the chunks a payload is split into (at most 16 MiB).
     connect_deadline_s
-        How long one ``send`` keeps retrying an unreachable peer before
-        raising ``PeerUnreachable``.
+        How long one ``send`` keeps retrying without progress before raising
+        ``PeerUnreachable``.
     rpc_timeout_s
-        Upper bound on one push attempt, transfer included.
+        Upper bound on one transfer attempt, data included.
+    tls
+        Mutual TLS with the federation CA (see :class:`TlsConfig`); peers must
+        use it too.
+    work_dir, memory_limit_bytes
+        Where this party's gateway spills payloads, and how much it keeps in memory.
+    max_send_bytes
+        Refuse to send larger payloads (``PayloadTooLarge``) before connecting.
+    heartbeat_s
+        Heartbeat the peers of every open job at this interval (None: off).
+    peer_dead_after_s
+        With heartbeats on, a receive waiting on a peer silent this long fails
+        with ``PeerSilent`` (default: five heartbeat intervals).
+    keep_until_read
+        Keep each sent message until the receiver reports it read, and resend
+        it if the receiver lost it (on by default; off forgets at the ack).
+    faults
+        Damage *outgoing* chunks as planned (tests only, see ``FaultPlan``).
     """
 
     def __init__(
@@ -78,22 +104,62 @@ class GrpcTransport(Transport):
         chunk_bytes: int = DEFAULT_CHUNK_BYTES,
         connect_deadline_s: float = 30.0,
         rpc_timeout_s: float = 600.0,
+        tls: TlsConfig | None = None,
+        work_dir: Path | str | None = None,
+        memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
+        max_send_bytes: int | None = None,
+        heartbeat_s: float | None = None,
+        peer_dead_after_s: float | None = None,
+        keep_until_read: bool = True,
+        faults: FaultPlan | None = None,
     ) -> None:
         if not 0 < chunk_bytes <= MAX_CHUNK_BYTES:
             raise ValueError(f"chunk_bytes must be in 1..{MAX_CHUNK_BYTES}, got {chunk_bytes}")
+        if heartbeat_s is not None and heartbeat_s <= 0:
+            raise ValueError(f"heartbeat_s must be positive, got {heartbeat_s}")
+        if peer_dead_after_s is not None and peer_dead_after_s <= 0:
+            raise ValueError(f"peer_dead_after_s must be positive, got {peer_dead_after_s}")
+        if tls is not None:
+            tls.check()
         if not isinstance(gateway, Gateway):
             party_id = gateway.party_id if isinstance(gateway, PartyRef) else str(gateway)
-            gateway, _ = create_gateway(party_id, host, port, tap_dir, max_message_bytes)
+            gateway, _ = create_gateway(
+                party_id,
+                host,
+                port,
+                tap_dir,
+                max_message_bytes,
+                tls=tls,
+                work_dir=work_dir,
+                memory_limit_bytes=memory_limit_bytes,
+            )
         self._gateway = gateway
         self.chunk_bytes = chunk_bytes
         self.connect_deadline_s = connect_deadline_s
         self.rpc_timeout_s = rpc_timeout_s
+        self.tls = tls
+        self.max_send_bytes = max_send_bytes
+        self.keep_until_read = keep_until_read
+        self.faults = faults
         self._lock = threading.Lock()
         self._routes: dict[str, str] = {}
-        self._channels: dict[str, grpc.Channel] = {}
+        self._channels: dict[tuple[str, str], grpc.Channel] = {}
         self._closed = False
+        self._outbox = Outbox()
+        self._resender: ThreadPoolExecutor | None = None
+        self._liveness: Liveness | None = None
+        self._heartbeats: HeartbeatLoop | None = None
         if routes:
             self.set_routes(routes)
+        if heartbeat_s is not None:
+            dead_after = peer_dead_after_s if peer_dead_after_s is not None else DEAD_AFTER_BEATS * heartbeat_s
+            self._liveness = Liveness(dead_after, gateway.last_heard, gateway.party_id)
+            self._heartbeats = HeartbeatLoop(
+                f"fedspark-heartbeat-{gateway.party_id}", heartbeat_s, self._peers_of_open_jobs, self._beat
+            )
+            self._heartbeats.start()
+
+    # ------------------------------------------------------------ identity and routes
 
     @property
     def party_id(self) -> str:
@@ -111,6 +177,11 @@ class GrpcTransport(Transport):
         return self._gateway.port
 
     @property
+    def outbox(self) -> Outbox:
+        """Messages sent but not yet reported read by their receivers."""
+        return self._outbox
+
+    @property
     def routes(self) -> dict[str, str]:
         with self._lock:
             return dict(self._routes)
@@ -120,56 +191,153 @@ class GrpcTransport(Transport):
         new_routes = {str(party): address for party, address in routes.items()}
         with self._lock:
             self._routes = new_routes
-            keep = set(new_routes.values())
-            stale = [address for address in self._channels if address not in keep]
-            closing = [self._channels.pop(address) for address in stale]
+            keep = set(new_routes.items())
+            stale = [target for target in self._channels if target not in keep]
+            closing = [self._channels.pop(target) for target in stale]
         for channel in closing:
             channel.close()
+
+    # ------------------------------------------------------------ jobs
 
     def open_job(self, job_id: str, parties: Iterable[PartyRef]) -> None:
         self._gateway.open_job(job_id, parties)
 
     def close_job(self, job_id: str) -> None:
+        """Close the job on this gateway and forget the messages kept for it."""
         self._gateway.close_job(job_id)
+        self._outbox.drop(job_id)
+
+    # ------------------------------------------------------------ sending
 
     def send(self, envelope: Envelope) -> None:
         key = envelope.key
+        size = len(envelope.payload)
+        if self.max_send_bytes is not None and size > self.max_send_bytes:
+            raise PayloadTooLarge(key.job_id, key.tag, str(key.dst), size, self.max_send_bytes)
         address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
-        stub = pb_grpc.GatewayStub(self._channel(address, key))  # type: ignore[no-untyped-call]
-        deadline = time.monotonic() + self.connect_deadline_s
-        backoff = _FIRST_BACKOFF_S
-        while True:
-            try:
-                stub.Push(
-                    (codec.chunk_to_proto(part) for part in split(envelope, self.chunk_bytes)),
-                    timeout=self.rpc_timeout_s,
-                )
+        stub = self._stub(address, key.dst.party_id, key)
+        pending = self._outbox.pending(key.job_id, key.dst.party_id, exclude=key) if self.keep_until_read else ()
+        if self.keep_until_read:
+            self._outbox.sending(envelope)
+        try:
+            delivered = transfer(stub, envelope, address, self._settings(), pending=pending, is_closed=lambda: self._closed)
+        except BaseException:
+            self._outbox.discard(key)
+            raise
+        if self._liveness is not None:
+            self._liveness.saw(key.dst.party_id)
+        if self.keep_until_read:
+            self._outbox.stored(key, delivered.boot_id)
+            self._outbox.forget(delivered.read)
+            self._resend_later(delivered.missing)
+
+    def _settings(self) -> SendSettings:
+        return SendSettings(
+            chunk_bytes=self.chunk_bytes,
+            connect_deadline_s=self.connect_deadline_s,
+            rpc_timeout_s=self.rpc_timeout_s,
+            faults=self.faults,
+            diagnose=lambda address, party_id: diagnose(address, self.tls, party_id),
+        )
+
+    def _resend_later(self, keys: Iterable[MessageKey]) -> None:
+        """Resend, from a worker thread, messages a receiver reported lost."""
+        keys = list(keys)
+        if not keys:
+            return
+        with self._lock:
+            if self._closed:
                 return
-            except grpc.RpcError as exc:
-                call = cast(grpc.Call, exc)
-                code = call.code()
-                if code not in RETRYABLE_CODES:
-                    raise _refused(key, call) from None
-                if self._closed:
-                    raise TransportClosed(key.job_id, key.tag, str(key.dst), "sending") from None
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise PeerUnreachable(
-                        key.job_id, key.tag, str(key.dst), address, f"{code.name}: {call.details()}"
-                    ) from None
-                time.sleep(min(backoff, remaining))
-                backoff = min(backoff * 2, _MAX_BACKOFF_S)
+            if self._resender is None:
+                self._resender = ThreadPoolExecutor(1, thread_name_prefix=f"fedspark-resend-{self.party_id}")
+            resender = self._resender
+        for key in keys:
+            resender.submit(self._resend, key)
+
+    def _resend(self, key: MessageKey) -> None:
+        envelope = self._outbox.claim(key)
+        if envelope is None or self._closed:
+            return
+        log.info("%s: the receiver lost it (restarted?); sending it again", key)
+        try:
+            address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+            delivered = transfer(self._stub(address, key.dst.party_id, key), envelope, address, self._settings(), is_closed=lambda: self._closed)
+        except Exception as exc:  # noqa: BLE001 - kept for the next heartbeat to try again
+            log.warning("%s: resend failed, will retry: %s", key, exc)
+            self._outbox.unclaim(key)
+            return
+        self._outbox.stored(key, delivered.boot_id)
+
+    # ------------------------------------------------------------ receiving
 
     def recv(self, key: MessageKey, timeout_s: float) -> bytes:
+        self._check_mine(key)
+        return self._gateway.take(key, timeout_s, alive=self._alive_check(key))
+
+    def recv_payload(self, key: MessageKey, timeout_s: float) -> ReceivedPayload:
+        """Like ``recv``, but hands over the stored payload (memory-mapped when it spilled)."""
+        self._check_mine(key)
+        return self._gateway.take_payload(key, timeout_s, alive=self._alive_check(key))
+
+    def _check_mine(self, key: MessageKey) -> None:
         if key.dst.party_id != self.party_id:
             raise ValueError(f"{key} is not addressed to party {self.party_id}, which this transport serves")
-        return self._gateway.take(key, timeout_s)
+
+    def _alive_check(self, key: MessageKey) -> AliveCheck | None:
+        liveness = self._liveness
+        if liveness is None:
+            return None
+        return lambda: liveness.check(key)
+
+    # ------------------------------------------------------------ heartbeats and ping
+
+    def heartbeat(self, party_id: str, job_id: str, timeout_s: float = 5.0) -> HeartbeatReply:
+        """Heartbeat ``party_id``'s gateway for ``job_id`` once, reconciling kept messages.
+
+        Messages the peer reports read are forgotten, lost ones resent, and a
+        job the peer closed drops what is kept for it there.
+        """
+        peer = f"party {party_id}"
+        address = self._address(str(party_id), job_id, "heartbeat", peer)
+        stub = self._stub(address, str(party_id))
+        pending = self._outbox.pending(job_id, str(party_id))
+        beat = Heartbeat(job_id, self.party_id, self._gateway.boot_id, pending)
+        try:
+            message = stub.Heartbeat(codec.heartbeat_to_proto(beat), timeout=timeout_s)
+        except grpc.RpcError as exc:
+            call = cast(grpc.Call, exc)
+            if call.code() in RETRYABLE_CODES:
+                raise PeerUnreachable(job_id, "heartbeat", peer, address, f"{call.code().name}: {call.details()}") from None
+            raise refused(job_id, "heartbeat", peer, call) from None
+        reply = codec.heartbeat_reply_from_proto(message, job_id)
+        if self._liveness is not None:
+            self._liveness.saw(str(party_id))
+        if reply.job_state is JobState.CLOSED:
+            self._outbox.drop(job_id, str(party_id))
+        else:
+            self._outbox.forget(reply.read)
+            self._resend_later(reply.missing)
+        return reply
+
+    def _beat(self, job_id: str, party_id: str) -> None:
+        interval = self._heartbeats.interval_s if self._heartbeats is not None else 1.0
+        self.heartbeat(party_id, job_id, timeout_s=max(0.2, interval))
+
+    def _peers_of_open_jobs(self) -> dict[str, set[str]]:
+        with self._lock:
+            routed = set(self._routes)
+        jobs = {}
+        for job_id, members in self._gateway.open_jobs().items():
+            peers = {m.party_id for m in members if m.party_id != self.party_id and m.party_id in routed}
+            if peers:
+                jobs[job_id] = peers
+        return jobs
 
     def ping(self, party_id: str, timeout_s: float = 5.0) -> str:
         """Ask a peer's gateway who it is; returns the party id it reports."""
         peer = f"party {party_id}"
         address = self._address(str(party_id), "-", "ping", peer)
-        stub = pb_grpc.GatewayStub(self._channel(address))  # type: ignore[no-untyped-call]
+        stub = self._stub(address, str(party_id))
         try:
             reply = stub.Ping(codec.ping_request_to_proto(self.party_id), timeout=timeout_s)
         except grpc.RpcError as exc:
@@ -179,14 +347,22 @@ class GrpcTransport(Transport):
             ) from None
         return codec.ping_reply_from_proto(reply)
 
+    # ------------------------------------------------------------ lifetime
+
     def close(self) -> None:
-        """Close channels to peers and stop this party's gateway."""
+        """Stop heartbeats and resends, close channels to peers, stop this party's gateway."""
         with self._lock:
             self._closed = True
+            resender, self._resender = self._resender, None
+        if self._heartbeats is not None:
+            self._heartbeats.stop()
+        with self._lock:
             channels = list(self._channels.values())
             self._channels.clear()
         for channel in channels:
-            channel.close()
+            channel.close()  # cancels calls in flight, so a resend ends quickly
+        if resender is not None:
+            resender.shutdown(wait=True, cancel_futures=True)
         self._gateway.stop(grace_s=1.0)
 
     def _address(self, party_id: str, job_id: str, tag: str, peer: str) -> str:
@@ -197,25 +373,22 @@ class GrpcTransport(Transport):
             raise NoRoute(job_id, tag, peer, party_id, known)
         return address
 
-    def _channel(self, address: str, key: MessageKey | None = None) -> grpc.Channel:
+    def _stub(self, address: str, party_id: str, key: MessageKey | None = None) -> pb_grpc.GatewayStub:
+        return pb_grpc.GatewayStub(self._channel(address, party_id, key))  # type: ignore[no-untyped-call]
+
+    def _channel(self, address: str, party_id: str, key: MessageKey | None = None) -> grpc.Channel:
+        """One channel per (party, address): with TLS, each verifies its own party's certificate."""
+        target = (party_id, address)
         with self._lock:
             if self._closed:
                 job_id, tag, peer = (key.job_id, key.tag, str(key.dst)) if key else ("-", "-", address)
                 raise TransportClosed(job_id, tag, peer, "sending")
-            channel = self._channels.get(address)
+            channel = self._channels.get(target)
             if channel is None:
-                channel = grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS)
-                self._channels[address] = channel
+                if self.tls is None:
+                    channel = grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS)
+                else:
+                    options = [*CLIENT_CHANNEL_OPTIONS, *channel_options(self.tls, party_id)]
+                    channel = grpc.secure_channel(address, channel_credentials(self.tls), options=options)
+                self._channels[target] = channel
             return channel
-
-
-def _refused(key: MessageKey, call: grpc.Call) -> SendRefused:
-    reason: RefusalReason | None = None
-    for name, value in call.trailing_metadata() or ():
-        if name == REFUSAL_METADATA_KEY:
-            try:
-                reason = RefusalReason(value)
-            except ValueError:
-                reason = None
-    detail = f"{call.code().name}: {call.details()}"
-    return SendRefused(key.job_id, key.tag, str(key.dst), reason, detail)

@@ -15,6 +15,7 @@ from fedspark.federation._admission import JobAdmission
 from fedspark.federation._errors import MessageRefused, PeerUnreachable, SendRefused
 from fedspark.federation._mailbox import Mailbox
 from fedspark.federation._message import Envelope, MessageKey
+from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._transport import Transport
 
 LOOPBACK_ADDRESS = "loopback"
@@ -86,12 +87,17 @@ class LoopbackTransport(Transport):
     def store(self, envelope: Envelope) -> bool:
         """Admit and store an incoming envelope; False when it is a duplicate."""
         self._admission.admit(envelope.key, len(envelope.payload))
-        return self._mailbox.put(envelope.key, envelope.payload)
+        return self._mailbox.put(envelope.key, envelope.payload, envelope.kind)
 
     def recv(self, key: MessageKey, timeout_s: float) -> bytes:
         if key.dst.party_id != self.party_id:
             raise ValueError(f"{key} is not addressed to party {self.party_id}, which this transport serves")
         return self._mailbox.take(key, timeout_s)
+
+    def recv_payload(self, key: MessageKey, timeout_s: float) -> ReceivedPayload:
+        if key.dst.party_id != self.party_id:
+            raise ValueError(f"{key} is not addressed to party {self.party_id}, which this transport serves")
+        return self._mailbox.take_payload(key, timeout_s)
 
     def close(self) -> None:
         self.closed = True

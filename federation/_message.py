@@ -73,3 +73,56 @@ class Receipt:
 
     duplicate: bool
     stored_bytes: int
+
+
+class JobState(str, enum.Enum):
+    """What a gateway knows of a job, as reported to a peer's heartbeat."""
+
+    UNKNOWN = "unknown"
+    """Never opened here (or not yet): a sender keeps its messages, the job may come."""
+    OPEN = "open"
+    CLOSED = "closed"
+    """Ran and was closed: messages a sender still keeps for it are no longer needed."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class TransferAck:
+    """The receiver's answer on a Transfer stream: how far the message got.
+
+    The first ack answers the open (where to start, plus the fate of the
+    sender's ``pending`` keys); one follows every chunk written; a ``resend``
+    ack ends the stream early and the sender resumes from ``next_index``.
+    """
+
+    next_index: int
+    resend: bool = False
+    complete: bool = False
+    duplicate: bool = False
+    stored_bytes: int = 0
+    boot_id: str = ""
+    read: tuple[MessageKey, ...] = ()
+    missing: tuple[MessageKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """A sender's "I am alive, and still keep these messages for you"."""
+
+    job_id: str
+    from_party_id: str
+    boot_id: str
+    pending: tuple[MessageKey, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeartbeatReply:
+    """The receiver's side: who it is, the job's state, and the fate of ``pending``."""
+
+    party_id: str
+    boot_id: str
+    job_state: JobState
+    read: tuple[MessageKey, ...] = ()
+    missing: tuple[MessageKey, ...] = ()

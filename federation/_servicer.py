@@ -1,13 +1,17 @@
-"""The gRPC face of a gateway: unpack, call the gateway, map errors to status codes.
+"""The gRPC face of a gateway: unpack, name the peer, call the gateway, map errors to status codes.
 
 All rules live in :class:`~fedspark.federation._gateway.Gateway`; this module
 only translates. The refusal reason also travels as trailing metadata, so the
 sender gets the same ``RefusalReason`` the gateway raised, not a guess from
-the status code.
+the status code. Refusals are logged here, with the peer's address: this is
+the one place where the accepting side sees who was turned away and why
+(TLS handshake failures happen inside gRPC's core and never reach Python).
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -16,8 +20,17 @@ import grpc
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._errors import MessageRefused, RefusalReason, TransportClosed
-from fedspark.federation._gateway import Gateway
+from fedspark.federation._chunks import ChunkPart
+from fedspark.federation._errors import (
+    CodecError,
+    CorruptMessage,
+    MessageRefused,
+    RefusalReason,
+    TransportClosed,
+)
+from fedspark.federation._faults import FaultKind, FaultPlan, damage
+from fedspark.federation._gateway import Gateway, refusal_for
+from fedspark.federation._tls import party_of_auth_context
 
 REFUSAL_METADATA_KEY = "fedspark-refusal"
 
@@ -27,26 +40,118 @@ STATUS_OF_REFUSAL: dict[RefusalReason, grpc.StatusCode] = {
     RefusalReason.WRONG_RECIPIENT: grpc.StatusCode.PERMISSION_DENIED,
     RefusalReason.CORRUPT: grpc.StatusCode.DATA_LOSS,
     RefusalReason.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    RefusalReason.UNSUPPORTED: grpc.StatusCode.INVALID_ARGUMENT,
+    RefusalReason.IDENTITY: grpc.StatusCode.PERMISSION_DENIED,
 }
+
+INJECTED_KILL = "fault injection: stream killed"
+
+log = logging.getLogger("fedspark.federation.gateway")
 
 
 class GatewayServicer(pb_grpc.GatewayServicer):
-    def __init__(self, gateway: Gateway) -> None:
+    """Serves one :class:`Gateway`; ``faults`` (tests only) damage arriving chunks."""
+
+    def __init__(self, gateway: Gateway, faults: FaultPlan | None = None) -> None:
         self._gateway = gateway
+        self._faults = faults
 
     def Push(self, request_iterator: Iterator[pb.Chunk], context: grpc.ServicerContext) -> pb.PushAck:
+        identity = _identity(context)
         try:
-            receipt = self._gateway.receive(codec.chunk_from_proto(chunk) for chunk in request_iterator)
+            receipt = self._gateway.receive(
+                (codec.chunk_from_proto(chunk) for chunk in request_iterator), identity=identity
+            )
         except MessageRefused as exc:
-            _abort_refused(context, exc)
+            _refuse(context, exc)
         except TransportClosed as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         return codec.receipt_to_proto(receipt)
+
+    def Transfer(
+        self, request_iterator: Iterator[pb.TransferRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.TransferReply]:
+        identity = _identity(context)
+        requests = iter(request_iterator)
+        try:
+            first = next(requests, None)
+            opening = codec.transfer_request_from_proto(first) if first is not None else None
+            if not isinstance(opening, tuple):
+                raise CorruptMessage("?", "?", "?", "a transfer must start with an open (header)")
+            header, pending = opening
+            session = self._gateway.open_transfer(header, pending, identity=identity)
+        except CodecError as exc:
+            _refuse(context, refusal_for(exc))
+        except MessageRefused as exc:
+            _refuse(context, exc)
+        except TransportClosed as exc:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        job_id = header.key.job_id
+        yield codec.transfer_ack_to_proto(session.first_ack, job_id)
+        if session.done:
+            return
+        for request in requests:
+            try:
+                part = codec.transfer_request_from_proto(request)
+                if not isinstance(part, ChunkPart):
+                    raise CorruptMessage(job_id, header.key.tag, str(header.key.src), "a second open in one stream")
+                kill_after = False
+                fault = self._faults.take(header.key.tag, part.index) if self._faults is not None else None
+                if fault is not None:
+                    if fault.kind is FaultKind.DROP:
+                        continue
+                    if fault.kind is FaultKind.DELAY:
+                        _pause(context, fault.delay_s)
+                    if fault.kind is FaultKind.KILL:
+                        context.abort(grpc.StatusCode.UNAVAILABLE, INJECTED_KILL)
+                    kill_after = fault.kind is FaultKind.KILL_AFTER_WRITE
+                    part = damage(fault, part)
+                ack = session.write(part)
+                if kill_after:
+                    context.abort(grpc.StatusCode.UNAVAILABLE, INJECTED_KILL)
+            except CodecError as exc:
+                _refuse(context, refusal_for(exc, header.key))
+            except MessageRefused as exc:
+                _refuse(context, exc)
+            except TransportClosed as exc:
+                context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            if ack is not None:
+                yield codec.transfer_ack_to_proto(ack, job_id)
+            if session.done:
+                return
+        ack = session.finish()
+        if ack is not None:
+            yield codec.transfer_ack_to_proto(ack, job_id)
+
+    def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.ServicerContext) -> pb.HeartbeatReply:
+        identity = _identity(context)
+        try:
+            beat = codec.heartbeat_from_proto(request)
+            reply = self._gateway.heartbeat(beat, identity=identity)
+        except CodecError as exc:
+            _refuse(context, refusal_for(exc))
+        except MessageRefused as exc:
+            _refuse(context, exc)
+        return codec.heartbeat_reply_to_proto(reply, beat.job_id)
 
     def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingReply:
         return codec.ping_reply_to_proto(self._gateway.party_id)
 
 
-def _abort_refused(context: grpc.ServicerContext, exc: MessageRefused) -> NoReturn:
+def _pause(context: grpc.ServicerContext, seconds: float) -> None:
+    """Sleep, but wake when the RPC ends (so a stopping gateway does not wait out a delay)."""
+    ended = threading.Event()
+    if not context.add_callback(ended.set):
+        return
+    ended.wait(seconds)
+
+
+def _identity(context: grpc.ServicerContext) -> str | None:
+    """The party the peer's verified certificate names (None over plaintext)."""
+    return party_of_auth_context(context.auth_context())
+
+
+def _refuse(context: grpc.ServicerContext, exc: MessageRefused) -> NoReturn:
+    log.warning("refused a message from %s: %s", context.peer(), exc)
     context.set_trailing_metadata(((REFUSAL_METADATA_KEY, exc.reason.value),))
     context.abort(STATUS_OF_REFUSAL[exc.reason], str(exc))

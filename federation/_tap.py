@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 import threading
 from pathlib import Path
 
-from fedspark.federation._message import Envelope
+from fedspark.federation._message import Envelope, MessageKey, PayloadKind
+from fedspark.federation._spill import ReceivedPayload
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -35,7 +37,12 @@ class RecordingTap:
 
     def record(self, envelope: Envelope) -> Path:
         """Write the payload and its header; return the payload file's path."""
-        key = envelope.key
+        return self.record_stored(
+            envelope.key, envelope.kind, ReceivedPayload(len(envelope.payload), data=envelope.payload)
+        )
+
+    def record_stored(self, key: MessageKey, kind: PayloadKind, payload: ReceivedPayload) -> Path:
+        """Record a payload as the mailbox stored it; a spilled one is copied file to file."""
         with self._lock:
             self._count += 1
             number = self._count
@@ -43,16 +50,25 @@ class RecordingTap:
             [f"{number:06d}", _safe(key.job_id), _safe(key.tag), _safe(str(key.src)), "to", _safe(str(key.dst)), str(key.seq)]
         )
         payload_path = self.folder / f"{stem}.bin"
-        payload_path.write_bytes(envelope.payload)
+        digest = hashlib.sha256()
+        if payload.path is not None:
+            shutil.copyfile(payload.path, payload_path)
+            with payload_path.open("rb") as copied:
+                for block in iter(lambda: copied.read(1 << 20), b""):
+                    digest.update(block)
+        else:
+            data = payload.read()
+            payload_path.write_bytes(data)
+            digest.update(data)
         header = {
             "job_id": key.job_id,
             "tag": key.tag,
             "src": str(key.src),
             "dst": str(key.dst),
             "seq": key.seq,
-            "kind": envelope.kind.value,
-            "size": len(envelope.payload),
-            "sha256": hashlib.sha256(envelope.payload).hexdigest(),
+            "kind": kind.value,
+            "size": payload.size,
+            "sha256": digest.hexdigest(),
             "payload_file": payload_path.name,
         }
         (self.folder / f"{stem}.json").write_text(json.dumps(header, indent=2), encoding="utf-8")

@@ -14,6 +14,7 @@ from types import TracebackType
 
 from fedspark.common import PartyRef
 from fedspark.federation._message import Envelope, MessageKey
+from fedspark.federation._spill import ReceivedPayload
 
 
 class Transport(abc.ABC):
@@ -21,9 +22,10 @@ class Transport(abc.ABC):
 
     Invariants every implementation keeps:
 
-    * ``send`` returns only once the receiving party has *stored* the message,
-      so the sender may drop it; it may be retried with the same envelope and
-      the receiver stores it once.
+    * ``send`` returns only once the receiving party has *stored* the message;
+      it may be retried with the same envelope and the receiver stores it
+      once. (A transport may keep the message until the receiver *read* it,
+      to resend it if the receiver lost it in a restart: see ``GrpcTransport``.)
     * ``recv`` waits for one exact key, so messages can arrive in any order.
     * Only messages of jobs opened with ``open_job``, between that job's parties
       and addressed to this transport's party, are accepted.
@@ -56,6 +58,16 @@ class Transport(abc.ABC):
 
         Raises ``PeerTimeout`` naming the job, tag and sender when it does not come.
         """
+
+    def recv_payload(self, key: MessageKey, timeout_s: float) -> ReceivedPayload:
+        """Like ``recv``, but hand over the stored payload instead of its bytes.
+
+        Transports that spill large payloads to disk override this to return
+        a file-backed payload, which a reader can memory-map batch by batch;
+        this default wraps the bytes ``recv`` returns.
+        """
+        data = self.recv(key, timeout_s)
+        return ReceivedPayload(len(data), data=data)
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -26,8 +26,16 @@ from fedspark.common import PartyRef, Role
 from fedspark.federation import _arrow_ipc
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation._chunks import ChunkPart, Header
-from fedspark.federation._errors import CodecError
-from fedspark.federation._message import MessageKey, PayloadKind, Receipt
+from fedspark.federation._errors import CodecError, UnknownPayloadKind
+from fedspark.federation._message import (
+    Heartbeat,
+    HeartbeatReply,
+    JobState,
+    MessageKey,
+    PayloadKind,
+    Receipt,
+    TransferAck,
+)
 
 MAX_DEPTH = 64
 """Deepest nesting of lists/dicts; protobuf's own parser stops at 100."""
@@ -83,7 +91,7 @@ def payload_kind_to_proto(kind: PayloadKind) -> pb.PayloadKind:
 def payload_kind_from_proto(number: int) -> PayloadKind:
     kind = _KIND_FROM_PROTO.get(number)
     if kind is None:
-        raise CodecError(f"unknown payload kind number {number}")
+        raise UnknownPayloadKind(number)
     return kind
 
 
@@ -98,6 +106,7 @@ def header_to_proto(header: Header) -> pb.Header:
         payload_kind=payload_kind_to_proto(header.kind),
         total_bytes=header.total_bytes,
         chunk_count=header.chunk_count,
+        chunk_bytes=header.chunk_bytes,
     )
 
 
@@ -116,7 +125,13 @@ def header_from_proto(message: pb.Header) -> Header:
         dst=party_from_proto(message.dst),
         seq=message.seq,
     )
-    return Header(key, payload_kind_from_proto(message.payload_kind), message.total_bytes, message.chunk_count)
+    return Header(
+        key,
+        payload_kind_from_proto(message.payload_kind),
+        message.total_bytes,
+        message.chunk_count,
+        message.chunk_bytes,
+    )
 
 
 def chunk_to_proto(part: ChunkPart) -> pb.Chunk:
@@ -137,6 +152,123 @@ def receipt_to_proto(receipt: Receipt) -> pb.PushAck:
 
 def receipt_from_proto(message: pb.PushAck) -> Receipt:
     return Receipt(duplicate=message.duplicate, stored_bytes=message.stored_bytes)
+
+
+# ------------------------------------------------------------------ transfers and heartbeats
+
+
+def message_ref_to_proto(key: MessageKey) -> pb.MessageRef:
+    return pb.MessageRef(tag=key.tag, src=party_to_proto(key.src), dst=party_to_proto(key.dst), seq=key.seq)
+
+
+def message_ref_from_proto(job_id: str, message: pb.MessageRef) -> MessageKey:
+    """A reference inside a request of job ``job_id`` (the job travels once, in the request)."""
+    if not message.tag or not message.HasField("src") or not message.HasField("dst"):
+        raise CodecError("message reference without tag, source or destination")
+    return MessageKey(job_id, message.tag, party_from_proto(message.src), party_from_proto(message.dst), message.seq)
+
+
+def _refs_to_proto(job_id: str, keys: tuple[MessageKey, ...] | list[MessageKey]) -> list[pb.MessageRef]:
+    for key in keys:
+        if key.job_id != job_id:
+            raise CodecError(f"{key} cannot be referenced from a request of job {job_id}")
+    return [message_ref_to_proto(key) for key in keys]
+
+
+def transfer_open_to_proto(header: Header, pending: tuple[MessageKey, ...] = ()) -> pb.TransferRequest:
+    opening = pb.TransferOpen(header=header_to_proto(header), pending=_refs_to_proto(header.key.job_id, pending))
+    return pb.TransferRequest(open=opening)
+
+
+def transfer_chunk_to_proto(part: ChunkPart) -> pb.TransferRequest:
+    return pb.TransferRequest(chunk=chunk_to_proto(part))
+
+
+def transfer_request_from_proto(message: pb.TransferRequest) -> tuple[Header, tuple[MessageKey, ...]] | ChunkPart:
+    """The open (header and pending keys) or a chunk; anything else is a ``CodecError``."""
+    body = message.WhichOneof("body")
+    if body == "chunk":
+        return chunk_from_proto(message.chunk)
+    if body == "open":
+        if not message.open.HasField("header"):
+            raise CodecError("transfer opened without a header")
+        header = header_from_proto(message.open.header)
+        pending = tuple(message_ref_from_proto(header.key.job_id, ref) for ref in message.open.pending)
+        return header, pending
+    raise CodecError("transfer request is neither an open nor a chunk")
+
+
+def transfer_ack_to_proto(ack: TransferAck, job_id: str) -> pb.TransferReply:
+    return pb.TransferReply(
+        next_index=ack.next_index,
+        resend=ack.resend,
+        complete=ack.complete,
+        duplicate=ack.duplicate,
+        stored_bytes=ack.stored_bytes,
+        boot_id=ack.boot_id,
+        read=_refs_to_proto(job_id, ack.read),
+        missing=_refs_to_proto(job_id, ack.missing),
+    )
+
+
+def transfer_ack_from_proto(message: pb.TransferReply, job_id: str) -> TransferAck:
+    return TransferAck(
+        next_index=message.next_index,
+        resend=message.resend,
+        complete=message.complete,
+        duplicate=message.duplicate,
+        stored_bytes=message.stored_bytes,
+        boot_id=message.boot_id,
+        read=tuple(message_ref_from_proto(job_id, ref) for ref in message.read),
+        missing=tuple(message_ref_from_proto(job_id, ref) for ref in message.missing),
+    )
+
+
+_JOB_STATE_TO_PROTO = {
+    JobState.UNKNOWN: pb.JOB_STATE_UNKNOWN,
+    JobState.OPEN: pb.JOB_STATE_OPEN,
+    JobState.CLOSED: pb.JOB_STATE_CLOSED,
+}
+_JOB_STATE_FROM_PROTO: dict[int, JobState] = {number: state for state, number in _JOB_STATE_TO_PROTO.items()}
+
+
+def heartbeat_to_proto(beat: Heartbeat) -> pb.HeartbeatRequest:
+    return pb.HeartbeatRequest(
+        job_id=beat.job_id,
+        from_party_id=beat.from_party_id,
+        boot_id=beat.boot_id,
+        pending=_refs_to_proto(beat.job_id, beat.pending),
+    )
+
+
+def heartbeat_from_proto(message: pb.HeartbeatRequest) -> Heartbeat:
+    if not message.job_id or not message.from_party_id:
+        raise CodecError("heartbeat without job id or sender party")
+    pending = tuple(message_ref_from_proto(message.job_id, ref) for ref in message.pending)
+    return Heartbeat(message.job_id, message.from_party_id, message.boot_id, pending)
+
+
+def heartbeat_reply_to_proto(reply: HeartbeatReply, job_id: str) -> pb.HeartbeatReply:
+    return pb.HeartbeatReply(
+        party_id=reply.party_id,
+        boot_id=reply.boot_id,
+        job_state=_JOB_STATE_TO_PROTO[reply.job_state],
+        read=_refs_to_proto(job_id, reply.read),
+        missing=_refs_to_proto(job_id, reply.missing),
+    )
+
+
+def heartbeat_reply_from_proto(message: pb.HeartbeatReply, job_id: str) -> HeartbeatReply:
+    state = _JOB_STATE_FROM_PROTO.get(message.job_state)
+    if state is None:
+        raise CodecError(f"unknown job state number {message.job_state}")
+    return HeartbeatReply(
+        party_id=message.party_id,
+        boot_id=message.boot_id,
+        job_state=state,
+        read=tuple(message_ref_from_proto(job_id, ref) for ref in message.read),
+        missing=tuple(message_ref_from_proto(job_id, ref) for ref in message.missing),
+    )
 
 
 def ping_request_to_proto(from_party_id: str) -> pb.PingRequest:
@@ -287,6 +419,64 @@ def decode_value(data: bytes) -> object:
     except (DecodeError, RecursionError, ValueError) as exc:
         raise CodecError(f"payload of {len(data)} bytes is not an encoded value: {exc}") from exc
     return value_from_proto(message)
+
+
+# ------------------------------------------------------------------ streaming Arrow values
+
+_STREAMABLE_ARROW_KINDS = frozenset({pb.ARROW_KIND_TABLE, pb.ARROW_KIND_RECORD_BATCH})
+_VALUE_ARROW_TAG = (10 << 3) | 2  # Value.arrow_value, length-delimited
+_ARROW_KIND_TAG = (1 << 3) | 0  # ArrowValue.kind, varint
+_ARROW_IPC_TAG = (2 << 3) | 2  # ArrowValue.ipc_stream, length-delimited
+
+
+def arrow_stream_span(payload: memoryview) -> tuple[int, int]:
+    """Where the Arrow IPC bytes of a VALUE payload holding a table or batch lie: (offset, length).
+
+    Lets a receiver read a large table batch by batch straight from a memory
+    map of the spilled payload, without parsing (and so copying) the whole
+    protobuf. Only the few framing bytes are read, strictly: the payload must
+    be exactly one ``arrow_value`` of a table or record batch, or this raises
+    ``CodecError``.
+    """
+    size = len(payload)
+    tag, pos = _varint(payload, 0)
+    if tag != _VALUE_ARROW_TAG:
+        raise CodecError("payload is not an Arrow table or record batch value")
+    length, pos = _varint(payload, pos)
+    if pos + length != size:
+        raise CodecError(f"Arrow value framing announces {length} bytes where {size - pos} follow")
+    kind: int | None = None
+    span: tuple[int, int] | None = None
+    while pos < size:
+        tag, pos = _varint(payload, pos)
+        if tag == _ARROW_KIND_TAG:
+            kind, pos = _varint(payload, pos)
+        elif tag == _ARROW_IPC_TAG:
+            length, pos = _varint(payload, pos)
+            if pos + length > size:
+                raise CodecError("Arrow IPC bytes run past the end of the payload")
+            span = (pos, length)
+            pos += length
+        else:
+            raise CodecError(f"unexpected field (tag {tag}) in an Arrow value")
+    if kind not in _STREAMABLE_ARROW_KINDS:
+        raise CodecError(f"Arrow value of kind number {kind} cannot be read as a stream of batches")
+    if span is None:
+        raise CodecError("Arrow value without IPC bytes")
+    return span
+
+
+def _varint(data: memoryview, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise CodecError("truncated or overlong varint in value framing")
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return result, pos
+        shift += 7
 
 
 def _type_name(value: object) -> str:

@@ -22,6 +22,13 @@ class PayloadKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PAYLOAD_KIND_ARROW_STREAM: _ClassVar[PayloadKind]
     PAYLOAD_KIND_RAW: _ClassVar[PayloadKind]
 
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_UNKNOWN: _ClassVar[JobState]
+    JOB_STATE_OPEN: _ClassVar[JobState]
+    JOB_STATE_CLOSED: _ClassVar[JobState]
+
 class NullValue(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     NULL_VALUE: _ClassVar[NullValue]
@@ -41,6 +48,10 @@ PAYLOAD_KIND_UNSPECIFIED: PayloadKind
 PAYLOAD_KIND_VALUE: PayloadKind
 PAYLOAD_KIND_ARROW_STREAM: PayloadKind
 PAYLOAD_KIND_RAW: PayloadKind
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_UNKNOWN: JobState
+JOB_STATE_OPEN: JobState
+JOB_STATE_CLOSED: JobState
 NULL_VALUE: NullValue
 ARROW_KIND_UNSPECIFIED: ArrowKind
 ARROW_KIND_TABLE: ArrowKind
@@ -57,7 +68,7 @@ class Party(_message.Message):
     def __init__(self, role: _Optional[_Union[Role, str]] = ..., party_id: _Optional[str] = ...) -> None: ...
 
 class Header(_message.Message):
-    __slots__ = ("job_id", "tag", "src", "dst", "seq", "payload_kind", "total_bytes", "chunk_count")
+    __slots__ = ("job_id", "tag", "src", "dst", "seq", "payload_kind", "total_bytes", "chunk_count", "chunk_bytes")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     SRC_FIELD_NUMBER: _ClassVar[int]
@@ -66,6 +77,7 @@ class Header(_message.Message):
     PAYLOAD_KIND_FIELD_NUMBER: _ClassVar[int]
     TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
     CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     tag: str
     src: Party
@@ -74,7 +86,8 @@ class Header(_message.Message):
     payload_kind: PayloadKind
     total_bytes: int
     chunk_count: int
-    def __init__(self, job_id: _Optional[str] = ..., tag: _Optional[str] = ..., src: _Optional[_Union[Party, _Mapping]] = ..., dst: _Optional[_Union[Party, _Mapping]] = ..., seq: _Optional[int] = ..., payload_kind: _Optional[_Union[PayloadKind, str]] = ..., total_bytes: _Optional[int] = ..., chunk_count: _Optional[int] = ...) -> None: ...
+    chunk_bytes: int
+    def __init__(self, job_id: _Optional[str] = ..., tag: _Optional[str] = ..., src: _Optional[_Union[Party, _Mapping]] = ..., dst: _Optional[_Union[Party, _Mapping]] = ..., seq: _Optional[int] = ..., payload_kind: _Optional[_Union[PayloadKind, str]] = ..., total_bytes: _Optional[int] = ..., chunk_count: _Optional[int] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...
 
 class Chunk(_message.Message):
     __slots__ = ("header", "index", "data", "crc32")
@@ -95,6 +108,80 @@ class PushAck(_message.Message):
     duplicate: bool
     stored_bytes: int
     def __init__(self, duplicate: _Optional[bool] = ..., stored_bytes: _Optional[int] = ...) -> None: ...
+
+class MessageRef(_message.Message):
+    __slots__ = ("tag", "src", "dst", "seq")
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    SRC_FIELD_NUMBER: _ClassVar[int]
+    DST_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    tag: str
+    src: Party
+    dst: Party
+    seq: int
+    def __init__(self, tag: _Optional[str] = ..., src: _Optional[_Union[Party, _Mapping]] = ..., dst: _Optional[_Union[Party, _Mapping]] = ..., seq: _Optional[int] = ...) -> None: ...
+
+class TransferOpen(_message.Message):
+    __slots__ = ("header", "pending")
+    HEADER_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    header: Header
+    pending: _containers.RepeatedCompositeFieldContainer[MessageRef]
+    def __init__(self, header: _Optional[_Union[Header, _Mapping]] = ..., pending: _Optional[_Iterable[_Union[MessageRef, _Mapping]]] = ...) -> None: ...
+
+class TransferRequest(_message.Message):
+    __slots__ = ("open", "chunk")
+    OPEN_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    open: TransferOpen
+    chunk: Chunk
+    def __init__(self, open: _Optional[_Union[TransferOpen, _Mapping]] = ..., chunk: _Optional[_Union[Chunk, _Mapping]] = ...) -> None: ...
+
+class TransferReply(_message.Message):
+    __slots__ = ("next_index", "resend", "complete", "duplicate", "stored_bytes", "boot_id", "read", "missing")
+    NEXT_INDEX_FIELD_NUMBER: _ClassVar[int]
+    RESEND_FIELD_NUMBER: _ClassVar[int]
+    COMPLETE_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    STORED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    next_index: int
+    resend: bool
+    complete: bool
+    duplicate: bool
+    stored_bytes: int
+    boot_id: str
+    read: _containers.RepeatedCompositeFieldContainer[MessageRef]
+    missing: _containers.RepeatedCompositeFieldContainer[MessageRef]
+    def __init__(self, next_index: _Optional[int] = ..., resend: _Optional[bool] = ..., complete: _Optional[bool] = ..., duplicate: _Optional[bool] = ..., stored_bytes: _Optional[int] = ..., boot_id: _Optional[str] = ..., read: _Optional[_Iterable[_Union[MessageRef, _Mapping]]] = ..., missing: _Optional[_Iterable[_Union[MessageRef, _Mapping]]] = ...) -> None: ...
+
+class HeartbeatRequest(_message.Message):
+    __slots__ = ("job_id", "from_party_id", "boot_id", "pending")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    PENDING_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    from_party_id: str
+    boot_id: str
+    pending: _containers.RepeatedCompositeFieldContainer[MessageRef]
+    def __init__(self, job_id: _Optional[str] = ..., from_party_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., pending: _Optional[_Iterable[_Union[MessageRef, _Mapping]]] = ...) -> None: ...
+
+class HeartbeatReply(_message.Message):
+    __slots__ = ("party_id", "boot_id", "job_state", "read", "missing")
+    PARTY_ID_FIELD_NUMBER: _ClassVar[int]
+    BOOT_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_STATE_FIELD_NUMBER: _ClassVar[int]
+    READ_FIELD_NUMBER: _ClassVar[int]
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    party_id: str
+    boot_id: str
+    job_state: JobState
+    read: _containers.RepeatedCompositeFieldContainer[MessageRef]
+    missing: _containers.RepeatedCompositeFieldContainer[MessageRef]
+    def __init__(self, party_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., job_state: _Optional[_Union[JobState, str]] = ..., read: _Optional[_Iterable[_Union[MessageRef, _Mapping]]] = ..., missing: _Optional[_Iterable[_Union[MessageRef, _Mapping]]] = ...) -> None: ...
 
 class PingRequest(_message.Message):
     __slots__ = ("from_party_id",)

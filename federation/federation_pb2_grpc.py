@@ -41,6 +41,16 @@ class GatewayStub:
                 request_serializer=fedspark_dot_federation_dot_federation__pb2.Chunk.SerializeToString,
                 response_deserializer=fedspark_dot_federation_dot_federation__pb2.PushAck.FromString,
                 _registered_method=True)
+        self.Transfer = channel.stream_stream(
+                '/fedspark.federation.Gateway/Transfer',
+                request_serializer=fedspark_dot_federation_dot_federation__pb2.TransferRequest.SerializeToString,
+                response_deserializer=fedspark_dot_federation_dot_federation__pb2.TransferReply.FromString,
+                _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/fedspark.federation.Gateway/Heartbeat',
+                request_serializer=fedspark_dot_federation_dot_federation__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=fedspark_dot_federation_dot_federation__pb2.HeartbeatReply.FromString,
+                _registered_method=True)
         self.Ping = channel.unary_unary(
                 '/fedspark.federation.Gateway/Ping',
                 request_serializer=fedspark_dot_federation_dot_federation__pb2.PingRequest.SerializeToString,
@@ -54,6 +64,20 @@ class GatewayServicer:
 
     def Push(self, request_iterator, context):
         """Push one message as a stream of chunks; returns once it is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Transfer(self, request_iterator, context):
+        """Send one message resumably: open, then chunks; one reply per written chunk.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heartbeat(self, request, context):
+        """Liveness while a job runs, and which kept messages the receiver has read.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -73,6 +97,16 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.Push,
                     request_deserializer=fedspark_dot_federation_dot_federation__pb2.Chunk.FromString,
                     response_serializer=fedspark_dot_federation_dot_federation__pb2.PushAck.SerializeToString,
+            ),
+            'Transfer': grpc.stream_stream_rpc_method_handler(
+                    servicer.Transfer,
+                    request_deserializer=fedspark_dot_federation_dot_federation__pb2.TransferRequest.FromString,
+                    response_serializer=fedspark_dot_federation_dot_federation__pb2.TransferReply.SerializeToString,
+            ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=fedspark_dot_federation_dot_federation__pb2.HeartbeatRequest.FromString,
+                    response_serializer=fedspark_dot_federation_dot_federation__pb2.HeartbeatReply.SerializeToString,
             ),
             'Ping': grpc.unary_unary_rpc_method_handler(
                     servicer.Ping,
@@ -108,6 +142,60 @@ class Gateway:
             '/fedspark.federation.Gateway/Push',
             fedspark_dot_federation_dot_federation__pb2.Chunk.SerializeToString,
             fedspark_dot_federation_dot_federation__pb2.PushAck.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Transfer(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/fedspark.federation.Gateway/Transfer',
+            fedspark_dot_federation_dot_federation__pb2.TransferRequest.SerializeToString,
+            fedspark_dot_federation_dot_federation__pb2.TransferReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/fedspark.federation.Gateway/Heartbeat',
+            fedspark_dot_federation_dot_federation__pb2.HeartbeatRequest.SerializeToString,
+            fedspark_dot_federation_dot_federation__pb2.HeartbeatReply.FromString,
             options,
             channel_credentials,
             insecure,

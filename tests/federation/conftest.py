@@ -6,8 +6,11 @@ failing test never leaves a port bound or a thread running.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +19,7 @@ from fedspark.federation import (
     Gateway,
     GrpcTransport,
     LoopbackHub,
+    TlsConfig,
     Transport,
     create_gateway,
 )
@@ -29,6 +33,23 @@ PARTIES: tuple[PartyRef, ...] = (GUEST, HOST, HOST2, ARBITER)
 
 # connect(job_id, parties) -> {party_id: transport}, with the job opened everywhere.
 Network = Callable[[str, Sequence[PartyRef]], dict[str, Transport]]
+
+
+_OURS = ("gateway-", "fedspark-")
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_left_behind() -> Iterator[None]:
+    """Every gateway worker, heartbeat and resend thread a test starts must end with it."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 3
+    while True:
+        left = [t.name for t in threading.enumerate() if t not in before and t.name.startswith(_OURS) and t.is_alive()]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"threads left behind: {left}"
 
 
 @pytest.fixture
@@ -67,13 +88,20 @@ def grpc_network_factory() -> Iterator[Callable[..., dict[str, GrpcTransport]]]:
     started: list[GrpcTransport] = []
 
     def connect(
-        job_id: str, members: Sequence[PartyRef], tap_root: Path | None = None, **options: float
+        job_id: str,
+        members: Sequence[PartyRef],
+        tap_root: Path | None = None,
+        gateway_options: Mapping[str, Mapping[str, Any]] | None = None,
+        transport_options: Mapping[str, Mapping[str, Any]] | None = None,
+        **options: Any,
     ) -> dict[str, GrpcTransport]:
+        """``gateway_options`` / ``transport_options`` are per party id, ``options`` for all transports."""
         transports: dict[str, GrpcTransport] = {}
         for party_id in dict.fromkeys(p.party_id for p in members):
             tap_dir = tap_root / party_id if tap_root is not None else None
-            gateway, _ = create_gateway(party_id, tap_dir=tap_dir)
-            transport = GrpcTransport(gateway, **options)  # type: ignore[arg-type]
+            gateway, _ = create_gateway(party_id, tap_dir=tap_dir, **(gateway_options or {}).get(party_id, {}))
+            own = {**options, **(transport_options or {}).get(party_id, {})}
+            transport = GrpcTransport(gateway, **own)
             started.append(transport)
             transports[party_id] = transport
         # As the embedded runner does: bind port 0 first, hand out routes after.
@@ -94,3 +122,14 @@ def grpc_network(grpc_network_factory: Callable[..., dict[str, GrpcTransport]]) 
         return dict(grpc_network_factory(job_id, members, connect_deadline_s=2.0))
 
     return connect
+
+
+@pytest.fixture(scope="session")
+def party_tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, TlsConfig]:
+    """TLS material from one test CA for parties 9999, 10000 and 10001 (needs cryptography)."""
+    pytest.importorskip("cryptography", reason="certificates are made with cryptography")
+    from fedspark.federation import init_ca, issue_party_cert
+
+    root = tmp_path_factory.mktemp("federation-ca")
+    init_ca(root / "ca", days=2)
+    return {pid: issue_party_cert(root / "ca", root / pid, pid, days=2).tls_config() for pid in ("9999", "10000", "10001")}

@@ -16,6 +16,13 @@ EXPECTED = {
     "PayloadKind", "PeerTimeout", "PeerUnreachable", "RecordingTap", "RefusalReason",
     "SendRefused", "Transport", "TransportClosed", "UnknownJob", "UnknownParty",
     "WrongRecipient", "create_gateway", "decode_value", "encode_value", "run_parties",
+    # Streams, mailbox, retries and fault injection (issue 5, items 1-3).
+    "ALWAYS", "DEFAULT_MEMORY_LIMIT_BYTES", "DeliveryFailed", "Fault", "FaultEvent", "FaultKind",
+    "FaultPlan", "JobState", "PayloadTooLarge", "PeerSilent", "ReceivedPayload",
+    "UnknownPayloadKind", "UnsupportedPayload",
+    # mTLS with party identity (issue 5, item 4).
+    "CaFiles", "CertificateError", "HandshakeFailed", "IdentityMismatch", "PartyFiles", "TlsConfig",
+    "init_ca", "issue_party_cert",
 }
 
 
@@ -38,5 +45,12 @@ def test_errors_belong_to_the_fedspark_hierarchy() -> None:
 def test_importing_the_package_does_not_import_grpc() -> None:
     """Algorithms import fedspark.federation; grpc must load only with the gRPC transport."""
     code = "import sys, fedspark.federation; print('grpc' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_importing_the_package_does_not_import_cryptography() -> None:
+    """Only the certificate tools need cryptography; contexts and transports must not."""
+    code = "import sys, fedspark.federation; print('cryptography' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

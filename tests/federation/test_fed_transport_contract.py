@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from fedspark.common import PartyRef, Role
@@ -59,6 +63,12 @@ class TransportContract:
     def test_empty_payload(self, net: dict[str, Transport]) -> None:
         net["9999"].send(Envelope(key("empty"), b"", PayloadKind.RAW))
         assert net["10000"].recv(key("empty"), timeout_s=5) == b""
+
+    def test_recv_payload_hands_over_what_was_sent(self, net: dict[str, Transport]) -> None:
+        net["9999"].send(Envelope(key("p"), b"x" * 100, PayloadKind.ARROW_STREAM))
+        with net["10000"].recv_payload(key("p"), timeout_s=5) as payload:
+            assert payload.read() == b"x" * 100 and payload.size == 100
+            assert payload.kind in (PayloadKind.ARROW_STREAM, None)
 
     def test_recv_by_tag_is_order_independent(self, net: dict[str, Transport]) -> None:
         for tag in ("x", "y", "z"):
@@ -145,6 +155,17 @@ class TransportContract:
         assert got["n"] == 2**2048 + 1 and got["tags"] == ["a", None]
         np.testing.assert_array_equal(got["w"], value["w"])
 
+    def test_federation_streams_a_table(self, net: dict[str, Transport]) -> None:
+        feds = self.feds(net)
+        table = pa.table({"id": list(range(30)), "x": [0.5] * 30}).combine_chunks()
+        batches = pa.Table.from_batches(table.to_batches(max_chunksize=7))
+        feds[GUEST].send("table", batches, to=HOST)
+        got = list(feds[HOST].recv_stream("table", frm=GUEST))
+        assert [b.num_rows for b in got] == [7, 7, 7, 7, 2]
+        assert pa.Table.from_batches(got).equals(batches)
+        with pytest.raises(DuplicateRecv):
+            feds[HOST].recv_stream("table", frm=GUEST)
+
     def test_duplicate_send_is_rejected(self, net: dict[str, Transport]) -> None:
         feds = self.feds(net)
         feds[GUEST].send("grad", 1, to=HOST)
@@ -180,3 +201,46 @@ class TestGrpcTransport(TransportContract):
     @pytest.fixture
     def network(self, grpc_network: object) -> object:
         return grpc_network
+
+
+def _per_party(members: list[PartyRef] | tuple[PartyRef, ...], options: Callable[[str], dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {p.party_id: options(p.party_id) for p in members}
+
+
+class TestGrpcSpillingTransport(TransportContract):
+    """gRPC with tiny chunks and a mailbox that keeps nothing in memory: every payload is a file."""
+
+    __test__ = True
+
+    @pytest.fixture
+    def network(self, grpc_network_factory: Callable[..., dict[str, Transport]], tmp_path: Path) -> object:
+        def connect(job_id: str, members: tuple[PartyRef, ...]) -> dict[str, Transport]:
+            spill = _per_party(members, lambda pid: {"memory_limit_bytes": 0, "work_dir": tmp_path / pid})
+            return grpc_network_factory(job_id, members, gateway_options=spill, chunk_bytes=7, connect_deadline_s=2.0)
+
+        return connect
+
+
+class TestGrpcTlsTransport(TransportContract):
+    """gRPC with mutual TLS: every party presents its own certificate from one CA."""
+
+    __test__ = True
+
+    @pytest.fixture
+    def network(
+        self, grpc_network_factory: Callable[..., dict[str, Transport]], party_tls: dict[str, Any]
+    ) -> object:
+        def connect(job_id: str, members: tuple[PartyRef, ...]) -> dict[str, Transport]:
+            tls = _per_party(members, lambda pid: {"tls": party_tls[pid]})
+            return grpc_network_factory(
+                job_id, members, gateway_options=tls, transport_options=tls, connect_deadline_s=2.0
+            )
+
+        return connect
+
+    def test_sender_outside_the_job_is_refused(self, net: dict[str, Transport]) -> None:
+        """Stricter than the contract: under TLS, party 9999 cannot even claim to be 4242."""
+        with pytest.raises(SendRefused) as info:
+            net["9999"].send(Envelope(key("t", src=OUTSIDER), b"x"))
+        assert info.value.reason is RefusalReason.IDENTITY
+        assert "claims to come from host:4242, but the sender's certificate names party 9999" in str(info.value)
