@@ -90,6 +90,42 @@ def examples(
         out.print(f"{name}: {path}")
 
 
+certs_app = typer.Typer(no_args_is_help=True, help="Federation CA and party certificates for mTLS.")
+app.add_typer(certs_app, name="certs")
+
+
+@certs_app.command("init")
+def certs_init(
+    out_dir: Annotated[Path, typer.Option("--out", help="folder for ca.pem and ca.key")] = Path("certs/ca"),
+    name: Annotated[str, typer.Option(help="the CA's common name")] = "fedspark federation CA",
+    days: Annotated[int, typer.Option(help="validity in days")] = 3650,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing CA (invalidates every party certificate)")] = False,
+) -> None:
+    """Create a federation CA (keep ca.key offline; share ca.pem with every party)."""
+    from fedspark.federation import init_ca
+
+    files = init_ca(out_dir, name=name, days=days, overwrite=overwrite)
+    out.print(f"CA certificate: {files.cert}\nCA key: {files.key}")
+
+
+@certs_app.command("issue")
+def certs_issue(
+    party: Annotated[str, typer.Option("--party", help="the party id the certificate names")],
+    ca_dir: Annotated[Path, typer.Option("--ca", help="folder made by 'fedspark certs init'")] = Path("certs/ca"),
+    out_dir: Annotated[Path | None, typer.Option("--out", help="defaults to certs/party-<id>")] = None,
+    host: Annotated[list[str] | None, typer.Option("--host", help="gateway host name or address (repeatable)")] = None,
+    days: Annotated[int, typer.Option(help="validity in days")] = 825,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing certificate")] = False,
+) -> None:
+    """Issue a party certificate whose subject names the party id, signed by the federation CA."""
+    from fedspark.federation import issue_party_cert
+
+    hosts = tuple(host) if host else ("127.0.0.1", "localhost")
+    files = issue_party_cert(ca_dir, out_dir or Path(f"certs/party-{party}"), party, hosts=hosts, days=days,
+                             overwrite=overwrite)
+    out.print(f"party {party}: certificate {files.cert}, key {files.key}, CA {files.ca_cert}")
+
+
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: one JSON object on stdout each.")
 app.add_typer(bench_app, name="bench")
 

@@ -29,3 +29,15 @@ def test_version_and_missing_job_file(tmp_path: Path) -> None:
     proc = _cli("run", "nope.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert "nope.yaml does not exist" in proc.stderr
+
+
+def test_certs_init_and_issue_name_the_party(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    assert _cli("certs", "init", "--out", "ca", cwd=tmp_path).returncode == 0
+    proc = _cli("certs", "issue", "--party", "9999", "--ca", "ca", "--out", "p9999", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    cert = x509.load_pem_x509_certificate((tmp_path / "p9999" / "party-9999.pem").read_bytes())
+    assert "9999" in cert.subject.rfc4514_string()
+    again = _cli("certs", "init", "--out", "ca", cwd=tmp_path)
+    assert again.returncode != 0 and "ca" in again.stderr
