@@ -55,6 +55,7 @@ class SecurityConfig(_Strict):
 class FederationConfig(_Strict):
     timeout_s: float = Field(300.0, gt=0, description="longest wait for any one message from a peer")
     host: str = "127.0.0.1"
+    tls: bool = Field(False, description="mTLS between gateways; the embedded runner makes a job CA and party certificates")
 
 
 class ComputeConfig(_Strict):

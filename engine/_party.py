@@ -32,7 +32,7 @@ from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
 from fedspark.engine._spark import build_session
-from fedspark.federation import Context, Federation, GrpcTransport
+from fedspark.federation import Context, Federation, GrpcTransport, TlsConfig
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     me = PartyRef.parse(args.party)
     try:
         job = load_job(Path(args.job))
-        run_party(job, me, args.job_id, Path(args.runs_dir), Path(args.tap_dir) if args.tap_dir else None)
+        run_party(job, me, args.job_id, Path(args.runs_dir), Path(args.tap_dir) if args.tap_dir else None,
+                  Path(args.tls_dir) if args.tls_dir else None)
     except FedsparkError as exc:
         _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
         return exc.exit_code
@@ -54,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run_party(job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir: Path | None) -> None:
+def run_party(
+    job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir: Path | None, tls_dir: Path | None = None
+) -> None:
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
     # The Spark JVM is forked from this process: start it before gRPC's threads
@@ -65,6 +68,8 @@ def run_party(job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir
         host=job.federation.host,
         port=0,
         tap_dir=tap_dir / f"{me.role.value}-{me.party_id}" if tap_dir else None,
+        tls=TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else None,
+        work_dir=out / "mailbox",
     )
     try:
         transport.gateway.open_job(job_id, parties)
@@ -176,6 +181,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--runs-dir", required=True)
     parser.add_argument("--tap-dir")
+    parser.add_argument("--tls-dir", help="folder with ca.pem, party-<id>.pem and party-<id>.key")
     return parser.parse_args(argv)
 
 

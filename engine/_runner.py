@@ -80,8 +80,9 @@ class EmbeddedRunner:
         started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
+            tls_root = self._issue_certificates() if self.job.federation.tls else None
             for ref in self.job.party_refs():
-                self._procs.append(self._spawn(ref))
+                self._procs.append(self._spawn(ref, tls_root))
             self._wait_ready()
             routes = {p.ref.party_id: f"{self.job.federation.host}:{p.ready_port}" for p in self._procs}
             for proc in self._procs:
@@ -96,7 +97,21 @@ class EmbeddedRunner:
         return result
 
     # --- processes --------------------------------------------------------
-    def _spawn(self, ref: PartyRef) -> _Proc:
+    def _issue_certificates(self) -> Path:
+        """A CA for this run and one certificate per party, each in the party's own folder.
+
+        Each party's folder holds only its own key; the CA key stays in the runner's folder.
+        """
+        from fedspark.federation import init_ca, issue_party_cert
+
+        root = self.run_dir / "certs"
+        init_ca(root / "ca", name=f"fedspark job {self.job_id} CA", days=7, overwrite=True)
+        for ref in self.job.party_refs():
+            issue_party_cert(root / "ca", root / ref.party_id, ref.party_id,
+                             hosts=(self.job.federation.host, "localhost"), days=7, overwrite=True)
+        return root
+
+    def _spawn(self, ref: PartyRef, tls_root: Path | None = None) -> _Proc:
         log_dir = self.run_dir / f"{ref.role.value}-{ref.party_id}"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "party.log"
@@ -107,6 +122,8 @@ class EmbeddedRunner:
         ]
         if self.tap_dir is not None:
             cmd += ["--tap-dir", str(self.tap_dir)]
+        if tls_root is not None:
+            cmd += ["--tls-dir", str(tls_root / ref.party_id)]
         log = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS at exit
         popen = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
