@@ -26,6 +26,10 @@ What each figure counts:
   24-bit signed integers, against phe's ``acc = acc + enc * x`` loop on floats.
 - ``packed_encrypt``: per value, BatchCrypt packing into 32-bit slots plus the
   short-exponent encryption of each packed plaintext, against phe's encrypt.
+
+``ratio`` is the headline: encrypt_short over phe's encrypt, one core.
+``target`` compares one-core figures, except ``decrypt_both_cores_vs_phe_one_core``
+(fedspark's two-process decrypt rate over phe's one-core rate).
 """
 
 from __future__ import annotations

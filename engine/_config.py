@@ -59,11 +59,13 @@ class FederationConfig(_Strict):
 
 
 class ComputeConfig(_Strict):
-    """Where Paillier work runs: ``spark`` executors, the ``driver``, or ``auto``
-    (executors for keys of 2048 bits and more, where crypto outweighs job latency)."""
+    """Where Paillier work runs: the ``driver`` (threads over cached Arrow data), ``spark``
+    executors (one mapInArrow job per step), or ``auto``. With pooled obfuscators and
+    multi-exponentiation a breast epoch takes well under a second in the driver, less
+    than one Spark job's latency, so ``auto`` means the driver for tables that fit it."""
 
     backend: Literal["auto", "driver", "spark"] = "auto"
-    partitions: int = Field(2, ge=1, description="partitions per crypto job; one per executor core")
+    partitions: int = Field(2, ge=1, description="threads (driver) or partitions (spark) for crypto work")
 
 
 class DebugConfig(_Strict):

@@ -113,7 +113,7 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Spar
 
     assert spark is not None  # guest and hosts start one in run_party
     data, x = _load_table(spark, job, me)
-    use_spark = job.compute.backend == "spark" or (job.compute.backend == "auto" and job.security.key_size >= 2048)
+    use_spark = job.compute.backend == "spark"
     factory = compute_factory(
         x, params, intercept=me.role is Role.GUEST, spark=spark if use_spark else None,
         partitions=job.compute.partitions,

@@ -57,12 +57,15 @@ class PartyCompute(Protocol):
 class DriverCompute:
     """Kernels over one cached (n, d) matrix; quantised features are computed once."""
 
-    def __init__(self, x: FloatArray, public_key: PublicKey, frac_bits: int, x_frac_bits: int) -> None:
+    def __init__(
+        self, x: FloatArray, public_key: PublicKey, frac_bits: int, x_frac_bits: int, workers: int = 1
+    ) -> None:
         self._x = np.ascontiguousarray(x, dtype=np.float64)
         self._xq = quantise_features(self._x, x_frac_bits)
         self._public_key = public_key
         self._codec = FixedPoint(public_key.n, frac_bits)
         self.n_rows, self.n_features = self._x.shape
+        self._workers = workers
 
     def linear(self, rows: IntArray, w: FloatArray) -> FloatArray:
         return linear_predictor(self._x[rows], w)
@@ -71,7 +74,7 @@ class DriverCompute:
         return encrypt_values(self._public_key, self._codec, values)
 
     def gradient(self, rows: IntArray, enc: Sequence[int]) -> list[int]:
-        return encrypted_gradient(self._public_key, self._xq[rows], enc)
+        return encrypted_gradient(self._public_key, self._xq[rows], enc, self._workers)
 
 
 
@@ -129,7 +132,7 @@ def compute_factory(
 
     def make(public_key: PublicKey) -> PartyCompute:
         if spark is None:
-            return DriverCompute(matrix, public_key, params.frac_bits, params.x_frac_bits)
+            return DriverCompute(matrix, public_key, params.frac_bits, params.x_frac_bits, workers=partitions)
         return SparkCompute(spark, matrix, public_key, params.frac_bits, params.x_frac_bits, partitions)
 
     return make

@@ -36,9 +36,13 @@ def encrypt_values(public_key: PublicKey, codec: FixedPoint, values: FloatArray)
     return [public_key.encrypt(m) for m in codec.encode(values)]
 
 
-def encrypted_gradient(public_key: PublicKey, xq: IntArray, enc: Sequence[int]) -> list[int]:
-    """Σ_i x_ij·[[e_i]] for each feature j (scale: frac_bits + x_frac_bits)."""
-    return [public_key.dot(enc, xq[:, j].tolist()) for j in range(xq.shape[1])]
+def encrypted_gradient(public_key: PublicKey, xq: IntArray, enc: Sequence[int], workers: int = 1) -> list[int]:
+    """Σ_i x_ij·[[e_i]] for each feature j (scale: frac_bits + x_frac_bits).
+
+    A bucket multi-exponentiation per feature over the batch's rows: about two or
+    three modular multiplications per (row, feature) instead of one powmod each.
+    """
+    return public_key.dot_many(enc, xq, workers=workers)
 
 
 # --- RecordBatch forms, for mapInArrow -----------------------------------------
