@@ -130,6 +130,18 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: one JSON object 
 app.add_typer(bench_app, name="bench")
 
 
+@bench_app.command("paillier")
+def bench_paillier(
+    bits: Annotated[int, typer.Option(help="Paillier key size")] = 2048,
+    seconds: Annotated[float, typer.Option(help="timed seconds per figure")] = 1.5,
+    allow_insecure_key_size: Annotated[bool, typer.Option(help="permit keys under 2048 bits")] = False,
+) -> None:
+    """Paillier ops/s, fedspark vs phe (gmpy2) on one key, one core and both cores."""
+    from fedspark.engine._bench_paillier import run_paillier_bench
+
+    out.print_json(data=run_paillier_bench(bits, seconds=seconds, allow_insecure=allow_insecure_key_size))
+
+
 @bench_app.command("hetero-lr")
 def bench_hetero_lr(
     rows: Annotated[int, typer.Option(help="rows of each party's table")] = 100_000,

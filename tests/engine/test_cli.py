@@ -41,3 +41,13 @@ def test_certs_init_and_issue_name_the_party(tmp_path: Path) -> None:
     assert "9999" in cert.subject.rfc4514_string()
     again = _cli("certs", "init", "--out", "ca", cwd=tmp_path)
     assert again.returncode != 0 and "ca" in again.stderr
+
+
+def test_bench_paillier_prints_one_json_object(tmp_path: Path) -> None:
+    import json
+
+    proc = _cli("bench", "paillier", "--bits", "1024", "--seconds", "0.2", "--allow-insecure-key-size", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert {"bench", "params", "results", "baseline", "ratio", "target", "meets_target"} <= result.keys()
+    assert result["bench"] == "paillier" and result["ratio"] > 1
