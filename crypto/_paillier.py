@@ -41,7 +41,11 @@ from fedspark.crypto._keygen import (
     SECURE_MIN_KEY_SIZE,
     generate_primes,
 )
-from fedspark.crypto._multiexp import multi_exp_columns, signed_digit_product, signed_multi_exp
+from fedspark.crypto._multiexp import (
+    multi_exp_columns,
+    signed_digit_product,
+    signed_multi_exp,
+)
 from fedspark.crypto._obfuscators import Exponent, ObfuscatorPool
 
 __all__ = ["DEFAULT_KEY_SIZE", "SECURE_MIN_KEY_SIZE", "Obfuscation", "PrivateKey", "PublicKey", "generate_keypair"]
