@@ -19,6 +19,7 @@ from fedspark.federation._federation import Federation
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
 
 _SEPARATOR = "."
 
@@ -61,6 +62,18 @@ class Party:
         """Receive a large table this party sent under ``name``, batch by batch (see ``Federation.recv_stream``)."""
         party = self._require(f"get {name!r}")
         return self._ctx.federation.recv_stream(self._ctx.tag(name), party)
+
+    def put_table(self, name: str, df: DataFrame) -> None:
+        """Send a distributed table (a Spark DataFrame) to this party under ``name``."""
+        from fedspark.federation._tables import send_table
+
+        send_table(self._ctx.federation, self._ctx.tag(name), df, self._require(f"put table {name!r}"))
+
+    def get_table(self, name: str, spark: SparkSession) -> DataFrame:
+        """Receive the distributed table this party sent under ``name`` as a DataFrame of ``spark``."""
+        from fedspark.federation._tables import recv_table
+
+        return recv_table(self._ctx.federation, self._ctx.tag(name), self._require(f"get table {name!r}"), spark)
 
     def _require(self, action: str) -> PartyRef:
         if self._party is None:
