@@ -232,4 +232,4 @@ def _refuse_overwrite(paths: Sequence[Path], overwrite: bool) -> None:
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)

@@ -14,7 +14,6 @@ from typing import Any
 import pyarrow as pa
 
 from fedspark.common import PartyRef, Role
-from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
 from fedspark.federation._errors import (
     CodecError,
     DuplicateRecv,
@@ -25,6 +24,7 @@ from fedspark.federation._errors import (
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
 from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._transport import Transport
+from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
 
 _SINGLE_ROLES = (Role.GUEST, Role.ARBITER)
 

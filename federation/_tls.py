@@ -180,7 +180,7 @@ def own_certificate_problem(tls: TlsConfig, now: datetime.datetime | None = None
         ca = x509.load_pem_x509_certificate(tls.pem("ca_cert"))
     except ValueError as exc:
         return f"cannot parse the certificate or the CA: {exc}"
-    moment = now or datetime.datetime.now(datetime.timezone.utc)
+    moment = now or datetime.datetime.now(datetime.UTC)
     if moment > cert.not_valid_after_utc:
         return f"expired on {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC"
     if moment < cert.not_valid_before_utc:

@@ -16,9 +16,9 @@ from fedspark.algorithms.hetero_lr._batches import epoch_batches
 from fedspark.algorithms.hetero_lr._common import (
     ComputeFactory,
     EpochCallback,
-    apply_gradient,
     TrainResult,
     VerticalData,
+    apply_gradient,
     finish_epoch,
     initial_weights,
     masked_gradient,

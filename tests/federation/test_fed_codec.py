@@ -14,8 +14,7 @@ import pyarrow as pa
 import pytest
 
 from fedspark.common import FederationError, PartyRef, Role
-from fedspark.federation import CodecError, MessageKey, PayloadKind, codec, decode_value, encode_value
-from fedspark.federation import _arrow_ipc
+from fedspark.federation import CodecError, MessageKey, PayloadKind, _arrow_ipc, codec, decode_value, encode_value
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation._chunks import ChunkPart, Header
 from fedspark.federation._message import Receipt

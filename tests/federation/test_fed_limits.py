@@ -23,12 +23,12 @@ from fedspark.federation import (
     PayloadTooLarge,
     RefusalReason,
     SendRefused,
+    _federation,
     codec,
     decode_value,
 )
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation import _federation
 from fedspark.federation._chunks import ChunkPart, Header, checksum, header_of, split
 from fedspark.federation._servicer import REFUSAL_METADATA_KEY
 

@@ -140,7 +140,7 @@ def test_session_asks_for_a_bad_chunk_again_then_gives_up() -> None:
     env = envelope("w", 40)
     header = header_of(env, 16)
     bad = ChunkPart(0, b"y" * 16, 0, header)
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         session = TransferSession(mailbox, header, boot_id="b")
         assert session.first_ack.next_index == 0
         ack = session.write(bad)

@@ -39,13 +39,13 @@ from fedspark.federation import (
     RefusalReason,
     SendRefused,
     TlsConfig,
+    _certs,
     create_gateway,
     init_ca,
     issue_party_cert,
 )
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation import _certs
 from fedspark.federation._tls import diagnose, party_of_auth_context
 
 GUEST = PartyRef(Role.GUEST, "9999")
@@ -69,7 +69,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     root = tmp_path_factory.mktemp("pki")
     init_ca(root / "ca", name="Test federation CA", days=30)
     init_ca(root / "other-ca", name="Test federation CA", days=30)  # same name, other key
-    past = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10)
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=10)
     return Pki(
         ca_dir=root / "ca",
         guest=issue_party_cert(root / "ca", root / "guest", "9999", days=5),

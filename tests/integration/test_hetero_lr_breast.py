@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import breast_job, leftover_processes, run_cli
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
-
-from cli_helpers import breast_job, leftover_processes, run_cli
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from cli_helpers import breast_job, leftover_processes, run_cli
 
 pytestmark = pytest.mark.integration

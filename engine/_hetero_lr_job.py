@@ -1,0 +1,104 @@
+"""One party's side of a ``hetero_lr`` job: load its table, train its role, report metrics.
+
+Called by the party process (``engine._party``) once the federation is up; the
+algorithm itself only sees the ``Context`` and its own data.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fedspark.algorithms.evaluation import binary_metrics
+from fedspark.algorithms.hetero_lr import (
+    HeteroLRParams,
+    VerticalData,
+    compute_factory,
+    train_arbiter,
+    train_guest,
+    train_host,
+)
+from fedspark.common import PartyRef, Role
+from fedspark.engine import _events
+from fedspark.engine._config import JobConfig
+from fedspark.engine._outputs import write_json
+from fedspark.federation import Context
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+
+def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
+    params = HeteroLRParams.model_validate(job.params)
+    started = time.monotonic()
+    security = {
+        "key_size": job.security.key_size,
+        "insecure_key_size": job.security.allow_insecure_key_size and job.security.key_size < 2048,
+    }
+
+    def on_epoch(epoch: int, loss: float | None) -> None:
+        _events.emit("epoch", party=str(me), epoch=epoch + 1, total=params.max_iter, loss=loss)
+
+    if me.role is Role.ARBITER:
+        arbiter = train_arbiter(
+            ctx,
+            params,
+            key_size=job.security.key_size,
+            allow_insecure_key_size=job.security.allow_insecure_key_size,
+            on_epoch=on_epoch,
+        )
+        seconds = time.monotonic() - started
+        return {**security, "role": "arbiter", "epochs": arbiter.epochs, "converged": arbiter.converged,
+                "loss_history": arbiter.loss_history, "seconds": seconds}
+
+    assert spark is not None  # guest and hosts start one in run_party
+    data, x = _load_table(spark, job, me)
+    use_spark = job.compute.backend == "spark"
+    factory = compute_factory(
+        x, params, intercept=me.role is Role.GUEST, spark=spark if use_spark else None,
+        partitions=job.compute.partitions,
+    )
+    train = train_guest if me.role is Role.GUEST else train_host
+    load_seconds = time.monotonic() - started
+    started = time.monotonic()
+    result = train(ctx, data, params, factory, on_epoch=on_epoch, record_gradients=job.debug.record_gradients)
+    seconds = time.monotonic() - started
+    result.model.save(out / "model.json")
+    if job.debug.record_gradients:
+        write_json(out / "gradients.json", result.gradients)
+    metrics: dict[str, Any] = {
+        **security,
+        "role": me.role.value,
+        "n_rows": len(data.ids),
+        "n_features": len(data.feature_names),
+        "epochs": result.epochs,
+        "converged": result.converged,
+        "loss_history": result.loss_history,
+        "seconds": seconds,
+        "load_seconds": load_seconds,
+        "seconds_per_epoch": seconds / max(result.epochs, 1),
+        "compute": "spark" if use_spark else "driver",
+    }
+    if me.role is Role.GUEST and result.scores is not None and data.labels is not None:
+        metrics.update(binary_metrics(data.labels, result.scores, params.decision_threshold))
+    return metrics
+
+
+def _load_table(spark: SparkSession, job: JobConfig, me: PartyRef) -> tuple[VerticalData, np.ndarray]:
+    from fedspark.arrow_bridge import column_view, feature_matrix
+    from fedspark.storage import TableSpec, read_table
+
+    cfg = job.party_config(me).data
+    assert cfg is not None  # checked by JobConfig
+    spec = TableSpec(**cfg.model_dump())
+    table = read_table(spark, spec, party=str(me)).to_arrow()
+    feature_names = [c for c in table.column_names if c not in ("id", "label")]
+    data = VerticalData(
+        ids=[str(i) for i in table.column("id").to_pylist()],
+        feature_names=feature_names,
+        labels=column_view(table, "label") if "label" in table.column_names else None,
+    )
+    return data, feature_matrix(table, feature_names)
