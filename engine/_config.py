@@ -68,6 +68,19 @@ class ComputeConfig(_Strict):
     partitions: int = Field(2, ge=1, description="threads (driver) or partitions (spark) for crypto work")
 
 
+class FeaturesConfig(_Strict):
+    """Feature steps each party runs on its own columns before training (and again when scoring)."""
+
+    fill: Literal["none", "mean", "median", "zero"] = Field(
+        "none", description="fill missing feature cells; 'none' makes a missing cell an error"
+    )
+    scale: Literal["none", "standard", "minmax"] = "none"
+
+    @property
+    def active(self) -> bool:
+        return self.fill != "none" or self.scale != "none"
+
+
 class DebugConfig(_Strict):
     delay_s: dict[str, float] = Field(default_factory=dict, description="role or party id -> seconds to stall at start")
     record_gradients: bool = Field(False, description="write each party's plaintext gradients to its own run folder")
@@ -83,6 +96,7 @@ class JobConfig(_Strict):
     federation: FederationConfig = Field(default_factory=FederationConfig)
     spark: dict[str, str] = Field(default_factory=dict)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     debug: DebugConfig = Field(default_factory=DebugConfig)
 
     @model_validator(mode="after")

@@ -55,7 +55,7 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
                 "loss_history": arbiter.loss_history, "seconds": seconds}
 
     assert spark is not None  # guest and hosts start one in run_party
-    data, x = _load_table(spark, job, me)
+    data, x = _load_table(spark, job, me, out)
     use_spark = job.compute.backend == "spark"
     factory = compute_factory(
         x, params, intercept=me.role is Role.GUEST, spark=spark if use_spark else None,
@@ -87,14 +87,34 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
     return metrics
 
 
-def _load_table(spark: SparkSession, job: JobConfig, me: PartyRef) -> tuple[VerticalData, np.ndarray]:
+def _load_table(
+    spark: SparkSession, job: JobConfig, me: PartyRef, out: Path
+) -> tuple[VerticalData, np.ndarray]:
+    """Read this party's table, run the job's feature steps on it, and bring it to the driver.
+
+    The fitted transform is saved as ``transforms.json`` beside the model share,
+    so prediction applies exactly the training-time fill and scaling.
+    """
+    import dataclasses
+
+    from fedspark.algorithms.feature import FeatureTransform, apply_transform, fit_transform
     from fedspark.arrow_bridge import column_view, feature_matrix
     from fedspark.storage import TableSpec, read_table
 
     cfg = job.party_config(me).data
     assert cfg is not None  # checked by JobConfig
-    spec = TableSpec(**cfg.model_dump())
-    table = read_table(spark, spec, party=str(me)).to_arrow()
+    spec = TableSpec(**cfg.model_dump(), keep_missing=job.features.fill != "none")
+    party_table = read_table(spark, spec, party=str(me))
+    where = f"{me} table {party_table.uri}"
+    transform = FeatureTransform.identity(party_table.feature_names)
+    if job.features.active:
+        transform = fit_transform(
+            party_table.dataframe, party_table.feature_names, fill=job.features.fill, scale=job.features.scale,
+            where=where,
+        )
+        party_table = dataclasses.replace(party_table, dataframe=apply_transform(party_table.dataframe, transform, where))
+    transform.save(out / "transforms.json")
+    table = party_table.to_arrow()
     feature_names = [c for c in table.column_names if c not in ("id", "label")]
     data = VerticalData(
         ids=[str(i) for i in table.column("id").to_pylist()],

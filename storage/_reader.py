@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -48,7 +49,7 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
 
     Returns a :class:`PartyTable` whose DataFrame has ``id`` (string),
     ``label`` (double, if declared) and the features (double, no nulls, no
-    NaN), with unique ids. Raises :class:`TableError` naming ``party`` (if
+    NaN unless ``spec.keep_missing``), with unique ids. Raises :class:`TableError` naming ``party`` (if
     given), the file and, where it applies, the column and the row id.
     """
     try:
@@ -73,7 +74,7 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
             id_column=spec.id_column,
             label_column=spec.label_column,
             feature_columns=features,
-            fill_missing=spec.fill_missing,
+            fill_missing=math.nan if spec.keep_missing else spec.fill_missing,
             corrupt_column=corrupt,
         )
         checked = map_in_arrow(raw, kernel, _spark_schema(features, spec.label_column is not None)).cache()
@@ -269,7 +270,7 @@ def _problem_error(
     elif code is TableProblem.MISSING_LABEL:
         detail = f"missing label ({shown}); every row needs a label (fill_missing never applies to it)"
     elif code is TableProblem.MISSING_VALUE:
-        detail = f"missing value ({shown}); set fill_missing in the table spec to replace missing features"
+        detail = f"missing value ({shown}); set fill_missing in the table spec, or a fill step (job features.fill), to replace missing features"
     else:
         detail = f"value {value!r} is not finite"
     return TableError(code, uri, detail, party=party, column=column, row_id=row_id)

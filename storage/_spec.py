@@ -21,7 +21,10 @@ class TableSpec:
     ``format=None`` picks Parquet for ``.parquet``/``.parq``/``.pq`` names and
     CSV otherwise. ``fill_missing=None`` makes an empty or NaN feature value an
     error: silently imputing would change a party's model without anyone
-    deciding it. It never applies to the label.
+    deciding it. It never applies to the label. ``keep_missing=True`` keeps
+    missing feature cells as NaN for a later fill step that the job declares
+    (see ``fedspark.algorithms.feature``); it cannot be combined with
+    ``fill_missing``.
     """
 
     uri: str
@@ -30,6 +33,7 @@ class TableSpec:
     feature_columns: list[str] | None = None
     format: TableFormat | None = None
     fill_missing: float | None = None
+    keep_missing: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.uri, str) or not self.uri:
@@ -41,6 +45,8 @@ class TableSpec:
             if isinstance(self.feature_columns, str) or not all(isinstance(c, str) for c in columns):
                 raise ConfigError(f"table {self.uri}: feature_columns must be a list of column names")
             object.__setattr__(self, "feature_columns", columns)
+        if self.keep_missing and self.fill_missing is not None:
+            raise ConfigError(f"table {self.uri}: fill_missing and keep_missing exclude each other")
         if self.fill_missing is not None and not math.isfinite(self.fill_missing):
             raise ConfigError(f"table {self.uri}: fill_missing must be a finite number, not {self.fill_missing!r}")
 

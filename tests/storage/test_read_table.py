@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,18 @@ def test_fill_missing_replaces_empty_and_nan_features(spark: Any, tmp_path: Path
     table = read_table(spark, TableSpec(str(path), label_column="y", fill_missing=0.0)).to_arrow()
     assert table.column("x0").to_pylist() == [0.0, 0.0, 4.0]
     assert table.column("x1").to_pylist() == [2.0, 3.0, 0.0]
+
+
+def test_keep_missing_leaves_nan_for_a_fill_step_but_never_for_the_label(spark: Any, tmp_path: Path) -> None:
+    path = tmp_path / "gaps.csv"
+    path.write_text("id,y,x0,x1\n1,1,,2\n2,0,NaN,3\n3,1, 4 ,nan\n")
+    table = read_table(spark, TableSpec(str(path), label_column="y", keep_missing=True)).to_arrow()
+    x0 = table.column("x0").to_pylist()
+    assert math.isnan(x0[0]) and math.isnan(x0[1]) and x0[2] == 4.0
+    assert table.column("x0").null_count == 0
+    path.write_text("id,y,x0\n1,,2\n")
+    with pytest.raises(TableError, match="missing label"):
+        read_table(spark, TableSpec(str(path), label_column="y", keep_missing=True))
 
 
 def test_malformed_rows_are_found_in_a_multi_batch_table(spark: Any, tmp_path: Path) -> None:

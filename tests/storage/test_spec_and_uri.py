@@ -96,6 +96,7 @@ def test_format_from_extension(uri: str, declared: Any, expected: str) -> None:
         ({"uri": "t.csv", "format": "json"}, "format"),
         ({"uri": "t.csv", "feature_columns": "x0"}, "feature_columns"),
         ({"uri": "t.csv", "fill_missing": float("nan")}, "fill_missing"),
+        ({"uri": "t.csv", "fill_missing": 0.0, "keep_missing": True}, "exclude each other"),
     ],
 )
 def test_invalid_spec_is_a_config_error(kwargs: dict[str, Any], message: str) -> None:

@@ -1,0 +1,111 @@
+"""Vertical jobs in the shapes users run: two hosts, and feature steps before training.
+
+Real party processes over real gRPC (the CLI), small keys, few epochs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_helpers import breast_job, leftover_processes, run_cli
+
+pytestmark = pytest.mark.integration
+
+HOST_COLUMNS = [f"x{i}" for i in range(20)]
+FIXED = {"max_iter": 5, "early_stop": False, "seed": 11}
+PATIENT = {"timeout_s": 240}  # shared 2-core machines: reading and fitting may be slow
+
+
+def _read(run_dir: Path, folder: str, name: str) -> Any:
+    return json.loads((run_dir / folder / name).read_text())
+
+
+def _two_hosts(data: Path) -> dict[str, Any]:
+    host = str(data / "breast_hetero_host.csv")
+    return {
+        "guest": {"party_id": "9999", "data": {"uri": str(data / "breast_hetero_guest.csv"), "label_column": "y"}},
+        "hosts": [
+            {"party_id": "10000", "data": {"uri": host, "feature_columns": HOST_COLUMNS[:10]}},
+            {"party_id": "10002", "data": {"uri": host, "feature_columns": HOST_COLUMNS[10:]}},
+        ],
+        "arbiter": {"party_id": "10001"},
+    }
+
+
+def test_two_hosts_train_the_same_model_as_one_host(test_data: Path, tmp_path: Path) -> None:
+    one = breast_job(test_data, federation=PATIENT, params=FIXED)
+    two = breast_job(test_data, federation=PATIENT, params=FIXED, parties=_two_hosts(test_data))
+    runs = {}
+    for job_id, job in (("it-one-host", one), ("it-two-hosts", two)):
+        proc = run_cli(tmp_path, job, job_id)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert leftover_processes(job_id) == []
+        runs[job_id] = tmp_path / "runs" / job_id
+
+    auc_one = _read(runs["it-one-host"], "guest-9999", "metrics.json")["auc"]
+    auc_two = _read(runs["it-two-hosts"], "guest-9999", "metrics.json")["auc"]
+    assert abs(auc_one - auc_two) <= 0.005, (auc_one, auc_two)
+    # The protocol is the same sum u = u_g + Σ u_h: the two hosts' weights are the
+    # one host's weights, split by column (up to fixed-point rounding).
+    w_one = _read(runs["it-one-host"], "host-10000", "model.json")
+    first = _read(runs["it-two-hosts"], "host-10000", "model.json")
+    second = _read(runs["it-two-hosts"], "host-10002", "model.json")
+    assert first["feature_names"] == HOST_COLUMNS[:10] and second["feature_names"] == HOST_COLUMNS[10:]
+    np.testing.assert_allclose(first["weights"] + second["weights"], w_one["weights"], atol=1e-3)
+    assert sorted(p.name for p in runs["it-two-hosts"].iterdir()) == [
+        "arbiter-10001", "guest-9999", "host-10000", "host-10002"
+    ]
+
+
+def test_fill_and_scale_run_on_each_party_and_stay_there(test_data: Path, tmp_path: Path) -> None:
+    """A host table with gaps trains once the job fills and scales; its statistics never cross the wire."""
+    host = pd.read_csv(test_data / "breast_hetero_host.csv")
+    rng = np.random.default_rng(3)
+    gaps = host.copy()
+    for column in ("x0", "x5", "x17"):
+        gaps.loc[rng.choice(len(gaps), 40, replace=False), column] = np.nan
+    gaps["x3"] = gaps["x3"] * 1000.0 + 7.0  # a column on another scale
+    gaps.to_csv(tmp_path / "host_gaps.csv", index=False)
+    job = breast_job(test_data, federation=PATIENT, params=FIXED, features={"fill": "mean", "scale": "standard"})
+    job["parties"]["hosts"][0]["data"]["uri"] = str(tmp_path / "host_gaps.csv")
+
+    proc = run_cli(tmp_path, job, "it-features", "--tap-dir", str(tmp_path / "tap"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = tmp_path / "runs" / "it-features"
+    assert _read(run_dir, "guest-9999", "metrics.json")["auc"] >= 0.98
+
+    saved = _read(run_dir, "host-10000", "transforms.json")
+    assert saved["columns"] == HOST_COLUMNS and saved["steps"] == {"fill": "mean", "scale": "standard"}
+    means = gaps[HOST_COLUMNS].mean()  # pandas skips NaN: the fill value
+    np.testing.assert_allclose(saved["fill"], means.to_numpy(), rtol=1e-9, atol=1e-9)
+    filled = gaps[HOST_COLUMNS].fillna(means)
+    np.testing.assert_allclose(saved["centre"], filled.mean().to_numpy(), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(saved["scale"], filled.std(ddof=0).to_numpy(), rtol=1e-9)
+    assert _read(run_dir, "guest-9999", "transforms.json")["columns"] == [f"x{i}" for i in range(10)]
+
+    # The host's statistics are its own: none of them reaches another party's gateway.
+    received = b"".join(p.read_bytes() for p in (tmp_path / "tap").glob("guest-9999/**/*") if p.is_file())
+    received += b"".join(p.read_bytes() for p in (tmp_path / "tap").glob("arbiter-10001/**/*") if p.is_file())
+    assert received, "the tap recorded nothing"
+    stat = float(saved["centre"][3])  # x3's mean, about 1000x the others
+    for encoding in (np.float64(stat).tobytes(), np.float64(stat).byteswap().tobytes(), repr(stat).encode()):
+        assert encoding not in received
+    assert leftover_processes("it-features") == []
+
+
+def test_missing_values_without_a_fill_step_name_party_file_and_column(test_data: Path, tmp_path: Path) -> None:
+    host = pd.read_csv(test_data / "breast_hetero_host.csv")
+    host.loc[5, "x7"] = np.nan
+    host.to_csv(tmp_path / "host_gap.csv", index=False)
+    job = breast_job(test_data, federation=PATIENT, params=FIXED)
+    job["parties"]["hosts"][0]["data"]["uri"] = str(tmp_path / "host_gap.csv")
+    proc = run_cli(tmp_path, job, "it-gap")
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "host:10000" in out and "host_gap.csv" in out and "x7" in out and "features.fill" in out
+    assert leftover_processes("it-gap") == []
