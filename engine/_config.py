@@ -32,6 +32,9 @@ class TableConfig(_Strict):
 class PartyConfig(_Strict):
     party_id: str
     data: TableConfig | None = None
+    model_dir: str | None = Field(
+        None, description="scoring: this party's trained model folder (model.json, transforms.json)"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -44,7 +47,7 @@ class PartyConfig(_Strict):
 class PartiesConfig(_Strict):
     guest: PartyConfig
     hosts: list[PartyConfig] = Field(min_length=1)
-    arbiter: PartyConfig
+    arbiter: PartyConfig | None = Field(None, description="required for training; scoring needs none")
 
 
 class SecurityConfig(_Strict):
@@ -81,6 +84,22 @@ class FeaturesConfig(_Strict):
         return self.fill != "none" or self.scale != "none"
 
 
+class ScoringConfig(_Strict):
+    """Which trained model a scoring job uses and how its rows are aligned."""
+
+    model_job: str | None = Field(
+        None, description="training job name: use its latest run under the runs folder"
+    )
+    model_job_id: str | None = Field(None, description="training job id (a folder under the runs folder)")
+    align: Literal["psi", "same_ids"] = Field(
+        "psi", description="psi: private set intersection; same_ids: the parties hold the same ids (checked)"
+    )
+    output: str | None = Field(
+        None, description="where the guest writes the scores (Parquet; a path or file:// / hdfs:// URI); "
+        "default: scores.parquet in the guest's run folder"
+    )
+
+
 class DebugConfig(_Strict):
     delay_s: dict[str, float] = Field(default_factory=dict, description="role or party id -> seconds to stall at start")
     record_gradients: bool = Field(False, description="write each party's plaintext gradients to its own run folder")
@@ -88,7 +107,7 @@ class DebugConfig(_Strict):
 
 class JobConfig(_Strict):
     name: str
-    algorithm: Literal["hetero_lr"] = "hetero_lr"
+    algorithm: Literal["hetero_lr", "hetero_lr_predict"] = "hetero_lr"
     examples: Literal["breast"] | None = Field(None, description="example tables to generate when missing")
     parties: PartiesConfig
     params: dict[str, Any] = Field(default_factory=dict)
@@ -97,6 +116,7 @@ class JobConfig(_Strict):
     spark: dict[str, str] = Field(default_factory=dict)
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
     debug: DebugConfig = Field(default_factory=DebugConfig)
 
     @model_validator(mode="after")
@@ -106,18 +126,23 @@ class JobConfig(_Strict):
             raise ValueError(f"each role needs its own party id in the embedded runner, got {ids}")
         if self.parties.guest.data is None or any(h.data is None for h in self.parties.hosts):
             raise ValueError("guest and hosts need a 'data' table")
-        if self.parties.guest.data.label_column is None:
-            raise ValueError("parties.guest.data.label_column is required for hetero_lr")
+        if self.algorithm == "hetero_lr":
+            if self.parties.guest.data.label_column is None:
+                raise ValueError("parties.guest.data.label_column is required for hetero_lr")
+            if self.parties.arbiter is None:
+                raise ValueError("parties.arbiter is required for hetero_lr training")
         return self
 
     def all_party_configs(self) -> list[PartyConfig]:
-        return [self.parties.guest, *self.parties.hosts, self.parties.arbiter]
+        arbiter = [self.parties.arbiter] if self.parties.arbiter is not None else []
+        return [self.parties.guest, *self.parties.hosts, *arbiter]
 
     def party_refs(self) -> list[PartyRef]:
+        arbiter = [PartyRef(Role.ARBITER, self.parties.arbiter.party_id)] if self.parties.arbiter is not None else []
         return [
             PartyRef(Role.GUEST, self.parties.guest.party_id),
             *[PartyRef(Role.HOST, h.party_id) for h in self.parties.hosts],
-            PartyRef(Role.ARBITER, self.parties.arbiter.party_id),
+            *arbiter,
         ]
 
     def party_config(self, me: PartyRef) -> PartyConfig:
@@ -155,4 +180,9 @@ def load_job(path: Path) -> JobConfig:
 def _algorithm_params_model(algorithm: str) -> type[BaseModel]:
     from fedspark.algorithms.hetero_lr import HeteroLRParams
 
-    return {"hetero_lr": HeteroLRParams}[algorithm]
+    models: dict[str, type[BaseModel]] = {"hetero_lr": HeteroLRParams, "hetero_lr_predict": _NoParams}
+    return models[algorithm]
+
+
+class _NoParams(_Strict):
+    """Scoring takes its settings from ``scoring:`` and the saved model, not ``params:``."""

@@ -80,8 +80,9 @@ def run_party(
 def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
     """Run this party's side of the job's algorithm; each algorithm's role runner lives in its own module."""
     from fedspark.engine._hetero_lr_job import run_hetero_lr
+    from fedspark.engine._predict_job import run_hetero_lr_predict
 
-    runners = {"hetero_lr": run_hetero_lr}
+    runners = {"hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict}
     return runners[job.algorithm](job, me, ctx, out, spark)
 
 
@@ -94,7 +95,8 @@ def _read_routes() -> dict[str, str]:
 
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged")
+    keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged",
+            "scored_rows", "unmatched_rows", "rows_per_second", "scores")
     return {k: metrics[k] for k in keys if k in metrics}
 
 

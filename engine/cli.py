@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from fedspark.common import FedsparkError
+from fedspark.common import ConfigError, FedsparkError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated learning on Spark.")
 console = Console(stderr=True)
@@ -31,15 +31,40 @@ def run(
     tap_dir: Annotated[Path | None, typer.Option(hidden=True, help="record every payload a gateway accepts")] = None,
 ) -> None:
     """Run a job with every party on this machine (one process each, gateways on loopback)."""
+    _run_job(job_file, job_id, runs_dir, tap_dir)
+
+
+@app.command()
+def predict(
+    job_file: Annotated[Path, typer.Argument(help="scoring job, e.g. jobs/predict_breast.yaml")],
+    job_id: Annotated[str | None, typer.Option(help="defaults to <name>-<time>-<random>")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="runs folder: holds the training run and receives this one")] = Path(
+        "runs"
+    ),
+    tap_dir: Annotated[Path | None, typer.Option(hidden=True, help="record every payload a gateway accepts")] = None,
+) -> None:
+    """Score a table with a trained vertical model, every party on this machine; the guest writes Parquet."""
+    _run_job(job_file, job_id, runs_dir, tap_dir, algorithm="hetero_lr_predict")
+
+
+_RESULT_COLUMNS = {
+    "epochs": "epochs", "seconds_per_epoch": "s/epoch", "scored_rows": "scored", "unmatched_rows": "unmatched",
+    "rows_per_second": "rows/s", "auc": "AUC", "ks": "KS", "accuracy": "accuracy",
+}
+
+
+def _run_job(job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path | None, algorithm: str | None = None) -> None:
     from fedspark.engine._config import load_job
     from fedspark.engine._examples_for_job import ensure_example_data
     from fedspark.engine._runner import EmbeddedRunner
 
     job = load_job(job_file)
+    if algorithm is not None and job.algorithm != algorithm:
+        raise ConfigError(f"job file {job_file}: algorithm is {job.algorithm!r}; this command runs {algorithm!r} jobs")
     for path in ensure_example_data(job):
         console.print(f"generated example table [bold]{path}[/]")
     job_id = job_id or f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    max_iter = int(job.params.get("max_iter", 20))
+    max_iter = int(job.params.get("max_iter", 20)) if job.algorithm == "hetero_lr" else 1
     console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
     if job.security.allow_insecure_key_size and job.security.key_size < 2048:
         console.print(f"[yellow]insecure key size {job.security.key_size} bits (allow_insecure_key_size)[/]")
@@ -61,17 +86,21 @@ def run(
             elif kind == "ready":
                 progress.update(task, description="parties ready")
             elif kind == "done" and event["party"].startswith("guest"):
-                progress.update(task, description="done", completed=progress.tasks[0].completed)
+                done = progress.tasks[0].completed if job.algorithm == "hetero_lr" else 1
+                progress.update(task, description="done", completed=done)
 
         result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event).run()
 
     table = Table(title=f"{job_id} finished in {result.seconds:.1f}s")
-    for col in ("party", "epochs", "s/epoch", "AUC", "KS", "accuracy"):
+    keys = [k for k in _RESULT_COLUMNS if any(k in m for m in result.results.values())]
+    for col in ("party", *(_RESULT_COLUMNS[k] for k in keys)):
         table.add_column(col)
     for party, metrics in result.results.items():
-        keys = ("epochs", "seconds_per_epoch", "auc", "ks", "accuracy")
         table.add_row(party, *(_fmt(metrics.get(key)) for key in keys))
     out.print(table)
+    for party, metrics in result.results.items():
+        if "scores" in metrics:
+            out.print(f"scores of {party} in {metrics['scores']}")
     out.print(f"results in {result.run_dir}")
 
 

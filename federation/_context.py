@@ -172,6 +172,10 @@ class Context:
     def hosts(self) -> Parties:
         return Parties(self, "hosts", self.federation.parties_with_role(Role.HOST))
 
+    def has(self, role: Role) -> bool:
+        """Whether the job has a party in ``role`` (a scoring job has no arbiter)."""
+        return bool(self.federation.parties_with_role(role))
+
     def sub(self, name: str) -> Context:
         """A nested scope: tags inside it are prefixed with ``name.``."""
         return Context(self.federation, (*self._namespace, _check_name(name)))

@@ -12,6 +12,7 @@ from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
+from fedspark.algorithms.hetero_lr._scoring import ROW, partial_score_batches, score_guest, score_host
 
 __all__ = [
     "ArbiterResult",
@@ -20,11 +21,15 @@ __all__ = [
     "IdsNotAligned",
     "LRModelShare",
     "PartyCompute",
+    "ROW",
     "SparkCompute",
     "TrainResult",
     "VerticalData",
     "compute_factory",
     "id_digest",
+    "partial_score_batches",
+    "score_guest",
+    "score_host",
     "train_arbiter",
     "train_guest",
     "train_host",

@@ -123,3 +123,19 @@ def test_fixed_binary_round_trip_through_spark_binary(spark: Any) -> None:
 def test_map_in_arrow_refuses_non_callable(spark: Any) -> None:
     with pytest.raises(TypeError, match="callable"):
         map_in_arrow(spark.range(1), "not a kernel", "id long")  # type: ignore[arg-type]
+
+
+def test_with_row_index_numbers_rows_in_order_across_partitions(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from fedspark.arrow_bridge import with_row_index
+
+    df = spark.range(0, 5000, numPartitions=4).select(F.col("id"), (F.col("id") * 2).alias("v"))
+    shuffled = df.orderBy(F.sha2(F.col("id").cast("string"), 256))
+    numbered = collect_arrow(with_row_index(shuffled, "_row"))
+    expected = collect_arrow(shuffled)
+    assert numbered.column_names == ["_row", "id", "v"]
+    order = numbered.column("_row").to_numpy()
+    assert sorted(order.tolist()) == list(range(5000))
+    by_row = numbered.sort_by("_row")
+    assert by_row.column("id").to_pylist() == expected.column("id").to_pylist()

@@ -1,0 +1,137 @@
+"""One party's side of a ``hetero_lr_predict`` job: load its model share, align, score.
+
+Each party loads only its own part of the trained model (weights and saved
+feature transforms) from its run folder of the training job, reads its
+scoring table with Spark, aligns ids with the other parties, numbers the
+aligned rows in the agreed order and runs the scoring protocol. The guest
+writes Parquet (id, score, predicted_label, label where present). Every party
+reports how many of its own ids found no match: a count, never the ids.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fedspark.algorithms.feature import FeatureTransform, apply_transform
+from fedspark.algorithms.hetero_lr import ROW, LRModelShare, score_guest, score_host
+from fedspark.algorithms.hetero_lr._alignment import check_alignment_guest, check_alignment_host, spark_id_digest
+from fedspark.arrow_bridge import with_row_index
+from fedspark.common import ConfigError, DataError, PartyRef, Role
+from fedspark.engine._config import JobConfig
+from fedspark.federation import Context
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_METRICS_ROW_LIMIT = 5_000_000
+"""AUC/KS of a labelled scoring table are computed on the guest's driver: only up to this many rows."""
+
+
+def run_hetero_lr_predict(
+    job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None
+) -> dict[str, Any]:
+    if me.role is Role.ARBITER or spark is None:
+        raise ConfigError(f"job {ctx.job_id}: scoring has no arbiter role; remove parties.arbiter")
+    started = time.monotonic()
+    model_dir = resolve_model_dir(job, me, runs_dir=out.parent.parent)
+    model = LRModelShare.load(model_dir / "model.json")
+    transform_file = model_dir / "transforms.json"
+    transform = FeatureTransform.load(transform_file) if transform_file.exists() else None
+    table, own_ids = _read(spark, job, me, model, transform)
+    aligned = _align(ctx.sub("align"), job, me, table, spark)
+    n_rows = aligned.count()
+    numbered = with_row_index(aligned.orderBy("id"), ROW)
+    if transform is not None:
+        numbered = apply_transform(numbered, transform, where=f"{me} scoring table")
+    metrics: dict[str, Any] = {
+        "role": me.role.value,
+        "model": str(model_dir),
+        "own_rows": own_ids,
+        "scored_rows": n_rows,
+        "unmatched_rows": own_ids - n_rows,
+    }
+    if me.role is Role.HOST:
+        score_host(ctx.sub("score"), numbered, model, n_rows)
+    else:
+        has_label = "label" in table.columns
+        threshold = float(model.meta.get("decision_threshold", 0.5))  # type: ignore[arg-type]
+        scores = score_guest(
+            ctx.sub("score"), numbered, model, n_rows, spark, label_column="label" if has_label else None,
+            threshold=threshold,
+        )
+        target = job.scoring.output or str((out / "scores.parquet").resolve())
+        scores.write.mode("errorifexists").parquet(target)
+        metrics["scores"] = target
+        if has_label and n_rows <= _METRICS_ROW_LIMIT:
+            metrics.update(_label_metrics(spark, target, threshold))
+    metrics["seconds"] = time.monotonic() - started
+    metrics["rows_per_second"] = n_rows / max(metrics["seconds"], 1e-9)
+    return metrics
+
+
+def resolve_model_dir(job: JobConfig, me: PartyRef, runs_dir: Path) -> Path:
+    """This party's model folder: its ``model_dir``, or its folder in the named training run."""
+    folder = f"{me.role.value}-{me.party_id}"
+    configured = job.party_config(me).model_dir
+    if configured:
+        path = Path(configured)
+    elif job.scoring.model_job_id:
+        path = runs_dir / job.scoring.model_job_id / folder
+    elif job.scoring.model_job:
+        runs = sorted(
+            (p for p in runs_dir.glob(f"{job.scoring.model_job}-*") if (p / folder / "model.json").is_file()),
+            key=lambda p: (p / folder / "model.json").stat().st_mtime,
+        )
+        if not runs:
+            raise ConfigError(
+                f"job {job.name}: no run of training job {job.scoring.model_job!r} under {runs_dir} "
+                f"holds a model for {me}; run the training job first"
+            )
+        path = runs[-1] / folder
+    else:
+        raise ConfigError(f"job {job.name}: name the trained model (scoring.model_job, scoring.model_job_id "
+                          "or parties.<role>.model_dir)")
+    if not (path / "model.json").is_file():
+        raise ConfigError(f"job {job.name}: {me} has no model.json in {path}")
+    return path
+
+
+def _read(
+    spark: SparkSession, job: JobConfig, me: PartyRef, model: LRModelShare, transform: FeatureTransform | None
+) -> tuple[DataFrame, int]:
+    from fedspark.storage import TableSpec, read_table
+
+    cfg = job.party_config(me).data
+    assert cfg is not None  # checked by JobConfig
+    keep_missing = transform is not None and any(v is not None for v in transform.fill)
+    spec = TableSpec(**{**cfg.model_dump(), "feature_columns": cfg.feature_columns or model.feature_names},
+                     keep_missing=keep_missing)
+    table = read_table(spark, spec, party=str(me))
+    if table.feature_names != model.feature_names:
+        raise DataError(f"{me}: scoring table {table.uri} has features {table.feature_names}, "
+                        f"the model was trained on {model.feature_names}")
+    return table.dataframe, table.n_rows
+
+
+def _align(ctx: Context, job: JobConfig, me: PartyRef, df: DataFrame, spark: SparkSession) -> DataFrame:
+    """The rows every party holds, each party knowing only the count of its own unmatched ids."""
+    if job.scoring.align == "psi":
+        raise ConfigError(f"job {job.name}: PSI alignment for scoring is not available yet; "
+                          "use scoring.align: same_ids")
+    count = df.count()
+    digest = lambda salt: spark_id_digest(df, salt)  # noqa: E731 - bound late, runs once
+    if me.role is Role.GUEST:
+        check_alignment_guest(ctx, None, count=count, digest=digest)
+    else:
+        check_alignment_host(ctx, None, count=count, digest=digest)
+    return df
+
+
+def _label_metrics(spark: SparkSession, path: str, threshold: float) -> dict[str, Any]:
+    from fedspark.algorithms.evaluation import binary_metrics
+    from fedspark.arrow_bridge import collect_arrow, column_view
+
+    scored = collect_arrow(spark.read.parquet(path).select("label", "score"))
+    return binary_metrics(column_view(scored, "label"), column_view(scored, "score"), threshold)
