@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fedspark.common import FedsparkError
+from fedspark.engine import _cli_exchange
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated learning on Spark.")
 console = Console(stderr=True)
@@ -158,6 +159,9 @@ def bench_hetero_lr(
     result = run_hetero_lr_bench(rows=rows, guest_features=guest_features, host_features=host_features,
                                  bits=bits, batch_size=batch_size, epochs=epochs, compute=compute)
     out.print_json(data=result)
+
+
+app.command("exchange")(_cli_exchange.exchange)
 
 
 @app.command()
