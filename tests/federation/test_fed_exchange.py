@@ -29,6 +29,7 @@ from fedspark.federation import (
     FaultKind,
     FaultPlan,
     Federation,
+    Gateway,
     GrpcTransport,
     MessageKey,
     PayloadKind,
@@ -40,6 +41,7 @@ from fedspark.federation import (
     SealingKeyError,
     SendRefused,
     create_exchange,
+    create_gateway,
     decode_value,
     encode_value,
     init_ca,
@@ -69,11 +71,16 @@ def star(tmp_path: Path) -> Iterator[Star]:
         tls = exchange_options.pop("party_tls", None)
         transport_options = exchange_options.pop("transport_options", {})
         sealers = _sealers(GUEST.party_id, HOST.party_id)
+        gateway_faults = exchange_options.pop("gateway_faults", {})
         exchange = create_exchange(tap_dir=tmp_path / "exchange-tap", **exchange_options)  # type: ignore[arg-type]
         transports: dict[str, GrpcTransport] = {}
         for ref in MEMBERS:
+            gateway: Gateway | PartyRef = ref
+            if ref.party_id in gateway_faults:  # type: ignore[operator]
+                gateway, _ = create_gateway(ref.party_id, faults=gateway_faults[ref.party_id],  # type: ignore[index]
+                                            relays=(exchange.name,))
             transports[ref.party_id] = GrpcTransport(
-                ref, sealer=sealers[ref.party_id], exchange=exchange.name, work_dir=tmp_path / ref.party_id,
+                gateway, sealer=sealers[ref.party_id], exchange=exchange.name, work_dir=tmp_path / ref.party_id,
                 tls=tls[ref.party_id] if isinstance(tls, dict) else None, connect_deadline_s=5,
                 **transport_options.get(ref.party_id, {}),  # type: ignore[attr-defined]
             )
@@ -217,6 +224,18 @@ def test_faults_on_the_way_to_the_exchange_still_deliver_once(star: Star, kind: 
     np.testing.assert_array_equal(host.recv("w", GUEST), value)
     with pytest.raises(Exception, match="no 'w'"):
         transports[HOST.party_id].recv(MessageKey(JOB, "w", GUEST, HOST), 0.3)
+
+
+@pytest.mark.parametrize("kind", [FaultKind.KILL_AFTER_WRITE, FaultKind.KILL, FaultKind.CORRUPT])
+def test_faults_at_the_receiving_gateway_reach_the_sender_through_the_exchange(star: Star, kind: FaultKind) -> None:
+    """KILL_AFTER_WRITE: the receiver wrote chunk 3 and the ack was lost; the resend resumes after it."""
+    plan = FaultPlan.of(kind, 3, tag="w")
+    _, transports = star(gateway_faults={"10000": plan}, transport_options={"9999": {"chunk_bytes": 1024}})
+    guest, host = _federations(transports)
+    value = np.arange(5000, dtype=np.int64)
+    guest.send("w", value, HOST)
+    np.testing.assert_array_equal(host.recv("w", GUEST), value)
+    assert [event.kind for event in plan.fired] == [kind]
 
 
 def test_heartbeats_and_pings_travel_through_the_exchange(star: Star) -> None:
