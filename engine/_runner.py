@@ -82,10 +82,14 @@ class EmbeddedRunner:
         started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            tls_root = self._issue_certificates() if self.job.federation.tls else None
-            sealing_root = _star.issue_sealing_keys(self.run_dir, self.job.party_refs()) if self._is_star else None
+            sealing = _star.SealingKeys(self.run_dir, self.job.party_refs()) if self._is_star else None
+            tls_root = self._issue_certificates(sealing) if self.job.federation.tls else None
+            if sealing is not None and tls_root is not None:
+                sealing.distribute_certificates(tls_root)
+            elif sealing is not None:
+                sealing.distribute_table()
             for ref in self.job.party_refs():
-                self._procs.append(self._spawn(ref, tls_root, sealing_root))
+                self._procs.append(self._spawn(ref, tls_root, sealing.root if sealing else None))
             self._wait_ready()
             routes = {p.ref.party_id: f"{self.job.federation.host}:{p.ready_port}" for p in self._procs}
             if self._is_star:
@@ -108,8 +112,11 @@ class EmbeddedRunner:
         return result
 
     # --- processes --------------------------------------------------------
-    def _issue_certificates(self) -> Path:
+    def _issue_certificates(self, sealing: _star.SealingKeys | None = None) -> Path:
         """A CA for this run and one certificate per party, each in the party's own folder.
+
+        In a star, each party's certificate also carries its sealing key, and
+        the exchange gets a certificate of its own.
 
         Each party's folder holds only its own key; the CA key stays in the runner's folder.
         """
@@ -119,8 +126,8 @@ class EmbeddedRunner:
         init_ca(root / "ca", name=f"fedspark job {self.job_id} CA", days=7, overwrite=True)
         names = [ref.party_id for ref in self.job.party_refs()] + ([_star.EXCHANGE_NAME] if self._is_star else [])
         for name in names:
-            issue_party_cert(root / "ca", root / name, name,
-                             hosts=(self.job.federation.host, "localhost"), days=7, overwrite=True)
+            issue_party_cert(root / "ca", root / name, name, hosts=(self.job.federation.host, "localhost"),
+                             days=7, overwrite=True, sealing_key=sealing.public(name) if sealing else None)
         return root
 
     def _spawn(self, ref: PartyRef, tls_root: Path | None = None, sealing_root: Path | None = None) -> _Proc:

@@ -3,9 +3,10 @@
 With ``federation: {topology: star}`` the embedded runner
 
 * makes one X25519 sealing key per party, written into that party's own
-  folder next to the table of every party's public key (the runner plays the
-  federation operator who distributes the key table with the route table;
-  see ``fedspark.federation._seal`` for the trust assumption);
+  folder; with ``tls: true`` each party's certificate carries its public key
+  and every party gets the others' certificates (the CA vouches for the keys),
+  without TLS a table of public keys (the runner plays the federation operator
+  who distributes it with the route table; see ``fedspark.federation._seal``);
 * with ``tls: true``, also issues the exchange a certificate naming it;
 * once every party's gateway listens, starts ``fedspark exchange`` on a free
   loopback port with the parties' gateways as its routes, and hands each party
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -44,20 +46,49 @@ class ExchangeFailed(FedsparkError):
         self.job_id, self.log = job_id, log
 
 
-def issue_sealing_keys(run_dir: Path, parties: list[PartyRef]) -> Path:
-    """One sealing key per party in ``<run_dir>/sealing/<party>/``, each with the public key table."""
-    from fedspark.federation import SealingKey
-    from fedspark.federation._seal import KEY_FILE, PEERS_FILE, write_peer_keys
+class SealingKeys:
+    """The sealing keys of a star job's parties, each written into that party's own folder.
 
-    root = run_dir / "sealing"
-    keys = {ref.party_id: SealingKey.generate() for ref in parties}
-    table = {party: key.public_hex for party, key in keys.items()}
-    for party, key in keys.items():
-        folder = root / party
-        folder.mkdir(parents=True, exist_ok=True)
-        key.save(folder / KEY_FILE)
-        write_peer_keys(folder / PEERS_FILE, table)
-    return root
+    ``distribute_certificates`` (with mTLS) gives every party the others'
+    certificates, which carry their sealing keys and are checked against the
+    CA; ``distribute_table`` (without) gives every party a table of public keys.
+    """
+
+    def __init__(self, run_dir: Path, parties: list[PartyRef]) -> None:
+        from fedspark.federation import SealingKey
+        from fedspark.federation._seal import KEY_FILE
+
+        self.root = run_dir / "sealing"
+        self._keys = {ref.party_id: SealingKey.generate() for ref in parties}
+        for party, key in self._keys.items():
+            self.folder(party).mkdir(parents=True, exist_ok=True)
+            key.save(self.folder(party) / KEY_FILE)
+
+    def folder(self, party_id: str) -> Path:
+        return self.root / party_id
+
+    def public(self, party_id: str) -> bytes | None:
+        """A party's raw public key (None for names that seal nothing, like the exchange)."""
+        key = self._keys.get(party_id)
+        return bytes.fromhex(key.public_hex) if key is not None else None
+
+    def distribute_table(self) -> None:
+        from fedspark.federation._seal import PEERS_FILE, write_peer_keys
+
+        table = {party: key.public_hex for party, key in self._keys.items()}
+        for party in self._keys:
+            write_peer_keys(self.folder(party) / PEERS_FILE, table)
+
+    def distribute_certificates(self, tls_root: Path) -> None:
+        """Copy every party's certificate (from ``<tls_root>/<party>/``) and the CA into each party's folder."""
+        from fedspark.federation._seal import CA_FILE, PEER_CERTS_DIR
+
+        for party in self._keys:
+            peers = self.folder(party) / PEER_CERTS_DIR
+            peers.mkdir(exist_ok=True)
+            shutil.copyfile(tls_root / "ca" / "ca.pem", self.folder(party) / CA_FILE)
+            for other in self._keys:
+                shutil.copyfile(tls_root / other / f"party-{other}.pem", peers / f"party-{other}.pem")
 
 
 def party_args(ref: PartyRef, sealing_root: Path) -> list[str]:

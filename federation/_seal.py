@@ -26,12 +26,16 @@ The sealed bytes start with ``MAGIC`` (``FSEAL`` and a version byte); the
 first byte is not a valid protobuf tag and no Arrow IPC stream starts with it,
 so sealed bytes are never mistaken for a codec value.
 
-Trust assumption: a party's public sealing key is bound to its party id by
-whoever distributes the key table (``PeerKeys``) with the route table: the
-embedded runner in ``fedspark run``, the federation operator otherwise (the
-same out-of-band channel that carries ``ca.pem``). The exchange never handles
-the key table. Whoever can substitute a key in that table can read that
-party's messages, exactly as whoever holds the CA key can impersonate a party.
+Trust assumption: a party's public sealing key must be bound to its party id,
+or whoever substitutes a key reads that party's messages. Two ways:
+
+* with mTLS, the key is carried in the party's certificate (``issue_party_cert
+  (..., sealing_key=...)``) and peers accept it only from a certificate that
+  chains to the federation CA and names that party (``_seal_certs``): the CA
+  vouches for it, as it already vouches for the party's TLS identity;
+* without certificates, a key table (``sealing-peers.json``) is trusted as
+  given: it must come from the federation operator with the route table (the
+  embedded runner in ``fedspark run``), never through the exchange.
 """
 
 from __future__ import annotations
@@ -62,6 +66,8 @@ _PREAMBLE = struct.Struct(">6s16sI")  # magic, salt, segment size
 _INFO = b"fedspark-seal-v1"
 KEY_FILE = "sealing.key"
 PEERS_FILE = "sealing-peers.json"
+PEER_CERTS_DIR = "peers"
+CA_FILE = "ca.pem"
 
 
 def _raw_public(key: X25519PublicKey) -> bytes:
@@ -151,9 +157,26 @@ class Sealer:
 
     @classmethod
     def from_dir(cls, folder: Path | str, party_id: str) -> Sealer:
-        """The files the embedded runner writes: ``sealing.key`` and ``sealing-peers.json``."""
+        """This party's ``sealing.key`` and its peers' public keys, as the embedded runner writes them.
+
+        Peers' keys come from ``peers/*.pem`` (party certificates carrying a
+        sealing key, each checked against ``ca.pem``: the CA vouches for them)
+        when that folder exists, else from ``sealing-peers.json`` (a table
+        trusted as given). Either way this party's own entry must match its key.
+        """
         base = Path(folder)
-        return cls(party_id, SealingKey.load(base / KEY_FILE), load_peer_keys(base / PEERS_FILE))
+        key = SealingKey.load(base / KEY_FILE)
+        certificates = sorted((base / PEER_CERTS_DIR).glob("*.pem"))
+        if certificates:
+            from fedspark.federation._seal_certs import certified_sealing_keys
+
+            peers = certified_sealing_keys(base / CA_FILE, certificates)
+        else:
+            peers = load_peer_keys(base / PEERS_FILE)
+        own = peers.get(str(party_id))
+        if own is not None and own.hex() != key.public_hex:
+            raise SealingKeyError(str(base / KEY_FILE), f"the key of party {party_id} does not match its public key in {base}")
+        return cls(party_id, key, peers)
 
     def seal(self, envelope: Envelope) -> Envelope:
         """The same envelope with its payload sealed for ``envelope.key.dst``."""

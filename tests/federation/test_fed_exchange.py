@@ -12,6 +12,7 @@ with mTLS a party cannot speak through the exchange in another's name.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -258,3 +259,44 @@ def test_with_mtls_a_party_cannot_speak_through_the_exchange_in_another_name(sta
         transports[GUEST.party_id].send(forged)  # the guest claims to be the host
     assert info.value.reason is RefusalReason.IDENTITY
     assert "names party 9999" in str(info.value)
+
+
+# ------------------------------------------------------------------ sealing keys the CA vouches for
+
+
+def _sealing_folder(tmp_path: Path, party_id: str, key: SealingKey, certs: list[Path], ca: Path) -> Path:
+    folder = tmp_path / f"sealing-{party_id}"
+    (folder / "peers").mkdir(parents=True)
+    key.save(folder / "sealing.key")
+    shutil.copyfile(ca, folder / "ca.pem")
+    for cert in certs:
+        shutil.copyfile(cert, folder / "peers" / cert.name)
+    return folder
+
+
+def test_sealing_keys_in_certificates_are_checked_against_the_ca(tmp_path: Path) -> None:
+    init_ca(tmp_path / "ca", days=2)
+    init_ca(tmp_path / "other-ca", days=2)
+    keys = {p: SealingKey.generate() for p in ("9999", "10000")}
+    files = {p: issue_party_cert(tmp_path / "ca", tmp_path / p, p, days=2, sealing_key=bytes.fromhex(k.public_hex))
+             for p, k in keys.items()}
+    certs = [files[p].cert for p in keys]
+    guest = Sealer.from_dir(_sealing_folder(tmp_path, "9999", keys["9999"], certs, files["9999"].ca_cert), "9999")
+    host = Sealer.from_dir(_sealing_folder(tmp_path, "10000", keys["10000"], certs, files["10000"].ca_cert), "10000")
+    key = MessageKey(JOB, "w", GUEST, HOST)
+    assert host.open(key, PayloadKind.VALUE, guest.seal(Envelope(key, b"vouched for")).payload) == b"vouched for"
+
+    # A certificate for party 10000 from another CA, however its key was made, vouches for nothing.
+    forged = issue_party_cert(tmp_path / "other-ca", tmp_path / "forged", "10000", days=2,
+                              sealing_key=bytes.fromhex(SealingKey.generate().public_hex))
+    folder = _sealing_folder(tmp_path, "9999b", keys["9999"], [files["9999"].cert, forged.cert], files["9999"].ca_cert)
+    with pytest.raises(SealingKeyError, match=r"party-10000.pem.*not signed by the CA|party-10000.pem.*issued by"):
+        Sealer.from_dir(folder, "9999")
+    # A certificate without a sealing key, and a party whose own key does not match its certificate.
+    plain = issue_party_cert(tmp_path / "ca", tmp_path / "plain", "10000", days=2)
+    folder = _sealing_folder(tmp_path, "9999c", keys["9999"], [files["9999"].cert, plain.cert], files["9999"].ca_cert)
+    with pytest.raises(SealingKeyError, match="party 10000 carries no sealing key"):
+        Sealer.from_dir(folder, "9999")
+    folder = _sealing_folder(tmp_path, "9999d", keys["10000"], certs, files["9999"].ca_cert)
+    with pytest.raises(SealingKeyError, match="does not match"):
+        Sealer.from_dir(folder, "9999")

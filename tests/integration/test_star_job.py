@@ -118,6 +118,12 @@ def test_breast_job_over_star_matches_mesh_and_the_exchange_sees_no_plaintext(
     assert {"job_id", "tag", "src", "dst", "seq", "total_bytes", "chunk_count", "index"} <= set(header)
     certs = runs / star_id / "certs"
     assert sorted(p.name for p in (certs / "exchange").glob("*.key")) == ["party-exchange.key"]
+    # With mTLS the sealing keys travel in the parties' certificates, vouched for by the CA: no bare key table.
+    for party in ("9999", "10000", "10001"):
+        folder = runs / star_id / "sealing" / party
+        assert sorted(p.name for p in (folder / "peers").glob("*.pem")) == [
+            "party-10000.pem", "party-10001.pem", "party-9999.pem"]
+        assert not (folder / "sealing-peers.json").exists()
 
 
 def test_the_exchange_command_refuses_an_unknown_destination_naming_it(tmp_path: Path) -> None:
