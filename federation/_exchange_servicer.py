@@ -157,8 +157,10 @@ class ExchangeServicer(pb_grpc.GatewayServicer):
         return chunk
 
     def _timeout(self, context: grpc.ServicerContext) -> float:
+        """The sender's remaining deadline, capped by the exchange's own (a call without one reports years)."""
         remaining = context.time_remaining()
-        return self._exchange.rpc_timeout_s if remaining is None else max(0.0, remaining)
+        limit = self._exchange.rpc_timeout_s
+        return limit if remaining is None else max(0.0, min(remaining, limit))
 
 
 def _destination(context: grpc.ServicerContext) -> str | None:

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -41,6 +42,7 @@ from fedspark.federation import (
     SealingKey,
     SealingKeyError,
     SendRefused,
+    codec,
     create_exchange,
     create_gateway,
     decode_value,
@@ -48,6 +50,8 @@ from fedspark.federation import (
     init_ca,
     issue_party_cert,
 )
+from fedspark.federation import federation_pb2_grpc as pb_grpc
+from fedspark.federation._chunks import split
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -237,6 +241,26 @@ def test_faults_at_the_receiving_gateway_reach_the_sender_through_the_exchange(s
     guest.send("w", value, HOST)
     np.testing.assert_array_equal(host.recv("w", GUEST), value)
     assert [event.kind for event in plan.fired] == [kind]
+
+
+def test_the_receivers_refusal_passes_through_the_exchange_with_its_reason(star: Star) -> None:
+    _, transports = star()
+    with pytest.raises(SendRefused) as info:
+        transports[GUEST.party_id].send(Envelope(MessageKey("no-such-job", "w", GUEST, HOST), encode_value(1)))
+    assert info.value.reason is RefusalReason.UNKNOWN_JOB
+    assert "gateway of party 10000 has no open job 'no-such-job'" in str(info.value)
+
+
+def test_a_push_through_the_exchange_is_relayed_but_an_unsealed_payload_is_refused(star: Star) -> None:
+    """The older Push RPC is relayed too; a payload nobody sealed is rejected by the receiver, never decoded."""
+    exchange, transports = star()
+    key = MessageKey(JOB, "pushed", GUEST, HOST)
+    with grpc.insecure_channel(f"127.0.0.1:{exchange.port}") as channel:
+        stub = pb_grpc.GatewayStub(channel)  # type: ignore[no-untyped-call]
+        ack = stub.Push(codec.chunk_to_proto(part) for part in split(Envelope(key, encode_value("clear"))))
+    assert ack.stored_bytes > 0 and not ack.duplicate
+    with pytest.raises(SealBroken, match="not sealed"):
+        transports[HOST.party_id].recv(key, 5)
 
 
 def test_heartbeats_and_pings_travel_through_the_exchange(star: Star) -> None:
