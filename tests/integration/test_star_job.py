@@ -152,3 +152,13 @@ def test_the_exchange_command_refuses_an_unknown_destination_naming_it(tmp_path:
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert "exchange hub on 127.0.0.1" in err
+
+
+def test_a_failed_star_job_leaves_no_exchange_behind(tmp_path: Path, test_data: Path, fresh_job_id: str) -> None:
+    job = breast_job(test_data, federation={"timeout_s": 4, "topology": "star"}, debug={"delay_s": {"host": 600}})
+    proc = run_cli(tmp_path, job, fresh_job_id, timeout=240)
+    assert proc.returncode != 0
+    assert f"job {fresh_job_id}" in proc.stderr and "after 4s" in proc.stderr, proc.stderr
+    log = (tmp_path / "runs" / fresh_job_id / "exchange" / "exchange.log").read_text()
+    assert "exchange exchange on 127.0.0.1" in log  # it was running when the job failed
+    assert leftover_processes(fresh_job_id) == []
