@@ -59,6 +59,9 @@ class FederationConfig(_Strict):
     timeout_s: float = Field(300.0, gt=0, description="longest wait for any one message from a peer")
     host: str = "127.0.0.1"
     tls: bool = Field(False, description="mTLS between gateways; the embedded runner makes a job CA and party certificates")
+    topology: Literal["mesh", "star"] = Field(
+        "mesh", description="mesh: every party dials every gateway; star: all through an exchange, payloads sealed"
+    )
 
 
 class ComputeConfig(_Strict):
@@ -157,14 +160,7 @@ class JobConfig(_Strict):
 
 def load_job(path: Path) -> JobConfig:
     """Read and validate a job file; errors name the file and the offending field."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(f"job file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"job file {path} is not valid YAML: {exc}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"job file {path} must hold a mapping at the top level")
+    raw = read_yaml_mapping(path, "job file")
     try:
         job = JobConfig.model_validate(raw)
         _algorithm_params_model(job.algorithm).model_validate(job.params)
@@ -175,6 +171,19 @@ def load_job(path: Path) -> JobConfig:
         )
         raise ConfigError(f"job file {path}: {problems}") from None
     return job
+
+
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The mapping at the top of a YAML file; errors name ``what`` and the file."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{what} {path} does not exist") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{what} {path} must hold a mapping at the top level")
+    return raw
 
 
 def _algorithm_params_model(algorithm: str) -> type[BaseModel]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
 
 EVENT_PREFIX = "@@fedspark-event "
 
@@ -29,3 +31,16 @@ def parse(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
+
+
+def pump(stream: IO[str] | None, log_path: Path, on_event: Callable[[dict[str, Any]], None]) -> None:
+    """Hand each event line of a child's stdout to ``on_event``; other output (e.g. from its JVM) goes to its log."""
+    assert stream is not None
+    with open(log_path, "a") as log:
+        for line in stream:
+            event = parse(line)
+            if event is None:
+                log.write(line)
+                log.flush()
+            else:
+                on_event(event)

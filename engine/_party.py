@@ -21,7 +21,7 @@ from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
 from fedspark.engine._spark import build_session
-from fedspark.federation import Context, Federation, GrpcTransport, TlsConfig
+from fedspark.federation import Context, Federation, GrpcTransport, Sealer, TlsConfig
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,7 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         job = load_job(Path(args.job))
         run_party(job, me, args.job_id, Path(args.runs_dir), Path(args.tap_dir) if args.tap_dir else None,
-                  Path(args.tls_dir) if args.tls_dir else None)
+                  Path(args.tls_dir) if args.tls_dir else None,
+                  sealing_dir=Path(args.sealing_dir) if args.sealing_dir else None, exchange=args.exchange)
     except FedsparkError as exc:
         _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
         return exc.exit_code
@@ -45,8 +46,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_party(
-    job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir: Path | None, tls_dir: Path | None = None
+    job: JobConfig,
+    me: PartyRef,
+    job_id: str,
+    runs_dir: Path,
+    tap_dir: Path | None,
+    tls_dir: Path | None = None,
+    *,
+    sealing_dir: Path | None = None,
+    exchange: str | None = None,
 ) -> None:
+    """Run ``me``'s side of the job; in a star (``exchange`` set) every payload is sealed with ``sealing_dir``'s keys."""
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
     # The Spark JVM is forked from this process: start it before gRPC's threads
@@ -59,6 +69,8 @@ def run_party(
         tap_dir=tap_dir / f"{me.role.value}-{me.party_id}" if tap_dir else None,
         tls=TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else None,
         work_dir=out / "mailbox",
+        sealer=Sealer.from_dir(sealing_dir, me.party_id) if sealing_dir else None,
+        exchange=exchange,
     )
     try:
         transport.gateway.open_job(job_id, parties)
@@ -108,6 +120,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", required=True)
     parser.add_argument("--tap-dir")
     parser.add_argument("--tls-dir", help="folder with ca.pem, party-<id>.pem and party-<id>.key")
+    parser.add_argument("--sealing-dir", help="folder with sealing.key and sealing-peers.json (star topology)")
+    parser.add_argument("--exchange", help="the exchange's name: every route points at it (star topology)")
     return parser.parse_args(argv)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fedspark.common import FedsparkError, PartyRef
-from fedspark.engine import _events
+from fedspark.engine import _events, _star
 from fedspark.engine._config import JobConfig
 
 READY_TIMEOUT_S = 120.0
@@ -75,16 +75,29 @@ class EmbeddedRunner:
         self.on_event = on_event or (lambda event: None)
         self._events: queue.Queue[tuple[_Proc, dict[str, Any] | None]] = queue.Queue()
         self._procs: list[_Proc] = []
+        self._is_star = self.job.federation.topology == "star"
+        self._exchange: _star.ExchangeProcess | None = None
 
     def run(self) -> RunResult:
         started = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            tls_root = self._issue_certificates() if self.job.federation.tls else None
+            sealing = _star.SealingKeys(self.run_dir, self.job.party_refs()) if self._is_star else None
+            tls_root = self._issue_certificates(sealing) if self.job.federation.tls else None
+            if sealing is not None and tls_root is not None:
+                sealing.distribute_certificates(tls_root)
+            elif sealing is not None:
+                sealing.distribute_table()
             for ref in self.job.party_refs():
-                self._procs.append(self._spawn(ref, tls_root))
+                self._procs.append(self._spawn(ref, tls_root, sealing.root if sealing else None))
             self._wait_ready()
             routes = {p.ref.party_id: f"{self.job.federation.host}:{p.ready_port}" for p in self._procs}
+            if self._is_star:
+                exchange = _star.ExchangeProcess(self.job_id, self.run_dir)
+                self._exchange = exchange
+                address = exchange.start(routes, self.job.federation.host, tap_dir=self.tap_dir,
+                                         tls_dir=tls_root / _star.EXCHANGE_NAME if tls_root else None)
+                routes = dict.fromkeys(routes, address)
             for proc in self._procs:
                 assert proc.popen.stdin is not None
                 proc.popen.stdin.write(json.dumps({"routes": routes}) + "\n")
@@ -92,13 +105,18 @@ class EmbeddedRunner:
             self._wait_done()
         finally:
             self._stop_all()
+            if self._exchange is not None:
+                self._exchange.stop()
         result = RunResult(self.job_id, self.run_dir, seconds=time.monotonic() - started)
         result.results = {str(p.ref): p.result or {} for p in self._procs}
         return result
 
     # --- processes --------------------------------------------------------
-    def _issue_certificates(self) -> Path:
+    def _issue_certificates(self, sealing: _star.SealingKeys | None = None) -> Path:
         """A CA for this run and one certificate per party, each in the party's own folder.
+
+        In a star, each party's certificate also carries its sealing key, and
+        the exchange gets a certificate of its own.
 
         Each party's folder holds only its own key; the CA key stays in the runner's folder.
         """
@@ -106,12 +124,13 @@ class EmbeddedRunner:
 
         root = self.run_dir / "certs"
         init_ca(root / "ca", name=f"fedspark job {self.job_id} CA", days=7, overwrite=True)
-        for ref in self.job.party_refs():
-            issue_party_cert(root / "ca", root / ref.party_id, ref.party_id,
-                             hosts=(self.job.federation.host, "localhost"), days=7, overwrite=True)
+        names = [ref.party_id for ref in self.job.party_refs()] + ([_star.EXCHANGE_NAME] if self._is_star else [])
+        for name in names:
+            issue_party_cert(root / "ca", root / name, name, hosts=(self.job.federation.host, "localhost"),
+                             days=7, overwrite=True, sealing_key=sealing.public(name) if sealing else None)
         return root
 
-    def _spawn(self, ref: PartyRef, tls_root: Path | None = None) -> _Proc:
+    def _spawn(self, ref: PartyRef, tls_root: Path | None = None, sealing_root: Path | None = None) -> _Proc:
         log_dir = self.run_dir / f"{ref.role.value}-{ref.party_id}"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "party.log"
@@ -124,6 +143,8 @@ class EmbeddedRunner:
             cmd += ["--tap-dir", str(self.tap_dir)]
         if tls_root is not None:
             cmd += ["--tls-dir", str(tls_root / ref.party_id)]
+        if sealing_root is not None:
+            cmd += _star.party_args(ref, sealing_root)
         log = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS at exit
         popen = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -136,15 +157,7 @@ class EmbeddedRunner:
 
     def _pump(self, proc: _Proc, stream: IO[str] | None) -> None:
         """Forward a party's event lines; other stdout (e.g. from its JVM) goes to its log."""
-        assert stream is not None
-        with open(proc.log_path, "a") as log:
-            for line in stream:
-                event = _events.parse(line)
-                if event is None:
-                    log.write(line)
-                    log.flush()
-                else:
-                    self._events.put((proc, event))
+        _events.pump(stream, proc.log_path, lambda event: self._events.put((proc, event)))
         self._events.put((proc, None))  # stdout closed: the process is ending
 
     def _wait_ready(self) -> None:

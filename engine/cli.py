@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fedspark.common import ConfigError, FedsparkError
+from fedspark.engine import _cli_exchange
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated learning on Spark.")
 console = Console(stderr=True)
@@ -145,14 +146,20 @@ def certs_issue(
     host: Annotated[list[str] | None, typer.Option("--host", help="gateway host name or address (repeatable)")] = None,
     days: Annotated[int, typer.Option(help="validity in days")] = 825,
     overwrite: Annotated[bool, typer.Option(help="replace an existing certificate")] = False,
+    sealing: Annotated[bool, typer.Option(help="also make a sealing key (star topology) and certify its public half")] = False,
 ) -> None:
     """Issue a party certificate whose subject names the party id, signed by the federation CA."""
-    from fedspark.federation import issue_party_cert
+    from fedspark.federation import SealingKey, issue_party_cert
 
     hosts = tuple(host) if host else ("127.0.0.1", "localhost")
-    files = issue_party_cert(ca_dir, out_dir or Path(f"certs/party-{party}"), party, hosts=hosts, days=days,
-                             overwrite=overwrite)
+    folder = out_dir or Path(f"certs/party-{party}")
+    seal_key = SealingKey.generate() if sealing else None
+    files = issue_party_cert(ca_dir, folder, party, hosts=hosts, days=days, overwrite=overwrite,
+                             sealing_key=bytes.fromhex(seal_key.public_hex) if seal_key else None)
     out.print(f"party {party}: certificate {files.cert}, key {files.key}, CA {files.ca_cert}")
+    if seal_key is not None:
+        seal_key.save(folder / "sealing.key")
+        out.print(f"sealing key {folder / 'sealing.key'} (its public half is in the certificate)")
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks: one JSON object on stdout each.")
@@ -187,6 +194,9 @@ def bench_hetero_lr(
     result = run_hetero_lr_bench(rows=rows, guest_features=guest_features, host_features=host_features,
                                  bits=bits, batch_size=batch_size, epochs=epochs, compute=compute)
     out.print_json(data=result)
+
+
+app.command("exchange")(_cli_exchange.exchange)
 
 
 @app.command()

@@ -40,8 +40,11 @@ from fedspark.federation._errors import (
     PeerTimeout,
     PeerUnreachable,
     RefusalReason,
+    SealBroken,
+    SealingKeyError,
     SendRefused,
     TransportClosed,
+    UnknownDestination,
     UnknownJob,
     UnknownParty,
     UnknownPayloadKind,
@@ -62,11 +65,17 @@ from fedspark.federation.loopback import PartyFunction, run_parties
 
 if TYPE_CHECKING:
     from fedspark.federation._certs import CaFiles, PartyFiles, init_ca, issue_party_cert
+    from fedspark.federation._exchange import Exchange, create_exchange
     from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
     from fedspark.federation._grpc_server import create_gateway
     from fedspark.federation._grpc_transport import GrpcTransport
+    from fedspark.federation._seal import Sealer, SealingKey
 
 _LAZY = {
+    "Exchange": "fedspark.federation._exchange",
+    "create_exchange": "fedspark.federation._exchange",
+    "Sealer": "fedspark.federation._seal",
+    "SealingKey": "fedspark.federation._seal",
     "DEFAULT_MAX_MESSAGE_BYTES": "fedspark.federation._gateway",
     "Gateway": "fedspark.federation._gateway",
     "create_gateway": "fedspark.federation._grpc_server",
@@ -106,6 +115,7 @@ __all__ = [
     "DuplicateSend",
     "EmptyGroup",
     "Envelope",
+    "Exchange",
     "Fault",
     "FaultEvent",
     "FaultKind",
@@ -137,15 +147,21 @@ __all__ = [
     "ReceivedPayload",
     "RecordingTap",
     "RefusalReason",
+    "SealBroken",
+    "Sealer",
+    "SealingKey",
+    "SealingKeyError",
     "SendRefused",
     "TlsConfig",
     "Transport",
     "TransportClosed",
+    "UnknownDestination",
     "UnknownJob",
     "UnknownParty",
     "UnknownPayloadKind",
     "UnsupportedPayload",
     "WrongRecipient",
+    "create_exchange",
     "create_gateway",
     "decode_value",
     "encode_value",

@@ -9,7 +9,10 @@ gateways check, and nothing else may be read as a party id:
 * URI SAN ``fedspark://party/<id>`` (what gateways check, see ``_tls``),
 * DNS SAN ``party-<id>`` (what a connecting gateway asks for, so a route to
   the wrong party fails in the handshake),
-* DNS and IP SANs for the gateway's host names and addresses.
+* DNS and IP SANs for the gateway's host names and addresses,
+* optionally the party's public X25519 *sealing* key (extension
+  ``SEALING_KEY_OID``), so the CA that vouches for a party's TLS identity
+  also vouches for the key its peers seal payloads with (see ``_seal``).
 
 Keys are ECDSA P-256 (fast to make and to handshake with, supported by every
 gRPC TLS stack); key files are written with mode 0600 and never overwritten
@@ -41,6 +44,9 @@ DEFAULT_PARTY_DAYS = 825
 """At most 825 days, the longest validity common TLS clients accept for a leaf certificate."""
 
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
+
+SEALING_KEY_OID = x509.ObjectIdentifier("2.25.23479970438705363368834243207714616912")
+"""Extension holding a party's raw 32-byte X25519 public sealing key (a UUID-based OID, X.667)."""
 
 
 @dataclass(frozen=True)
@@ -118,15 +124,18 @@ def issue_party_cert(
     hosts: Sequence[str] = ("127.0.0.1", "localhost"),
     days: int = DEFAULT_PARTY_DAYS,
     overwrite: bool = False,
+    sealing_key: bytes | None = None,
 ) -> PartyFiles:
     """Issue ``party_id``'s gateway certificate from the CA in ``ca_dir`` into ``out_dir``.
 
     Writes ``party-<id>.pem``, ``party-<id>.key`` and a copy of ``ca.pem``,
     so ``out_dir`` alone configures the party's gateway
     (``TlsConfig.from_dir(out_dir, party_id)``). ``hosts`` are the names and
-    addresses peers will dial; IP literals become IP SANs.
+    addresses peers will dial; IP literals become IP SANs. ``sealing_key`` (a
+    raw X25519 public key) is certified along with the party id.
     """
-    return _issue(ca_dir, out_dir, str(party_id), hosts, not_before=None, days=days, overwrite=overwrite)
+    return _issue(ca_dir, out_dir, str(party_id), hosts, not_before=None, days=days, overwrite=overwrite,
+                  sealing_key=sealing_key)
 
 
 def _issue(
@@ -138,6 +147,7 @@ def _issue(
     not_before: datetime.datetime | None,
     days: int,
     overwrite: bool,
+    sealing_key: bytes | None = None,
 ) -> PartyFiles:
     """``issue_party_cert`` with a chosen start of validity (tests make expired certificates)."""
     if not party_id or any(ch in party_id for ch in "/:, ") or not party_id.isprintable():
@@ -157,7 +167,9 @@ def _issue(
             names.append(x509.IPAddress(ipaddress.ip_address(host.strip("[]"))))
         except ValueError:
             names.append(x509.DNSName(host))
-    cert = (
+    if sealing_key is not None and len(sealing_key) != 32:
+        raise CertificateError(party_id, f"a sealing key is a 32-byte X25519 public key, not {len(sealing_key)} bytes")
+    builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"party-{party_id}")]))
         .issuer_name(ca_cert.subject)
@@ -186,8 +198,10 @@ def _issue(
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
         )
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)  # type: ignore[arg-type]
-        .sign(ca_key, hashes.SHA256())
     )
+    if sealing_key is not None:
+        builder = builder.add_extension(x509.UnrecognizedExtension(SEALING_KEY_OID, sealing_key), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
     folder.mkdir(parents=True, exist_ok=True)
     _write_key(files.key, key)
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))

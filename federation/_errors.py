@@ -21,7 +21,9 @@ Raised to the party that is sending or receiving (``FederationError``)::
     ├── InvalidName         a scope or value name that would make an ambiguous tag
     ├── TransportClosed     the local transport was closed under a waiting call
     ├── BindFailed          a gateway could not listen on its address
-    └── CertificateError    TLS material is missing, unreadable, expired or not from the CA
+    ├── CertificateError    TLS material is missing, unreadable, expired or not from the CA
+    ├── SealingKeyError     a sealing key is missing, unreadable, or unknown for a peer
+    └── SealBroken          a sealed payload does not open: altered, re-addressed or not sealed
 
 Raised inside the *receiving* gateway when a peer's message is not acceptable
 (``ProtocolError``: the peer misbehaves); the gRPC servicer maps each to a status
@@ -35,7 +37,8 @@ code and the sender sees a ``SendRefused`` carrying the same ``RefusalReason``::
         ├── CorruptMessage  checksum, chunk order, size or header is wrong
         ├── MessageTooLarge bigger than this gateway accepts
         ├── UnsupportedPayload  a payload kind the codec does not declare (never guessed at)
-        └── IdentityMismatch    the TLS certificate names another party than the message claims
+        ├── IdentityMismatch    the TLS certificate names another party than the message claims
+        └── UnknownDestination  an exchange has no route to the party a message is addressed to
 """
 
 from __future__ import annotations
@@ -173,6 +176,7 @@ class RefusalReason(str, enum.Enum):
     TOO_LARGE = "too_large"
     UNSUPPORTED = "unsupported"
     IDENTITY = "identity"
+    NO_ROUTE = "no_route"
 
     def __str__(self) -> str:
         return self.value
@@ -273,6 +277,31 @@ class CertificateError(FederationError, ValueError):
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"certificate {path}: {problem}")
         self.path, self.problem = path, problem
+
+
+class SealingKeyError(FederationError, ValueError):
+    """Sealing material cannot be used: a key file is unreadable, or a peer has no public key.
+
+    Checked before anything is sent: a message is never sent in the clear
+    because a key is missing.
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"sealing key {where}: {problem}")
+        self.where, self.problem = where, problem
+
+
+class SealBroken(FederationError):
+    """A sealed payload from ``peer`` does not open; it is never decoded.
+
+    Either someone on the path (an exchange, a proxy) altered, truncated or
+    re-addressed it, or the peer sealed it with another key than the one this
+    party was given for it.
+    """
+
+    def __init__(self, job_id: str, tag: str, peer: str, reason: str) -> None:
+        super().__init__(f"job {job_id}: '{tag}' from {peer} was rejected: broken seal: {reason}")
+        self.job_id, self.tag, self.peer, self.reason = job_id, tag, peer, reason
 
 
 class MessageRefused(ProtocolError):
@@ -378,3 +407,19 @@ class IdentityMismatch(MessageRefused):
             f"job {job_id}: '{tag}' claims to come from {src}, but the sender's certificate names {named}",
         )
         self.certified = certified
+
+
+class UnknownDestination(MessageRefused):
+    """An exchange was asked to forward a message to a party it has no route to."""
+
+    reason = RefusalReason.NO_ROUTE
+
+    def __init__(self, job_id: str, tag: str, src: str, party_id: str, exchange: str, known: Iterable[str]) -> None:
+        known_text = ", ".join(sorted(known)) or "none"
+        super().__init__(
+            job_id,
+            tag,
+            src,
+            f"exchange {exchange} has no route to party {party_id} ('{tag}' from {src}; routes known for: {known_text})",
+        )
+        self.party_id, self.exchange = party_id, exchange

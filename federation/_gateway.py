@@ -68,6 +68,11 @@ class Gateway:
     requires_identity
         Set when peers are authenticated (mTLS): every message must then come
         from the party its certificate names.
+    relays
+        Certified identities allowed to deliver messages in other parties'
+        names: the exchange of a star topology. It checks each sender's
+        certificate itself, and cannot forge a message unnoticed, because the
+        payload is sealed end to end by the sender (see ``_seal``).
     """
 
     def __init__(
@@ -80,6 +85,7 @@ class Gateway:
         memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
         requires_identity: bool = False,
         max_chunk_strikes: int = DEFAULT_MAX_STRIKES,
+        relays: Iterable[str] = (),
     ) -> None:
         self._admission = JobAdmission(party_id, max_message_bytes)
         self.boot_id = uuid.uuid4().hex
@@ -92,6 +98,7 @@ class Gateway:
             on_complete=self._record if self.tap is not None else None,
         )
         self.requires_identity = requires_identity
+        self.relays = frozenset(str(relay) for relay in relays)
         self._max_chunk_strikes = max_chunk_strikes
         self._heard: dict[str, float] = {}
         self._heard_lock = threading.Lock()
@@ -195,7 +202,7 @@ class Gateway:
         the peer's gateway is alive either way, and ``UNKNOWN`` tells it to
         keep its messages until this party opens the job.
         """
-        if self.requires_identity and identity != beat.from_party_id:
+        if not self._speaks_for(identity, beat.from_party_id):
             raise IdentityMismatch(beat.job_id, "heartbeat", f"party {beat.from_party_id}", identity)
         state = self._admission.state(beat.job_id)
         if state is JobState.OPEN:
@@ -218,9 +225,15 @@ class Gateway:
 
     def _admit(self, header: Header, identity: str | None) -> None:
         key = header.key
-        if self.requires_identity and identity != key.src.party_id:
+        if not self._speaks_for(identity, key.src.party_id):
             raise IdentityMismatch(key.job_id, key.tag, str(key.src), identity)
         self._admission.admit(key, header.total_bytes)
+
+    def _speaks_for(self, identity: str | None, party_id: str) -> bool:
+        """Whether a peer certified as ``identity`` may send in ``party_id``'s name."""
+        if not self.requires_identity:
+            return True
+        return identity == party_id or (identity is not None and identity in self.relays)
 
     def _reconcile(
         self, party_id: str, job_id: str, pending: Sequence[MessageKey]

@@ -7,6 +7,7 @@ hands out the route table afterwards; tests do the same, so they never collide.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from concurrent import futures
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
 from fedspark.federation._servicer import GatewayServicer
-from fedspark.federation._tls import TlsConfig, server_credentials
+from fedspark.federation._tls import TlsConfig, channel_credentials, channel_options, server_credentials
 
 GRPC_MESSAGE_LIMIT = 2 * MAX_CHUNK_BYTES
 """Per gRPC message (one chunk plus its header); whole payloads are limited separately."""
@@ -46,6 +47,14 @@ CLIENT_CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+def dial(address: str, tls: TlsConfig | None, party_id: str) -> grpc.Channel:
+    """A client channel to ``address``; with TLS, the server must prove it is ``party_id``."""
+    if tls is None:
+        return grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS)
+    options = [*CLIENT_CHANNEL_OPTIONS, *channel_options(tls, party_id)]
+    return grpc.secure_channel(address, channel_credentials(tls), options=options)
+
+
 def format_address(host: str, port: int) -> str:
     """``host:port``, bracketing bare IPv6 hosts."""
     if ":" in host and not host.startswith("["):
@@ -65,6 +74,7 @@ def create_gateway(
     work_dir: Path | str | None = None,
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
     faults: FaultPlan | None = None,
+    relays: Iterable[str] = (),
 ) -> tuple[Gateway, int]:
     """Start ``party_id``'s gateway on ``host:port`` and return it with the bound port.
 
@@ -74,7 +84,8 @@ def create_gateway(
     certificates from the federation CA, and every message must come from the
     party its sender's certificate names. Payloads beyond
     ``memory_limit_bytes`` spill under ``work_dir``. ``faults`` (tests only)
-    damages arriving chunks, see :class:`FaultPlan`.
+    damages arriving chunks, see :class:`FaultPlan`. ``relays`` are the
+    certified exchanges that may deliver other parties' messages (star topology).
     """
     if tls is not None:
         tls.check()
@@ -85,10 +96,40 @@ def create_gateway(
         work_dir=work_dir,
         memory_limit_bytes=memory_limit_bytes,
         requires_identity=tls is not None,
+        relays=relays,
     )
-    executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=f"gateway-{party_id}")
+    servicer = GatewayServicer(gateway, faults)
+    server, executor, bound = start_server(
+        f"gateway-{party_id}",
+        lambda srv: pb_grpc.add_GatewayServicer_to_server(servicer, srv),  # type: ignore[no-untyped-call]
+        host,
+        port,
+        tls=tls,
+        max_workers=max_workers,
+        owner=str(party_id),
+    )
+    gateway.attach_server(server, bound, executor)
+    return gateway, bound
+
+
+def start_server(
+    label: str,
+    register: Callable[[grpc.Server], None],
+    host: str,
+    port: int,
+    *,
+    tls: TlsConfig | None,
+    max_workers: int,
+    owner: str,
+) -> tuple[grpc.Server, futures.ThreadPoolExecutor, int]:
+    """Bind and start a gRPC server with fedspark's options (mTLS when ``tls``); return it, its pool, its port.
+
+    Shared by party gateways and the exchange, so both bind, refuse port reuse
+    and require client certificates the same way.
+    """
+    executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=label)
     server = grpc.server(executor, options=SERVER_OPTIONS)
-    pb_grpc.add_GatewayServicer_to_server(GatewayServicer(gateway, faults), server)  # type: ignore[no-untyped-call]
+    register(server)
     address = format_address(host, port)
     try:
         if tls is not None:
@@ -98,11 +139,10 @@ def create_gateway(
     except RuntimeError as exc:  # recent grpcio raises instead of returning 0
         server.stop(None)
         executor.shutdown(wait=False)
-        raise BindFailed(str(party_id), address, str(exc)) from exc
+        raise BindFailed(owner, address, str(exc)) from exc
     if bound == 0:
         server.stop(None)
         executor.shutdown(wait=False)
-        raise BindFailed(str(party_id), address, "the port is taken or the host is not local")
+        raise BindFailed(owner, address, "the port is taken or the host is not local")
     server.start()
-    gateway.attach_server(server, bound, executor)
-    return gateway, bound
+    return server, executor, bound

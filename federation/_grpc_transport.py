@@ -8,6 +8,11 @@ binds port 0 first and learns the others' ports later). A sent message is kept
 receiver lost it in a restart. With ``heartbeat_s`` set, the transport
 heartbeats the peers of its open jobs, and a receive waiting on a peer that
 stopped answering fails with ``PeerSilent`` (:mod:`._liveness`).
+
+Topology is only a matter of routes: in a mesh each peer's route is its own
+gateway; in a star every route is the exchange's address, ``exchange`` names
+the identity its certificate must show, and a ``sealer`` seals every payload
+for its receiver so the exchange forwards opaque bytes (:mod:`._seal`).
 """
 
 from __future__ import annotations
@@ -34,14 +39,16 @@ from fedspark.federation._errors import (
 )
 from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
-from fedspark.federation._grpc_server import CLIENT_CHANNEL_OPTIONS, create_gateway
+from fedspark.federation._grpc_server import create_gateway, dial
 from fedspark.federation._liveness import HeartbeatLoop, Liveness
 from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck
 from fedspark.federation._message import Envelope, Heartbeat, HeartbeatReply, JobState, MessageKey
 from fedspark.federation._outbox import Outbox
+from fedspark.federation._seal import Sealer
 from fedspark.federation._sender import RETRYABLE_CODES, SendSettings, refused, transfer
+from fedspark.federation._servicer import DST_METADATA_KEY
 from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._tls import TlsConfig, channel_credentials, channel_options, diagnose
+from fedspark.federation._tls import TlsConfig, diagnose
 from fedspark.federation._transport import Transport
 
 log = logging.getLogger("fedspark.federation.transport")
@@ -90,6 +97,14 @@ class GrpcTransport(Transport):
         it if the receiver lost it (on by default; off forgets at the ack).
     faults
         Damage *outgoing* chunks as planned (tests only, see ``FaultPlan``).
+    sealer
+        Seal every outgoing payload for its receiver and open every incoming
+        one (end to end, whatever relays it); without it payloads travel as
+        encoded, protected per hop by TLS only.
+    exchange
+        Star topology: the certified name of the exchange all routes point at.
+        TLS then verifies the server as that exchange, and this party's own
+        gateway accepts messages the exchange delivers in other parties' names.
     """
 
     def __init__(
@@ -112,6 +127,8 @@ class GrpcTransport(Transport):
         peer_dead_after_s: float | None = None,
         keep_until_read: bool = True,
         faults: FaultPlan | None = None,
+        sealer: Sealer | None = None,
+        exchange: str | None = None,
     ) -> None:
         if not 0 < chunk_bytes <= MAX_CHUNK_BYTES:
             raise ValueError(f"chunk_bytes must be in 1..{MAX_CHUNK_BYTES}, got {chunk_bytes}")
@@ -132,6 +149,7 @@ class GrpcTransport(Transport):
                 tls=tls,
                 work_dir=work_dir,
                 memory_limit_bytes=memory_limit_bytes,
+                relays=(exchange,) if exchange is not None else (),
             )
         self._gateway = gateway
         self.chunk_bytes = chunk_bytes
@@ -141,6 +159,8 @@ class GrpcTransport(Transport):
         self.max_send_bytes = max_send_bytes
         self.keep_until_read = keep_until_read
         self.faults = faults
+        self.sealer = sealer
+        self.exchange = exchange
         self._lock = threading.Lock()
         self._routes: dict[str, str] = {}
         self._channels: dict[tuple[str, str], grpc.Channel] = {}
@@ -191,7 +211,7 @@ class GrpcTransport(Transport):
         new_routes = {str(party): address for party, address in routes.items()}
         with self._lock:
             self._routes = new_routes
-            keep = set(new_routes.items())
+            keep = {(self.exchange or party, address) for party, address in new_routes.items()}
             stale = [target for target in self._channels if target not in keep]
             closing = [self._channels.pop(target) for target in stale]
         for channel in closing:
@@ -214,6 +234,8 @@ class GrpcTransport(Transport):
         size = len(envelope.payload)
         if self.max_send_bytes is not None and size > self.max_send_bytes:
             raise PayloadTooLarge(key.job_id, key.tag, str(key.dst), size, self.max_send_bytes)
+        if self.sealer is not None:
+            envelope = self.sealer.seal(envelope)
         address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
         stub = self._stub(address, key.dst.party_id, key)
         pending = self._outbox.pending(key.job_id, key.dst.party_id, exclude=key) if self.keep_until_read else ()
@@ -237,7 +259,7 @@ class GrpcTransport(Transport):
             connect_deadline_s=self.connect_deadline_s,
             rpc_timeout_s=self.rpc_timeout_s,
             faults=self.faults,
-            diagnose=lambda address, party_id: diagnose(address, self.tls, party_id),
+            diagnose=lambda address, party_id: diagnose(address, self.tls, self.exchange or party_id),
         )
 
     def _resend_later(self, keys: Iterable[MessageKey]) -> None:
@@ -272,12 +294,20 @@ class GrpcTransport(Transport):
 
     def recv(self, key: MessageKey, timeout_s: float) -> bytes:
         self._check_mine(key)
-        return self._gateway.take(key, timeout_s, alive=self._alive_check(key))
+        if self.sealer is None:
+            return self._gateway.take(key, timeout_s, alive=self._alive_check(key))
+        with self.recv_payload(key, timeout_s) as payload:
+            return payload.read()
 
     def recv_payload(self, key: MessageKey, timeout_s: float) -> ReceivedPayload:
-        """Like ``recv``, but hands over the stored payload (memory-mapped when it spilled)."""
+        """Like ``recv``, but hands over the stored payload (memory-mapped when it spilled).
+
+        A sealed payload is opened first (``SealBroken`` naming the sender if
+        it does not open); a spilled one is opened into a file, segment by segment.
+        """
         self._check_mine(key)
-        return self._gateway.take_payload(key, timeout_s, alive=self._alive_check(key))
+        payload = self._gateway.take_payload(key, timeout_s, alive=self._alive_check(key))
+        return payload if self.sealer is None else self.sealer.open_payload(key, payload)
 
     def _check_mine(self, key: MessageKey) -> None:
         if key.dst.party_id != self.party_id:
@@ -303,7 +333,7 @@ class GrpcTransport(Transport):
         pending = self._outbox.pending(job_id, str(party_id))
         beat = Heartbeat(job_id, self.party_id, self._gateway.boot_id, pending)
         try:
-            message = stub.Heartbeat(codec.heartbeat_to_proto(beat), timeout=timeout_s)
+            message = stub.Heartbeat(codec.heartbeat_to_proto(beat), timeout=timeout_s, metadata=_for(party_id))
         except grpc.RpcError as exc:
             call = cast(grpc.Call, exc)
             if call.code() in RETRYABLE_CODES:
@@ -339,7 +369,7 @@ class GrpcTransport(Transport):
         address = self._address(str(party_id), "-", "ping", peer)
         stub = self._stub(address, str(party_id))
         try:
-            reply = stub.Ping(codec.ping_request_to_proto(self.party_id), timeout=timeout_s)
+            reply = stub.Ping(codec.ping_request_to_proto(self.party_id), timeout=timeout_s, metadata=_for(party_id))
         except grpc.RpcError as exc:
             call = cast(grpc.Call, exc)
             raise PeerUnreachable(
@@ -377,7 +407,12 @@ class GrpcTransport(Transport):
         return pb_grpc.GatewayStub(self._channel(address, party_id, key))  # type: ignore[no-untyped-call]
 
     def _channel(self, address: str, party_id: str, key: MessageKey | None = None) -> grpc.Channel:
-        """One channel per (party, address): with TLS, each verifies its own party's certificate."""
+        """One channel per (party, address): with TLS, each verifies its own party's certificate.
+
+        In a star, the server is the exchange for every peer: one channel,
+        verified as the exchange.
+        """
+        party_id = self.exchange or party_id
         target = (party_id, address)
         with self._lock:
             if self._closed:
@@ -385,10 +420,11 @@ class GrpcTransport(Transport):
                 raise TransportClosed(job_id, tag, peer, "sending")
             channel = self._channels.get(target)
             if channel is None:
-                if self.tls is None:
-                    channel = grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS)
-                else:
-                    options = [*CLIENT_CHANNEL_OPTIONS, *channel_options(self.tls, party_id)]
-                    channel = grpc.secure_channel(address, channel_credentials(self.tls), options=options)
+                channel = dial(address, self.tls, party_id)
                 self._channels[target] = channel
             return channel
+
+
+def _for(party_id: str) -> tuple[tuple[str, str]]:
+    """Metadata naming the destination party, for requests whose body does not (an exchange routes by it)."""
+    return ((DST_METADATA_KEY, str(party_id)),)

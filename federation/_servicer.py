@@ -33,6 +33,8 @@ from fedspark.federation._gateway import Gateway, refusal_for
 from fedspark.federation._tls import party_of_auth_context
 
 REFUSAL_METADATA_KEY = "fedspark-refusal"
+DST_METADATA_KEY = "fedspark-dst-party"
+"""Names the party a Heartbeat or Ping is for, so an exchange can forward it (its body does not)."""
 
 STATUS_OF_REFUSAL: dict[RefusalReason, grpc.StatusCode] = {
     RefusalReason.UNKNOWN_JOB: grpc.StatusCode.NOT_FOUND,
@@ -42,6 +44,7 @@ STATUS_OF_REFUSAL: dict[RefusalReason, grpc.StatusCode] = {
     RefusalReason.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     RefusalReason.UNSUPPORTED: grpc.StatusCode.INVALID_ARGUMENT,
     RefusalReason.IDENTITY: grpc.StatusCode.PERMISSION_DENIED,
+    RefusalReason.NO_ROUTE: grpc.StatusCode.NOT_FOUND,
 }
 
 INJECTED_KILL = "fault injection: stream killed"

@@ -16,6 +16,7 @@ import shutil
 import threading
 from pathlib import Path
 
+from fedspark.federation._chunks import Header
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
 from fedspark.federation._spill import ReceivedPayload
 
@@ -41,7 +42,18 @@ class RecordingTap:
             envelope.key, envelope.kind, ReceivedPayload(len(envelope.payload), data=envelope.payload)
         )
 
-    def record_stored(self, key: MessageKey, kind: PayloadKind, payload: ReceivedPayload) -> Path:
+    def record_chunk(self, header: Header, index: int, data: bytes) -> Path:
+        """Record one chunk a relay (the exchange) forwarded, with the header it travelled under.
+
+        A relay never holds a whole message, so it records chunk by chunk;
+        the JSON names the chunk's ``index`` and the message's ``chunk_count``.
+        """
+        extra: dict[str, object] = {"index": index, "chunk_count": header.chunk_count, "total_bytes": header.total_bytes}
+        return self.record_stored(header.key, header.kind, ReceivedPayload(len(data), data=data), extra=extra)
+
+    def record_stored(
+        self, key: MessageKey, kind: PayloadKind, payload: ReceivedPayload, *, extra: dict[str, object] | None = None
+    ) -> Path:
         """Record a payload as the mailbox stored it; a spilled one is copied file to file."""
         with self._lock:
             self._count += 1
@@ -70,6 +82,7 @@ class RecordingTap:
             "size": payload.size,
             "sha256": digest.hexdigest(),
             "payload_file": payload_path.name,
+            **(extra or {}),
         }
         (self.folder / f"{stem}.json").write_text(json.dumps(header, indent=2), encoding="utf-8")
         return payload_path

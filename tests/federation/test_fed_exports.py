@@ -23,6 +23,8 @@ EXPECTED = {
     # mTLS with party identity (issue 5, item 4).
     "CaFiles", "CertificateError", "HandshakeFailed", "IdentityMismatch", "PartyFiles", "TlsConfig",
     "init_ca", "issue_party_cert",
+    # Star topology: exchange and end-to-end sealing (issue 5, item 5).
+    "Exchange", "create_exchange", "Sealer", "SealingKey", "SealBroken", "SealingKeyError", "UnknownDestination",
 }
 
 

@@ -1,0 +1,189 @@
+"""The gRPC face of an exchange: each incoming call relayed as one call to the receiver's gateway.
+
+The exchange speaks the same ``Gateway`` service as a party, so a party's
+transport needs no other client: its routes simply all point here. The
+header (first request of a Transfer or Push) says where a message goes;
+Heartbeat and Ping carry no header, so the sending transport names their
+destination in the ``fedspark-dst-party`` metadata.
+
+Relaying is symmetric: requests flow downstream as they arrive, replies
+(acks) flow back as the receiver sends them, and the receiver's final status
+(with its refusal reason) is handed back unchanged. An unreachable receiver
+becomes ``UNAVAILABLE`` for the sender, who retries with backoff; a sender
+that goes away cancels the downstream call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import NoReturn, cast
+
+import grpc
+
+from fedspark.federation import codec
+from fedspark.federation import federation_pb2 as pb
+from fedspark.federation import federation_pb2_grpc as pb_grpc
+from fedspark.federation._chunks import ChunkPart, Header, checksum
+from fedspark.federation._errors import CodecError, CorruptMessage, MessageRefused
+from fedspark.federation._exchange import Exchange
+from fedspark.federation._gateway import refusal_for
+from fedspark.federation._sender import RETRYABLE_CODES
+from fedspark.federation._servicer import DST_METADATA_KEY, REFUSAL_METADATA_KEY, _identity, _refuse
+
+log = logging.getLogger("fedspark.federation.exchange")
+
+
+class ExchangeServicer(pb_grpc.GatewayServicer):
+    """Serves one :class:`Exchange`."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        self._exchange = exchange
+
+    def Transfer(
+        self, request_iterator: Iterator[pb.TransferRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.TransferReply]:
+        requests = iter(request_iterator)
+        try:
+            first = next(requests, None)
+            opening = codec.transfer_request_from_proto(first) if first is not None else None
+            if first is None or not isinstance(opening, tuple):
+                raise CorruptMessage("?", "?", "?", "a transfer must start with an open (header)")
+            header = opening[0]
+            address = self._route(header, context)
+        except CodecError as exc:
+            _refuse(context, refusal_for(exc))
+        except MessageRefused as exc:
+            _refuse(context, exc)
+        key = header.key
+        started = time.monotonic()
+        stub = self._exchange.stub(key.dst.party_id, address)
+        call = stub.Transfer(self._relayed(first, requests, header), timeout=self._timeout(context))
+        context.add_callback(call.cancel)
+        try:
+            yield from call
+        except grpc.RpcError as exc:
+            _relay_failure(context, exc, self._exchange.name, f"'{key.tag}' to {key.dst}", address)
+        log.debug("%s: relayed %d bytes to %s in %.3fs", key, header.total_bytes, address, time.monotonic() - started)
+
+    def Push(self, request_iterator: Iterator[pb.Chunk], context: grpc.ServicerContext) -> pb.PushAck:
+        chunks = iter(request_iterator)
+        try:
+            first = next(chunks, None)
+            part = codec.chunk_from_proto(first) if first is not None else None
+            if first is None or part is None or part.header is None:
+                raise CorruptMessage("?", "?", "?", "a push must start with a chunk that carries the header")
+            header = part.header
+            address = self._route(header, context)
+        except CodecError as exc:
+            _refuse(context, refusal_for(exc))
+        except MessageRefused as exc:
+            _refuse(context, exc)
+        key = header.key
+
+        def relayed() -> Iterator[pb.Chunk]:
+            yield self._pass_chunk(header, first)
+            for message in chunks:
+                yield self._pass_chunk(header, message)
+
+        stub = self._exchange.stub(key.dst.party_id, address)
+        try:
+            return cast(pb.PushAck, stub.Push(relayed(), timeout=self._timeout(context)))
+        except grpc.RpcError as exc:
+            _relay_failure(context, exc, self._exchange.name, f"'{key.tag}' to {key.dst}", address)
+
+    def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.ServicerContext) -> pb.HeartbeatReply:
+        party_id = _destination(context)
+        try:
+            self._exchange.check_speaker(request.from_party_id, _identity(context), "heartbeat")
+            if party_id is None:
+                raise CorruptMessage(request.job_id, "heartbeat", f"party {request.from_party_id}",
+                                     f"a heartbeat through exchange {self._exchange.name} must name its "
+                                     f"destination party ({DST_METADATA_KEY} metadata)")
+        except MessageRefused as exc:
+            _refuse(context, exc)
+        reply = self._forward("Heartbeat", request, party_id, request.job_id, request.from_party_id, context)
+        return cast(pb.HeartbeatReply, reply)
+
+    def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingReply:
+        """Without a destination, the exchange answers for itself; with one, the party does."""
+        party_id = _destination(context)
+        if party_id is None:
+            return codec.ping_reply_to_proto(self._exchange.name)
+        return cast(pb.PingReply, self._forward("Ping", request, party_id, "-", request.from_party_id, context))
+
+    def _forward(
+        self, method: str, request: object, party_id: str, job_id: str, sender: str, context: grpc.ServicerContext
+    ) -> object:
+        """Relay a one-request call (Heartbeat, Ping) to ``party_id``'s gateway and return its reply."""
+        what = f"{method.lower()} to party {party_id}"
+        try:
+            address = self._exchange.address(party_id, job_id, method.lower(), f"party {sender}")
+        except MessageRefused as exc:
+            _refuse(context, exc)
+        call = getattr(self._exchange.stub(party_id, address), method)
+        try:
+            return call(request, timeout=self._timeout(context))
+        except grpc.RpcError as exc:
+            _relay_failure(context, exc, self._exchange.name, what, address)
+
+    # ------------------------------------------------------------ helpers
+
+    def _route(self, header: Header, context: grpc.ServicerContext) -> str:
+        key = header.key
+        self._exchange.check_sender(key, _identity(context))
+        return self._exchange.address(key.dst.party_id, key.job_id, key.tag, str(key.src))
+
+    def _relayed(
+        self, first: pb.TransferRequest, requests: Iterator[pb.TransferRequest], header: Header
+    ) -> Iterator[pb.TransferRequest]:
+        """The sender's requests as they arrive, chunks recorded (and, in tests, tampered with)."""
+        yield first
+        for request in requests:
+            if request.HasField("chunk"):
+                request.chunk.CopyFrom(self._pass_chunk(header, request.chunk))
+            yield request
+
+    def _pass_chunk(self, header: Header, chunk: pb.Chunk) -> pb.Chunk:
+        exchange = self._exchange
+        if exchange.tamper is not None:
+            data = exchange.tamper(header.key, chunk.index, chunk.data)
+            if data != chunk.data:  # a malicious relay would fix the checksum, so the test does too
+                chunk = codec.chunk_to_proto(ChunkPart(chunk.index, data, checksum(data),
+                                                       header if chunk.HasField("header") else None))
+        if exchange.tap is not None:
+            exchange.tap.record_chunk(header, chunk.index, chunk.data)
+        return chunk
+
+    def _timeout(self, context: grpc.ServicerContext) -> float:
+        """The sender's remaining deadline, capped by the exchange's own (a call without one reports years)."""
+        remaining = context.time_remaining()
+        limit = self._exchange.rpc_timeout_s
+        return limit if remaining is None else max(0.0, min(remaining, limit))
+
+
+def _destination(context: grpc.ServicerContext) -> str | None:
+    for name, value in context.invocation_metadata():
+        if name == DST_METADATA_KEY:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return None
+
+
+def _relay_failure(context: grpc.ServicerContext, exc: grpc.RpcError, name: str, what: str, address: str) -> NoReturn:
+    """Hand the receiver's failure back to the sender: same code, same refusal reason.
+
+    A receiver that cannot be reached is ``UNAVAILABLE`` for the sender (it
+    retries); anything else is the receiver's final word and passes unchanged.
+    """
+    call = cast(grpc.Call, exc)
+    code, details = call.code(), call.details() or ""
+    if code in RETRYABLE_CODES or code is grpc.StatusCode.CANCELLED:
+        log.warning("exchange %s: %s at %s failed: %s: %s", name, what, address, code.name, details)
+        context.abort(grpc.StatusCode.UNAVAILABLE, f"exchange {name}: {what} at {address}: {code.name}: {details}")
+    refusal = [(k, v) for k, v in (call.trailing_metadata() or ()) if k == REFUSAL_METADATA_KEY]
+    if refusal:
+        context.set_trailing_metadata(tuple(refusal))
+    log.warning("exchange %s: %s refused by %s: %s: %s", name, what, address, code.name, details)
+    context.abort(code, details)
+    raise AssertionError("grpc's context.abort returned")  # it raises; this line satisfies the type checker
