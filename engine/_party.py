@@ -109,7 +109,7 @@ def _read_routes() -> dict[str, str]:
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged",
             "scored_rows", "unmatched_rows", "rows_per_second", "scores")
-    return {k: metrics[k] for k in keys if k in metrics}
+    return {k: v for k, v in metrics.items() if k in keys or k.startswith("phase_")}
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -196,6 +196,18 @@ def bench_hetero_lr(
     out.print_json(data=result)
 
 
+@bench_app.command("scoring")
+def bench_scoring(
+    rows: Annotated[int, typer.Option(help="rows of the scoring table")] = 10_000_000,
+    cols: Annotated[int, typer.Option(help="feature columns in all (the guest holds half, the host the rest)")] = 10,
+    memory: Annotated[str, typer.Option(help="spark.driver.memory of each party and of the baseline")] = "3g",
+) -> None:
+    """Federated scoring rows/s (guest + one host on loopback) vs plaintext scoring of the joined table."""
+    from fedspark.engine._bench_scoring import run_scoring_bench
+
+    out.print_json(data=run_scoring_bench(rows=rows, cols=cols, memory=memory))
+
+
 app.command("exchange")(_cli_exchange.exchange)
 
 
