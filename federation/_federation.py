@@ -23,6 +23,7 @@ from fedspark.federation._errors import (
 )
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
 from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation._table_sink import SinkTarget
 from fedspark.federation._transport import Transport
 from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
 
@@ -156,6 +157,24 @@ class Federation:
             payload.release()
             raise exc.with_context(self.job_id, tag, str(frm)) from exc
         return self._batches(reader, payload, tag, frm)
+
+    # ------------------------------------------------------------ distributed tables (see _tables)
+
+    def table_sink(self, tag: str, to: PartyRef) -> SinkTarget | None:
+        """Where executors send ``tag``'s partitions to ``to``, or None when they cannot (in-process transport)."""
+        self._check_member(to)
+        return self._transport.table_sink(MessageKey(self.job_id, tag, self.me, to))
+
+    def send_part(self, tag: str, seq: int, payload: bytes, to: PartyRef) -> None:
+        """Send one table partition (raw Arrow IPC) from this process, as message ``seq`` under ``tag``."""
+        self._check_member(to)
+        self._transport.send(Envelope(MessageKey(self.job_id, tag, self.me, to, seq), payload, PayloadKind.ARROW_STREAM))
+
+    def recv_part(self, tag: str, frm: PartyRef, seq: int, timeout_s: float | None = None) -> ReceivedPayload:
+        """Wait for table partition ``seq`` under ``tag`` and hand over its stored payload (unread)."""
+        self._check_member(frm)
+        key = MessageKey(self.job_id, tag, frm, self.me, seq)
+        return self._transport.recv_payload(key, self.timeout_s if timeout_s is None else timeout_s)
 
     def _batches(
         self, reader: pa.ipc.RecordBatchStreamReader, payload: ReceivedPayload, tag: str, frm: PartyRef

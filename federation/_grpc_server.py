@@ -19,7 +19,7 @@ from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
 from fedspark.federation._servicer import GatewayServicer
-from fedspark.federation._tls import TlsConfig, server_credentials
+from fedspark.federation._tls import TlsConfig, channel_credentials, channel_options, server_credentials
 
 GRPC_MESSAGE_LIMIT = 2 * MAX_CHUNK_BYTES
 """Per gRPC message (one chunk plus its header); whole payloads are limited separately."""
@@ -44,6 +44,14 @@ CLIENT_CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+
+
+def open_channel(address: str, tls: TlsConfig | None, party_id: str) -> grpc.Channel:
+    """A client channel to ``party_id``'s gateway at ``address``; with TLS it verifies that party's certificate."""
+    if tls is None:
+        return grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS)
+    options = [*CLIENT_CHANNEL_OPTIONS, *channel_options(tls, party_id)]
+    return grpc.secure_channel(address, channel_credentials(tls), options=options)
 
 
 def format_address(host: str, port: int) -> str:

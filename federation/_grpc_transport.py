@@ -34,14 +34,15 @@ from fedspark.federation._errors import (
 )
 from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
-from fedspark.federation._grpc_server import CLIENT_CHANNEL_OPTIONS, create_gateway
+from fedspark.federation._grpc_server import create_gateway, open_channel
 from fedspark.federation._liveness import HeartbeatLoop, Liveness
 from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck
 from fedspark.federation._message import Envelope, Heartbeat, HeartbeatReply, JobState, MessageKey
 from fedspark.federation._outbox import Outbox
 from fedspark.federation._sender import RETRYABLE_CODES, SendSettings, refused, transfer
 from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._tls import TlsConfig, channel_credentials, channel_options, diagnose
+from fedspark.federation._table_sink import SinkTarget
+from fedspark.federation._tls import TlsConfig, diagnose
 from fedspark.federation._transport import Transport
 
 log = logging.getLogger("fedspark.federation.transport")
@@ -231,6 +232,26 @@ class GrpcTransport(Transport):
             self._outbox.forget(delivered.read)
             self._resend_later(delivered.missing)
 
+    def table_sink(self, key: MessageKey) -> SinkTarget:
+        """The route, chunking, deadlines and TLS file paths executors need to send ``key``'s partitions."""
+        address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+        tls = self.tls
+        return SinkTarget(
+            key.job_id,
+            key.tag,
+            key.src.role.value,
+            key.src.party_id,
+            key.dst.role.value,
+            key.dst.party_id,
+            address,
+            chunk_bytes=self.chunk_bytes,
+            connect_deadline_s=self.connect_deadline_s,
+            rpc_timeout_s=self.rpc_timeout_s,
+            ca_cert=str(tls.ca_cert) if tls is not None else None,
+            cert=str(tls.cert) if tls is not None else None,
+            key=str(tls.key) if tls is not None else None,
+        )
+
     def _settings(self) -> SendSettings:
         return SendSettings(
             chunk_bytes=self.chunk_bytes,
@@ -385,10 +406,6 @@ class GrpcTransport(Transport):
                 raise TransportClosed(job_id, tag, peer, "sending")
             channel = self._channels.get(target)
             if channel is None:
-                if self.tls is None:
-                    channel = grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS)
-                else:
-                    options = [*CLIENT_CHANNEL_OPTIONS, *channel_options(self.tls, party_id)]
-                    channel = grpc.secure_channel(address, channel_credentials(self.tls), options=options)
+                channel = open_channel(address, self.tls, party_id)
                 self._channels[target] = channel
             return channel

@@ -23,6 +23,8 @@ EXPECTED = {
     # mTLS with party identity (issue 5, item 4).
     "CaFiles", "CertificateError", "HandshakeFailed", "IdentityMismatch", "PartyFiles", "TlsConfig",
     "init_ca", "issue_party_cert",
+    # Distributed tables (issue 5, item 6).
+    "TableIncomplete",
 }
 
 
