@@ -116,16 +116,22 @@ class JobConfig(_Strict):
         return self.debug.delay_s.get(me.party_id, self.debug.delay_s.get(me.role.value, 0.0))
 
 
-def load_job(path: Path) -> JobConfig:
-    """Read and validate a job file; errors name the file and the offending field."""
+def read_yaml_mapping(path: Path, what: str = "job file") -> dict[str, Any]:
+    """The mapping a YAML file holds; a missing file, bad YAML or another shape is a ``ConfigError``."""
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"job file {path} does not exist") from None
+        raise ConfigError(f"{what} {path} does not exist") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"job file {path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{what} {path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"job file {path} must hold a mapping at the top level")
+        raise ConfigError(f"{what} {path} must hold a mapping at the top level")
+    return raw
+
+
+def load_job(path: Path) -> JobConfig:
+    """Read and validate a job file; errors name the file and the offending field."""
+    raw = read_yaml_mapping(path)
     try:
         job = JobConfig.model_validate(raw)
         _algorithm_params_model(job.algorithm).model_validate(job.params)

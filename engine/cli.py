@@ -160,6 +160,11 @@ def bench_hetero_lr(
     out.print_json(data=result)
 
 
+from fedspark.engine._cli_federation import ping  # noqa: E402 - commands registered where they are listed
+
+app.command()(ping)
+
+
 @app.command()
 def version() -> None:
     """Print the installed fedspark version."""

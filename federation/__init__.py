@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
     from fedspark.federation._grpc_server import create_gateway
     from fedspark.federation._grpc_transport import GrpcTransport
+    from fedspark.federation._ping import PingFailed, PingResult, ping_peer
 
 _LAZY = {
     "DEFAULT_MAX_MESSAGE_BYTES": "fedspark.federation._gateway",
@@ -76,6 +77,9 @@ _LAZY = {
     "PartyFiles": "fedspark.federation._certs",
     "init_ca": "fedspark.federation._certs",
     "issue_party_cert": "fedspark.federation._certs",
+    "PingFailed": "fedspark.federation._ping",
+    "PingResult": "fedspark.federation._ping",
+    "ping_peer": "fedspark.federation._ping",
 }
 
 
@@ -135,6 +139,8 @@ __all__ = [
     "PeerSilent",
     "PeerTimeout",
     "PeerUnreachable",
+    "PingFailed",
+    "PingResult",
     "ReceivedPayload",
     "RecordingTap",
     "RefusalReason",
@@ -153,5 +159,6 @@ __all__ = [
     "encode_value",
     "init_ca",
     "issue_party_cert",
+    "ping_peer",
     "run_parties",
 ]

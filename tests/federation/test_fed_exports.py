@@ -25,6 +25,8 @@ EXPECTED = {
     "init_ca", "issue_party_cert",
     # Distributed tables (issue 5, item 6).
     "TableIncomplete",
+    # Operability (issue 5, item 7).
+    "PingFailed", "PingResult", "ping_peer",
 }
 
 
