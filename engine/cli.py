@@ -160,9 +160,10 @@ def bench_hetero_lr(
     out.print_json(data=result)
 
 
-from fedspark.engine._cli_federation import ping  # noqa: E402 - commands registered where they are listed
+from fedspark.engine._cli_federation import bench_federation, ping  # noqa: E402 - registered where listed
 
 app.command()(ping)
+bench_app.command("federation")(bench_federation)
 
 
 @app.command()
