@@ -96,7 +96,7 @@ def _read_table(federation: Federation, tag: str) -> tuple[int, int]:
         payload = federation.recv_part(tag, SENDER, part_seq(partition, attempt))
         with payload:
             size += payload.size
-            for batch in pa.ipc.open_stream(payload.buffer()):
+            for batch in pa.ipc.open_stream(payload.stream()):
                 _touch(batch)
                 rows += batch.num_rows
     return rows, size

@@ -63,8 +63,9 @@ def ping(
 def bench_federation(
     size: Annotated[str, typer.Option(help="bytes of the message and of the table, e.g. 1GiB or 8MiB")] = "1GiB",
     partitions: Annotated[int | None, typer.Option(help="table partitions (default: one per 64 MiB, at least 2)")] = None,
+    chunk: Annotated[str, typer.Option(help="the federation's chunk size (the bare baseline always uses 1MiB)")] = "1MiB",
 ) -> None:
     """MB/s of a message and a table through two real gateways vs bare gRPC and Spark alone; receiver peak RSS."""
     from fedspark.engine._bench_federation import parse_size, run_federation_bench
 
-    out.print_json(data=run_federation_bench(parse_size(size), partitions))
+    out.print_json(data=run_federation_bench(parse_size(size), partitions, parse_size(chunk)))

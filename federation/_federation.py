@@ -136,8 +136,9 @@ class Federation:
         """Wait for a table ``frm`` sent under ``tag``, then yield it batch by batch.
 
         For tables too large to hold twice: when the gateway spilled the
-        message to disk, the batches are read from a memory map of the file,
-        so the table is never loaded whole. The message may be a table or
+        message to disk, the batches are read from the file (a raw Arrow
+        stream, one batch in memory at a time) or a memory map of it (a
+        value), so the table is never loaded whole. The message may be a table or
         record batch sent as a value (``send``/``put``) or a raw Arrow IPC
         stream (``PayloadKind.ARROW_STREAM``). The wait happens in this call
         (a ``PeerTimeout`` raises here); the stored message is deleted once
@@ -227,15 +228,20 @@ class Federation:
 
 
 def _open_arrow_stream(payload: ReceivedPayload) -> pa.ipc.RecordBatchStreamReader:
-    """An IPC reader over the payload's Arrow bytes, without copying them."""
+    """An IPC reader over the payload's Arrow bytes.
+
+    A raw Arrow stream (a table partition, always spilled) is read from its
+    file batch by batch, so the reader holds one batch at a time; a stream
+    inside a typed value is sliced out of the payload's buffer without a copy.
+    """
     if payload.kind is PayloadKind.RAW:
         raise CodecError("a raw payload is not an Arrow stream")
-    buffer = payload.buffer()
-    if payload.kind is not PayloadKind.ARROW_STREAM:
-        offset, length = arrow_stream_span(memoryview(buffer))
-        buffer = buffer.slice(offset, length)
     try:
-        return pa.ipc.open_stream(pa.BufferReader(buffer))
+        if payload.kind is PayloadKind.ARROW_STREAM:
+            return pa.ipc.open_stream(payload.stream())
+        buffer = payload.buffer()
+        offset, length = arrow_stream_span(memoryview(buffer))
+        return pa.ipc.open_stream(pa.BufferReader(buffer.slice(offset, length)))
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise CodecError(f"invalid Arrow IPC stream: {exc}") from exc
 
