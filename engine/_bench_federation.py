@@ -150,7 +150,8 @@ def run_federation_bench(size: int, partitions: int | None = None, chunk_bytes: 
         "results": {
             "send": {"rate": rate["send"], "unit": "MB/s", "seconds": send_s},
             "send_table": {"rate": rate["table"], "unit": "MB/s", "seconds": table_s},
-            "receiver_peak_rss": {"rate": rss, "unit": "MiB", "process_start_mib": hello["rss_mib"]},
+            "receiver_peak_rss": {"rate": rss, "unit": "MiB", "process_start_mib": hello["rss_mib"],
+                                  "by_phase_mib": report["peak_rss_by_phase_mib"]},
         },
         "baseline": {
             "bare_grpc_stream": {"rate": rate["bare"], "unit": "MB/s", "seconds": bare_s},

@@ -73,12 +73,17 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"port": transport.port, "sink_port": sink_port, "rss_mib": peak_rss_mib()}), flush=True)
         federation = Federation(args.job_id, RECEIVER, [SENDER, RECEIVER], transport, timeout_s=args.timeout)
         started = time.perf_counter()
-        message_bytes = sum(_touch(batch) for batch in federation.recv_stream("blob", SENDER))
+        batches = federation.recv_stream("blob", SENDER)
+        after_bare_and_receive = peak_rss_mib()
+        message_bytes = sum(_touch(batch) for batch in batches)
         read_s = time.perf_counter() - started
+        after_message = peak_rss_mib()
         rows, table_bytes = _read_table(federation, "table")
         print(json.dumps({
             "drained_bytes": sum(drained), "message_bytes": message_bytes, "message_read_s": read_s,
             "table_rows": rows, "table_bytes": table_bytes, "peak_rss_mib": peak_rss_mib(),
+            "peak_rss_by_phase_mib": {"bare_stream_and_message_received": after_bare_and_receive,
+                                      "message_read_back": after_message, "table_received_and_read": peak_rss_mib()},
         }), flush=True)
     finally:
         transport.close()
