@@ -66,6 +66,14 @@ def test_ping_prints_latency_and_names_the_unreachable_peer(tmp_path: Path, gate
     assert _cli("ping", "--conf", str(conf), "--party", "10000", cwd=tmp_path).returncode == 0
     missing = _cli("ping", "--conf", str(conf), "--party", "10002", cwd=tmp_path)
     assert missing.returncode == 5 and "party 10002: no route" in missing.stderr
+    # --job: every other party the job names (here 10000 and 10003, which has no route).
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump({"name": "j", "parties": {
+        "guest": {"party_id": "9999", "data": {"uri": "g.csv", "label_column": "y"}},
+        "hosts": [{"party_id": "10000", "data": {"uri": "h.csv"}}], "arbiter": {"party_id": "10003"}}}))
+    by_job = _cli("ping", "--conf", str(conf), "--job", str(job), cwd=tmp_path)
+    assert by_job.returncode == 5 and "party 10000 at" in by_job.stdout and "ok" in by_job.stdout
+    assert "cannot reach 1 peer(s): party 10003: no route" in by_job.stderr
 
 
 def test_ping_over_mtls_checks_the_peer_identity(tmp_path: Path, certs: Path, gateways: list[Gateway]) -> None:
