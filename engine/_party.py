@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 import traceback
@@ -62,6 +63,7 @@ def run_party(
     # The Spark JVM is forked from this process: start it before gRPC's threads
     # exist, because forking a process with a live gRPC server is unsafe.
     spark = build_session(f"fedspark-{me.role.value}-{me.party_id}", job.spark) if me.role is not Role.ARBITER else None
+    _log_federation_to(out / "gateway.log")
     transport = GrpcTransport(
         me,
         host=job.federation.host,
@@ -96,6 +98,16 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Spar
 
     runners = {"hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict}
     return runners[job.algorithm](job, me, ctx, out, spark)
+
+
+def _log_federation_to(path: Path) -> None:
+    """The gateway's log in the party's run folder: one INFO line per message, refusals at WARNING."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("fedspark.federation")
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
 
 
 def _read_routes() -> dict[str, str]:

@@ -210,6 +210,11 @@ def bench_scoring(
 
 app.command("exchange")(_cli_exchange.exchange)
 
+from fedspark.engine._cli_federation import bench_federation, ping  # noqa: E402 - registered where listed
+
+app.command()(ping)
+bench_app.command("federation")(bench_federation)
+
 
 @app.command()
 def version() -> None:

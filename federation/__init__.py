@@ -43,6 +43,7 @@ from fedspark.federation._errors import (
     SealBroken,
     SealingKeyError,
     SendRefused,
+    TableIncomplete,
     TransportClosed,
     UnknownDestination,
     UnknownJob,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
     from fedspark.federation._grpc_server import create_gateway
     from fedspark.federation._grpc_transport import GrpcTransport
+    from fedspark.federation._ping import PingFailed, PingResult, ping_peer
     from fedspark.federation._seal import Sealer, SealingKey
 
 _LAZY = {
@@ -84,6 +86,9 @@ _LAZY = {
     "PartyFiles": "fedspark.federation._certs",
     "init_ca": "fedspark.federation._certs",
     "issue_party_cert": "fedspark.federation._certs",
+    "PingFailed": "fedspark.federation._ping",
+    "PingResult": "fedspark.federation._ping",
+    "ping_peer": "fedspark.federation._ping",
 }
 
 
@@ -144,6 +149,8 @@ __all__ = [
     "PeerSilent",
     "PeerTimeout",
     "PeerUnreachable",
+    "PingFailed",
+    "PingResult",
     "ReceivedPayload",
     "RecordingTap",
     "RefusalReason",
@@ -152,6 +159,7 @@ __all__ = [
     "SealingKey",
     "SealingKeyError",
     "SendRefused",
+    "TableIncomplete",
     "TlsConfig",
     "Transport",
     "TransportClosed",
@@ -167,5 +175,6 @@ __all__ = [
     "encode_value",
     "init_ca",
     "issue_party_cert",
+    "ping_peer",
     "run_parties",
 ]

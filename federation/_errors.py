@@ -21,6 +21,7 @@ Raised to the party that is sending or receiving (``FederationError``)::
     ├── InvalidName         a scope or value name that would make an ambiguous tag
     ├── TransportClosed     the local transport was closed under a waiting call
     ├── BindFailed          a gateway could not listen on its address
+    ├── TableIncomplete     a distributed table's manifest and partitions disagree
     ├── CertificateError    TLS material is missing, unreadable, expired or not from the CA
     ├── SealingKeyError     a sealing key is missing, unreadable, or unknown for a peer
     └── SealBroken          a sealed payload does not open: altered, re-addressed or not sealed
@@ -256,6 +257,19 @@ class TransportClosed(FederationError):
     def __init__(self, job_id: str, tag: str, peer: str, action: str) -> None:
         super().__init__(f"job {job_id}: transport closed while {action} '{tag}' ({peer})")
         self.job_id, self.tag, self.peer, self.action = job_id, tag, peer, action
+
+
+class TableIncomplete(FederationError):
+    """A distributed table's manifest and its partitions disagree (a partition is missing or short).
+
+    Raised by the receiver instead of handing the algorithm a table with rows
+    missing: vertical algorithms match row i across parties, so a silently
+    short table would pair the wrong people.
+    """
+
+    def __init__(self, job_id: str, tag: str, peer: str, reason: str) -> None:
+        super().__init__(f"job {job_id}: table '{tag}' from {peer}: {reason}")
+        self.job_id, self.tag, self.peer, self.reason = job_id, tag, peer, reason
 
 
 class BindFailed(FederationError):

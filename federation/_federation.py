@@ -23,6 +23,7 @@ from fedspark.federation._errors import (
 )
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
 from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation._table_sink import SinkTarget
 from fedspark.federation._transport import Transport
 from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
 
@@ -135,8 +136,9 @@ class Federation:
         """Wait for a table ``frm`` sent under ``tag``, then yield it batch by batch.
 
         For tables too large to hold twice: when the gateway spilled the
-        message to disk, the batches are read from a memory map of the file,
-        so the table is never loaded whole. The message may be a table or
+        message to disk, the batches are read from the file (a raw Arrow
+        stream, one batch in memory at a time) or a memory map of it (a
+        value), so the table is never loaded whole. The message may be a table or
         record batch sent as a value (``send``/``put``) or a raw Arrow IPC
         stream (``PayloadKind.ARROW_STREAM``). The wait happens in this call
         (a ``PeerTimeout`` raises here); the stored message is deleted once
@@ -156,6 +158,24 @@ class Federation:
             payload.release()
             raise exc.with_context(self.job_id, tag, str(frm)) from exc
         return self._batches(reader, payload, tag, frm)
+
+    # ------------------------------------------------------------ distributed tables (see _tables)
+
+    def table_sink(self, tag: str, to: PartyRef) -> SinkTarget | None:
+        """Where executors send ``tag``'s partitions to ``to``, or None when they cannot (in-process transport)."""
+        self._check_member(to)
+        return self._transport.table_sink(MessageKey(self.job_id, tag, self.me, to))
+
+    def send_part(self, tag: str, seq: int, payload: bytes, to: PartyRef) -> None:
+        """Send one table partition (raw Arrow IPC) from this process, as message ``seq`` under ``tag``."""
+        self._check_member(to)
+        self._transport.send(Envelope(MessageKey(self.job_id, tag, self.me, to, seq), payload, PayloadKind.ARROW_STREAM))
+
+    def recv_part(self, tag: str, frm: PartyRef, seq: int, timeout_s: float | None = None) -> ReceivedPayload:
+        """Wait for table partition ``seq`` under ``tag`` and hand over its stored payload (unread)."""
+        self._check_member(frm)
+        key = MessageKey(self.job_id, tag, frm, self.me, seq)
+        return self._transport.recv_payload(key, self.timeout_s if timeout_s is None else timeout_s)
 
     def _batches(
         self, reader: pa.ipc.RecordBatchStreamReader, payload: ReceivedPayload, tag: str, frm: PartyRef
@@ -208,15 +228,20 @@ class Federation:
 
 
 def _open_arrow_stream(payload: ReceivedPayload) -> pa.ipc.RecordBatchStreamReader:
-    """An IPC reader over the payload's Arrow bytes, without copying them."""
+    """An IPC reader over the payload's Arrow bytes.
+
+    A raw Arrow stream (a table partition, always spilled) is read from its
+    file batch by batch, so the reader holds one batch at a time; a stream
+    inside a typed value is sliced out of the payload's buffer without a copy.
+    """
     if payload.kind is PayloadKind.RAW:
         raise CodecError("a raw payload is not an Arrow stream")
-    buffer = payload.buffer()
-    if payload.kind is not PayloadKind.ARROW_STREAM:
-        offset, length = arrow_stream_span(memoryview(buffer))
-        buffer = buffer.slice(offset, length)
     try:
-        return pa.ipc.open_stream(pa.BufferReader(buffer))
+        if payload.kind is PayloadKind.ARROW_STREAM:
+            return pa.ipc.open_stream(payload.stream())
+        buffer = payload.buffer()
+        offset, length = arrow_stream_span(memoryview(buffer))
+        return pa.ipc.open_stream(pa.BufferReader(buffer.slice(offset, length)))
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise CodecError(f"invalid Arrow IPC stream: {exc}") from exc
 

@@ -48,6 +48,7 @@ from fedspark.federation._seal import Sealer
 from fedspark.federation._sender import RETRYABLE_CODES, SendSettings, refused, transfer
 from fedspark.federation._servicer import DST_METADATA_KEY
 from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation._table_sink import SinkTarget
 from fedspark.federation._tls import TlsConfig, diagnose
 from fedspark.federation._transport import Transport
 
@@ -252,6 +253,32 @@ class GrpcTransport(Transport):
             self._outbox.stored(key, delivered.boot_id)
             self._outbox.forget(delivered.read)
             self._resend_later(delivered.missing)
+
+    def table_sink(self, key: MessageKey) -> SinkTarget | None:
+        """The route, chunking, deadlines and TLS file paths executors need to send ``key``'s partitions.
+
+        None in a star (payloads sealed for the receiver): executors do not hold
+        the sealing key, so the driver sends the table through ``send``, which seals it.
+        """
+        if self.sealer is not None or self.exchange is not None:
+            return None
+        address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+        tls = self.tls
+        return SinkTarget(
+            key.job_id,
+            key.tag,
+            key.src.role.value,
+            key.src.party_id,
+            key.dst.role.value,
+            key.dst.party_id,
+            address,
+            chunk_bytes=self.chunk_bytes,
+            connect_deadline_s=self.connect_deadline_s,
+            rpc_timeout_s=self.rpc_timeout_s,
+            ca_cert=str(tls.ca_cert) if tls is not None else None,
+            cert=str(tls.cert) if tls is not None else None,
+            key=str(tls.key) if tls is not None else None,
+        )
 
     def _settings(self) -> SendSettings:
         return SendSettings(

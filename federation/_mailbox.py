@@ -8,8 +8,9 @@ a receiver only once complete, and after it is read its key is remembered as
 delivered, so a retry or replay never hands a value to the protocol twice.
 
 Entries live in memory up to ``memory_limit_bytes`` in total and spill to files
-beyond (see :mod:`._spill`). A read entry is deleted at once; a closed job's
-entries and files are deleted with it. Messages may arrive in any order: a
+beyond (see :mod:`._spill`); raw Arrow streams (table partitions) always spill,
+so executors can read them from files. A read entry is deleted at once; a
+closed job's entries and files are deleted with it. Messages may arrive in any order: a
 receiver waits for the key it needs, not for "the next message".
 """
 
@@ -149,7 +150,10 @@ class Mailbox:
 
     def _new_entry(self, header: Header) -> Entry:
         size = header.total_bytes
-        if self._memory_used + size <= self.memory_limit_bytes:
+        # Raw Arrow streams are table partitions: always spilled, so that executors
+        # read them from files and the receiving driver never holds a table.
+        in_memory = header.kind is not PayloadKind.ARROW_STREAM
+        if in_memory and self._memory_used + size <= self.memory_limit_bytes:
             self._memory_used += size
             return Entry(header, PayloadStore(), size)
         return Entry(header, self._spill.new_store(header.key.job_id), 0)

@@ -117,7 +117,7 @@ def transfer(
                 raise refused(key.job_id, key.tag, peer, call) from None
             failure = f"{code.name}: {details}"
             if code is grpc.StatusCode.UNAVAILABLE and not diagnosed:
-                why = _tls_failure(details, address, key.dst.party_id, settings.diagnose)
+                why = tls_failure(details, address, key.dst.party_id, settings.diagnose)
                 diagnosed = why is not None or diagnosed
                 if why is not None:
                     raise HandshakeFailed(key.job_id, key.tag, peer, address, why) from None
@@ -254,7 +254,7 @@ def refused(job_id: str, tag: str, peer: str, call: grpc.Call) -> SendRefused:
     return SendRefused(job_id, tag, peer, reason, detail)
 
 
-def _tls_failure(details: str, address: str, party_id: str, diagnose: Diagnose | None) -> str | None:
+def tls_failure(details: str, address: str, party_id: str, diagnose: Diagnose | None) -> str | None:
     """A TLS reason for an UNAVAILABLE failure, or None when it looks like any other outage.
 
     "Socket closed" right after connecting is what a client sees when the

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import NoReturn
 
@@ -20,7 +21,7 @@ import grpc
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import ChunkPart
+from fedspark.federation._chunks import ChunkPart, Header
 from fedspark.federation._errors import (
     CodecError,
     CorruptMessage,
@@ -90,8 +91,10 @@ class GatewayServicer(pb_grpc.GatewayServicer):
         except TransportClosed as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         job_id = header.key.job_id
+        started = time.monotonic()
         yield codec.transfer_ack_to_proto(session.first_ack, job_id)
         if session.done:
+            _log_stored(header, started, duplicate=True)
             return
         for request in requests:
             try:
@@ -120,6 +123,8 @@ class GatewayServicer(pb_grpc.GatewayServicer):
                 context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
             if ack is not None:
                 yield codec.transfer_ack_to_proto(ack, job_id)
+                if ack.complete:
+                    _log_stored(header, started)
             if session.done:
                 return
         ack = session.finish()
@@ -141,6 +146,16 @@ class GatewayServicer(pb_grpc.GatewayServicer):
         return codec.ping_reply_to_proto(self._gateway.party_id)
 
 
+def _log_stored(header: Header, started: float, *, duplicate: bool = False) -> None:
+    """One INFO line per stored message: what an operator greps for when a job is slow or stuck."""
+    key = header.key
+    log.info(
+        "stored job=%s tag=%s seq=%d src=%s dst=%s kind=%s bytes=%d duration_ms=%.1f%s",
+        key.job_id, key.tag, key.seq, key.src, key.dst, header.kind, header.total_bytes,
+        (time.monotonic() - started) * 1000, " duplicate" if duplicate else "",
+    )
+
+
 def _pause(context: grpc.ServicerContext, seconds: float) -> None:
     """Sleep, but wake when the RPC ends (so a stopping gateway does not wait out a delay)."""
     ended = threading.Event()
@@ -155,6 +170,6 @@ def _identity(context: grpc.ServicerContext) -> str | None:
 
 
 def _refuse(context: grpc.ServicerContext, exc: MessageRefused) -> NoReturn:
-    log.warning("refused a message from %s: %s", context.peer(), exc)
+    log.warning("refused a message from %s (reason=%s): %s", context.peer(), exc.reason.value, exc)
     context.set_trailing_metadata(((REFUSAL_METADATA_KEY, exc.reason.value),))
     context.abort(STATUS_OF_REFUSAL[exc.reason], str(exc))

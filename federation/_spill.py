@@ -71,6 +71,19 @@ class ReceivedPayload:
         with pa.memory_map(str(self.path)) as mapped:
             return mapped.read_buffer()
 
+    def stream(self) -> pa.NativeFile:
+        """The payload as a file to read front to back: a spilled one is read, not memory-mapped.
+
+        For reading a large Arrow stream batch by batch: each batch is read
+        into fresh memory and freed with it, so the reader's resident set stays
+        about one batch. (Pages of a memory map that a reader touches count as
+        its resident memory until the OS reclaims them.)
+        """
+        if self._data is not None:
+            return pa.BufferReader(pa.py_buffer(self._data))
+        assert self.path is not None
+        return pa.OSFile(str(self.path))
+
     def release(self) -> None:
         """Forget the payload and delete its file, if any."""
         self._data = None if self.path is not None else self._data

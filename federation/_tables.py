@@ -1,37 +1,146 @@
 """Distributed tables between parties: ``send_table`` / ``recv_table``.
 
 A party sends a Spark DataFrame to a peer and the peer gets a Spark DataFrame
-back. Algorithms (PSI's blinded id columns, a host's partial scores) only use
-this pair, so how the rows travel can change underneath them.
+back; neither driver holds the table. On the sending side every executor
+pushes its partition straight to the peer's gateway as one Arrow IPC message
+(:mod:`._table_sink`); the driver only collects one small report row per
+partition and sends the *manifest*: the data's Arrow schema, and per
+partition which attempt's message to read, its rows and bytes. The
+receiving gateway spills every partition to its own file; the receiver's
+driver waits for the manifest's messages, keeps their file paths, and returns
+a DataFrame whose tasks read those files (:mod:`._table_source`), partition by
+partition in order.
 
-This first version routes the table through the driver as one Arrow IPC
-message (``DataFrame.toArrow`` on the sender, ``createDataFrame`` on the
-receiver). It is correct but bounded by driver memory; the executor-side sink,
-which streams each partition from the executor that holds it, replaces it.
+Wire layout under the table's tag: seq 0 is the manifest (a typed value
+holding an Arrow record batch), seq ``part_seq(p, a)`` partition p as sent by
+task attempt a (raw Arrow IPC stream). Nothing else crosses, and nothing is
+pickled.
+
+The spilled files live in the job's spill folder until the job is closed, so a
+received DataFrame is readable for the rest of the job (write it out to keep
+it longer). In-process transports (loopback, for protocol tests) cannot be
+reached from executors: there the driver sends the table as one partition and
+the receiver builds the DataFrame from memory, which is correct but bounded by
+driver memory.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from fedspark.common import PartyRef
+from fedspark.federation._errors import TableIncomplete
+from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation._table_sink import REPORT_DDL, REPORT_SCHEMA, encode_partition, part_seq, sink_partition
+from fedspark.federation._table_source import PartFile, TableSource, read_partitions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from fedspark.federation._federation import Federation
 
+SCHEMA_METADATA_KEY = b"fedspark.table.schema"
+"""Manifest schema metadata: the table's Arrow schema (IPC-serialised), so even an empty table has one."""
+
 
 def send_table(federation: Federation, tag: str, df: DataFrame, to: PartyRef) -> None:
-    """Send every row of ``df`` to ``to`` under ``tag``."""
-    federation.send(tag, df.toArrow(), to)
+    """Send every row of ``df`` to ``to`` under ``tag``, partition by partition from the executors."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = to_arrow_schema(df.schema, timezone="UTC")
+    target = federation.table_sink(tag, to)
+    if target is None:
+        report = _send_through_driver(federation, tag, df, schema, to)
+    else:
+        kernel = functools.partial(sink_partition, target, schema.serialize().to_pybytes())
+        # One small row per partition reaches the driver; the rows went to the peer.
+        report = df.mapInArrow(kernel, REPORT_DDL).toArrow()
+    federation.send(tag, manifest_of(report, schema, federation.job_id, tag, str(to)), to)
+
+
+def _send_through_driver(federation: Federation, tag: str, df: DataFrame, schema: pa.Schema, to: PartyRef) -> pa.Table:
+    payload, rows = encode_partition(schema, iter(df.toArrow().to_batches()))
+    federation.send_part(tag, part_seq(0, 0), payload.to_pybytes(), to)
+    return pa.Table.from_pylist([{"partition": 0, "attempt": 0, "rows": rows, "bytes": payload.size}], schema=REPORT_SCHEMA)
+
+
+def manifest_of(report: pa.Table, schema: pa.Schema, job_id: str, tag: str, peer: str) -> pa.RecordBatch:
+    """The manifest: one row per partition in partition order, the table's schema in the metadata."""
+    report = report.cast(REPORT_SCHEMA).sort_by("partition")
+    partitions = report.column("partition").to_pylist()
+    if partitions != list(range(len(partitions))):
+        raise TableIncomplete(job_id, tag, peer, f"the sink reported partitions {partitions}, not 0..{len(partitions) - 1} once each")
+    metadata = {SCHEMA_METADATA_KEY: schema.serialize().to_pybytes()}
+    return pa.RecordBatch.from_arrays(
+        [report.column(name).combine_chunks() for name in REPORT_SCHEMA.names],
+        schema=REPORT_SCHEMA.with_metadata(metadata),
+    )
 
 
 def recv_table(federation: Federation, tag: str, frm: PartyRef, spark: SparkSession) -> DataFrame:
-    """Receive the table ``frm`` sent under ``tag`` as a DataFrame of this party's session."""
-    table = federation.recv(tag, frm)
-    if isinstance(table, pa.RecordBatch):
-        table = pa.Table.from_batches([table])
-    return spark.createDataFrame(table)
+    """Receive the table ``frm`` sent under ``tag`` as a DataFrame of this party's session.
+
+    Waits for the manifest and every partition it names (so a missing one is
+    a ``PeerTimeout`` here, not a failure deep inside a later Spark job), but
+    does not read the rows: executors do, when the DataFrame is used.
+    """
+    peer = str(frm)
+    manifest = federation.recv(tag, frm)
+    schema, rows = _parse_manifest(manifest, federation.job_id, tag, peer)
+    payloads: list[ReceivedPayload] = []
+    for partition, (attempt, _rows, size) in enumerate(rows):
+        payload = federation.recv_part(tag, frm, part_seq(partition, attempt))
+        payloads.append(payload)
+        if payload.size != size:
+            raise TableIncomplete(
+                federation.job_id, tag, peer, f"partition {partition} has {payload.size} bytes, the manifest says {size}"
+            )
+    if all(p.path is not None for p in payloads):
+        parts = tuple(PartFile(p.path.as_uri(), count) for p, (_, count, _) in zip(payloads, rows, strict=True) if p.path)
+        return _read_files(spark, TableSource(federation.job_id, tag, peer, parts), schema)
+    return _from_memory(spark, payloads, schema)
+
+
+def _parse_manifest(manifest: object, job_id: str, tag: str, peer: str) -> tuple[pa.Schema, list[tuple[int, int, int]]]:
+    """The table's schema and (attempt, rows, bytes) per partition; anything malformed is refused."""
+    if not isinstance(manifest, pa.RecordBatch):
+        raise TableIncomplete(job_id, tag, peer, f"expected a table manifest (record batch), got {type(manifest).__name__}")
+    metadata = manifest.schema.metadata or {}
+    if SCHEMA_METADATA_KEY not in metadata or manifest.schema.remove_metadata() != REPORT_SCHEMA:
+        raise TableIncomplete(job_id, tag, peer, f"not a table manifest: columns {manifest.schema.names}")
+    try:
+        schema = pa.ipc.read_schema(pa.py_buffer(metadata[SCHEMA_METADATA_KEY]))
+    except (pa.ArrowException, ValueError) as exc:
+        raise TableIncomplete(job_id, tag, peer, f"the manifest's schema does not decode: {exc}") from exc
+    columns = manifest.to_pydict()
+    if columns["partition"] != list(range(manifest.num_rows)):
+        raise TableIncomplete(job_id, tag, peer, f"manifest partitions {columns['partition']} are not 0..n-1 in order")
+    rows = list(zip(columns["attempt"], columns["rows"], columns["bytes"], strict=True))
+    if any(min(row) < 0 for row in rows):
+        raise TableIncomplete(job_id, tag, peer, "the manifest has a negative attempt, row count or size")
+    return schema, rows
+
+
+def _read_files(spark: SparkSession, source: TableSource, schema: pa.Schema) -> DataFrame:
+    """A DataFrame over the spilled files: one task per partition, in partition order."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    spark_schema = from_arrow_schema(schema, prefer_timestamp_ntz=False)
+    count = len(source.parts)
+    if count == 0:
+        return spark.createDataFrame([], spark_schema)
+    # range(n) in n slices puts index i alone in partition i, so partition order is kept.
+    indexes = spark.range(0, count, 1, numPartitions=count)
+    return indexes.mapInArrow(functools.partial(read_partitions, source), spark_schema)
+
+
+def _from_memory(spark: SparkSession, payloads: list[ReceivedPayload], schema: pa.Schema) -> DataFrame:
+    """In-process transports only: the partitions are already in this process's memory."""
+    batches: list[pa.RecordBatch] = []
+    for payload in payloads:
+        with payload:
+            batches.extend(pa.ipc.open_stream(pa.BufferReader(payload.buffer())))
+    return spark.createDataFrame(pa.Table.from_batches(batches, schema=schema))

@@ -15,6 +15,7 @@ from types import TracebackType
 from fedspark.common import PartyRef
 from fedspark.federation._message import Envelope, MessageKey
 from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation._table_sink import SinkTarget
 
 
 class Transport(abc.ABC):
@@ -68,6 +69,14 @@ class Transport(abc.ABC):
         """
         data = self.recv(key, timeout_s)
         return ReceivedPayload(len(data), data=data)
+
+    def table_sink(self, key: MessageKey) -> SinkTarget | None:
+        """Where Spark executors can send ``key``'s table partitions themselves (see ``send_table``).
+
+        None (the default) means executors cannot reach this transport's
+        peers, as for an in-process transport: the driver then sends the table.
+        """
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:

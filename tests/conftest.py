@@ -39,7 +39,9 @@ def spark() -> Iterator[object]:
     """One local[2] SparkSession for the whole test session (Arrow on)."""
     from fedspark.engine._spark import build_session
 
-    session = build_session("fedspark-tests", {"spark.driver.memory": "2g"})
+    # local[2,2]: two cores, and a failed task is retried once (as on a cluster), so tests
+    # can show that a retried task does not duplicate what it sent.
+    session = build_session("fedspark-tests", {"spark.driver.memory": "2g", "spark.master": "local[2,2]"})
     yield session
     session.stop()
 

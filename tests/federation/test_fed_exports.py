@@ -25,6 +25,10 @@ EXPECTED = {
     "init_ca", "issue_party_cert",
     # Star topology: exchange and end-to-end sealing (issue 5, item 5).
     "Exchange", "create_exchange", "Sealer", "SealingKey", "SealBroken", "SealingKeyError", "UnknownDestination",
+    # Distributed tables (issue 5, item 6).
+    "TableIncomplete",
+    # Operability (issue 5, item 7).
+    "PingFailed", "PingResult", "ping_peer",
 }
 
 

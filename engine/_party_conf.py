@@ -1,0 +1,68 @@
+"""A party's own configuration (``conf/party-<id>.yaml``): who it is, where its peers are, its TLS files.
+
+Jobs name parties; only a party's own conf says how to reach them, because
+addresses and keys are each organisation's business. Relative paths are read
+from the conf file's folder, so a conf folder can be copied as a whole.
+
+Example::
+
+    party_id: "9999"
+    routes: {"10000": "bank-b.example:9370", "10001": "exchange.example:9370"}
+    tls: {ca_cert: certs/ca.pem, cert: certs/party-9999.pem, key: certs/party-9999.key}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from fedspark.common import ConfigError
+from fedspark.engine._config import read_yaml_mapping
+from fedspark.federation import TlsConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TlsFiles(_Strict):
+    ca_cert: Path
+    cert: Path
+    key: Path
+
+
+class PartyConf(_Strict):
+    party_id: str
+    routes: dict[str, str] = {}
+    tls: TlsFiles | None = None
+
+    @field_validator("party_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    def tls_config(self) -> TlsConfig | None:
+        if self.tls is None:
+            return None
+        return TlsConfig(self.tls.ca_cert, self.tls.cert, self.tls.key)
+
+
+def load_party_conf(path: Path) -> PartyConf:
+    """Read and validate a party conf; errors name the file and the field."""
+    raw = read_yaml_mapping(path, "party conf")
+    try:
+        conf = PartyConf.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"party conf {path}: {problems}") from None
+    if conf.tls is not None:
+        base = path.parent
+        conf.tls = TlsFiles(ca_cert=base / conf.tls.ca_cert, cert=base / conf.tls.cert, key=base / conf.tls.key)
+    return conf
