@@ -116,7 +116,8 @@ def run_scoring_bench(*, rows: int, cols: int = 10, memory: str = "3g", work_dir
                 "hosts": [{"party_id": "10000", "model_dir": str(folder / "model-host"),
                            "data": {"uri": str(paths["host"])}}],
             },
-            "scoring": {"align": "same_ids", "output": str(folder / "fed-scores")},
+            "scoring": {"output": str(folder / "fed-scores")},
+            "align": "same_ids",
             "federation": {"timeout_s": 3600},
             "spark": {"spark.driver.memory": memory},
         }

@@ -94,9 +94,6 @@ class ScoringConfig(_Strict):
         None, description="training job name: use its latest run under the runs folder"
     )
     model_job_id: str | None = Field(None, description="training job id (a folder under the runs folder)")
-    align: Literal["psi", "same_ids"] = Field(
-        "psi", description="psi: private set intersection; same_ids: the parties hold the same ids (checked)"
-    )
     output: str | None = Field(
         None, description="where the guest writes the scores (Parquet; a path or file:// / hdfs:// URI); "
         "default: scores.parquet in the guest's run folder"
@@ -120,6 +117,10 @@ class JobConfig(_Strict):
     compute: ComputeConfig = Field(default_factory=ComputeConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    align: Literal["psi", "same_ids"] = Field(
+        "same_ids", description="psi: private set intersection of the parties' ids; "
+        "same_ids: the parties hold the same ids (checked with a salted digest)"
+    )
     debug: DebugConfig = Field(default_factory=DebugConfig)
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fedspark.algorithms.feature import FeatureTransform, apply_transform
-from fedspark.algorithms.hetero_lr import ROW, LRModelShare, score_guest, score_host
+from fedspark.algorithms.hetero_lr import ROW, LRModelShare, check_complete, score_guest, score_host
 from fedspark.algorithms.hetero_lr._alignment import check_alignment_guest, check_alignment_host, spark_id_digest
 from fedspark.arrow_bridge import with_row_index
 from fedspark.common import ConfigError, DataError, PartyRef, Role
@@ -41,7 +41,7 @@ def run_hetero_lr_predict(
     transform = FeatureTransform.load(transform_file) if transform_file.exists() else None
     table, own_ids = _read(spark, job, me, model, transform)
     metrics = score_table(
-        ctx, me, spark, table, own_ids, model, transform, align=job.scoring.align,
+        ctx, me, spark, table, own_ids, model, transform, align=job.align,
         output=job.scoring.output or str((out / "scores.parquet").resolve()),
     )
     metrics["model"] = str(model_dir)
@@ -81,6 +81,7 @@ def score_table(
         threshold=threshold,
     )
     scores.write.mode("errorifexists").parquet(output)
+    check_complete(ctx, spark.read.parquet(output))
     clock.lap("score_join_write")
     metrics["scores"] = output
     if has_label and n_rows <= _METRICS_ROW_LIMIT:
@@ -149,7 +150,7 @@ def _align(ctx: Context, align: str, me: PartyRef, df: DataFrame) -> DataFrame:
     """The rows every party holds, each party knowing only the count of its own unmatched ids."""
     if align == "psi":
         raise ConfigError(f"job {ctx.job_id}: PSI alignment for scoring is not available yet; "
-                          "use scoring.align: same_ids")
+                          "use align: same_ids")
     count = df.count()
     digest = lambda salt: spark_id_digest(df, salt)  # noqa: E731 - bound late, runs once
     if me.role is Role.GUEST:

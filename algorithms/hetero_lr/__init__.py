@@ -12,7 +12,7 @@ from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
-from fedspark.algorithms.hetero_lr._scoring import ROW, partial_score_batches, score_guest, score_host
+from fedspark.algorithms.hetero_lr._scoring import ROW, check_complete, partial_score_batches, score_guest, score_host
 
 __all__ = [
     "ArbiterResult",
@@ -25,6 +25,7 @@ __all__ = [
     "SparkCompute",
     "TrainResult",
     "VerticalData",
+    "check_complete",
     "compute_factory",
     "id_digest",
     "partial_score_batches",

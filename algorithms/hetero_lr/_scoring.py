@@ -69,7 +69,11 @@ def score_guest(
     ctx: Context, numbered: DataFrame, model: LRModelShare, n_rows: int, spark: SparkSession,
     *, id_column: str = "id", label_column: str | None = None, threshold: float = 0.5,
 ) -> DataFrame:
-    """Scores of every numbered row: id, score, predicted_label (and label), ordered by ``_row``."""
+    """Scores of every numbered row: id, score, predicted_label (and label).
+
+    Rows come out in the join's order, not sorted: a global sort of a large
+    table costs a shuffle and nothing downstream needs it (ids are in every row).
+    """
     from pyspark.sql import functions as F
 
     keep = [id_column, *([label_column] if label_column else [])]
@@ -87,19 +91,20 @@ def score_guest(
     linear = F.col(PARTIAL)
     for name in host_columns:
         linear = linear + F.col(name)
-    scored = total.select(
-        ROW, *keep, *[F.col(n).isNull().alias(f"{n}_missing") for n in host_columns],
-        (F.lit(1.0) / (F.lit(1.0) + F.exp(-linear))).alias("score"),
-    )
-    missing = [f"{n}_missing" for n in host_columns]
-    if missing:
-        gaps = scored.agg(*[F.sum(F.col(m).cast("long")).alias(m) for m in missing]).collect()[0]
-        for i, m in enumerate(missing):
-            if gaps[m]:
-                raise ProtocolError(f"job {ctx.job_id}: host #{i} sent no partial score for {gaps[m]} aligned row(s)")
-    out = scored.select(
-        ROW, F.col(id_column).alias("id"), "score",
-        (F.col("score") >= F.lit(threshold)).cast("int").alias("predicted_label"),
+    # A row a host left out has a null partial: its score is null, never a guess,
+    # and check_complete() counts such rows in the written result.
+    score = (F.lit(1.0) / (F.lit(1.0) + F.exp(-linear))).alias("score")
+    return total.select(
+        F.col(id_column).alias("id"), score,
+        (score >= F.lit(threshold)).cast("int").alias("predicted_label"),
         *([F.col(label_column).alias("label")] if label_column else []),
     )
-    return out.orderBy(ROW).drop(ROW)
+
+
+def check_complete(ctx: Context, scores: DataFrame) -> None:
+    """Refuse a scoring result with rows some host sent no partial score for."""
+    from pyspark.sql import functions as F
+
+    missing = scores.where(F.col("score").isNull()).count()
+    if missing:
+        raise ProtocolError(f"job {ctx.job_id}: the hosts sent no partial score for {missing} aligned row(s)")

@@ -38,7 +38,8 @@ def _scoring_job(data: Path, host_table: Path | None = None, **scoring: Any) -> 
                       "data": {"uri": str(data / "breast_hetero_guest.csv"), "label_column": "y"}},
             "hosts": [{"party_id": "10000", "data": {"uri": str(host_table or data / "breast_hetero_host.csv")}}],
         },
-        "scoring": {"model_job_id": TRAIN_ID, "align": "same_ids", **scoring},
+        "scoring": {"model_job_id": TRAIN_ID, **scoring},
+        "align": "same_ids",
         "federation": {"timeout_s": 240},
         "spark": {"spark.master": "local[1]", "spark.driver.memory": "512m"},
     }
@@ -67,7 +68,7 @@ def test_scores_equal_the_models_applied_to_the_joined_table(trained: Path, test
 
     scores = pq.read_table(run / "guest-9999" / "scores.parquet").to_pandas()
     assert list(scores.columns) == ["id", "score", "predicted_label", "label"]
-    assert scores["id"].tolist() == sorted(scores["id"].tolist())  # the agreed order: by id
+    assert sorted(scores["id"].astype(int)) == sorted(pd.read_csv(test_data / "breast_hetero_guest.csv")["id"])
 
     # Expected: each party's saved model and transform applied to its own columns, summed.
     guest = pd.read_csv(test_data / "breast_hetero_guest.csv").set_index("id")
@@ -101,7 +102,7 @@ def test_differing_id_sets_stop_scoring_with_a_clear_error(trained: Path, test_d
 
 
 def test_missing_model_names_the_party_and_the_folder(trained: Path, test_data: Path) -> None:
-    proc = _predict(trained, _scoring_job(test_data) | {"scoring": {"model_job_id": "nope", "align": "same_ids"}},
+    proc = _predict(trained, _scoring_job(test_data) | {"scoring": {"model_job_id": "nope"}},
                     "it-predict-nomodel")
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
