@@ -32,6 +32,7 @@ class TableConfig(_Strict):
 class PartyConfig(_Strict):
     party_id: str
     data: TableConfig | None = None
+    test_data: TableConfig | None = Field(None, description="held-out table this party scores the final model on")
 
     @model_validator(mode="before")
     @classmethod
@@ -75,8 +76,8 @@ class DebugConfig(_Strict):
 
 class JobConfig(_Strict):
     name: str
-    algorithm: Literal["hetero_lr"] = "hetero_lr"
-    examples: Literal["breast"] | None = Field(None, description="example tables to generate when missing")
+    algorithm: Literal["hetero_lr", "homo_nn"] = "hetero_lr"
+    examples: Literal["breast", "breast_homo"] | None = Field(None, description="example tables to generate when missing")
     parties: PartiesConfig
     params: dict[str, Any] = Field(default_factory=dict)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
@@ -92,9 +93,14 @@ class JobConfig(_Strict):
             raise ValueError(f"each role needs its own party id in the embedded runner, got {ids}")
         if self.parties.guest.data is None or any(h.data is None for h in self.parties.hosts):
             raise ValueError("guest and hosts need a 'data' table")
-        if self.parties.guest.data.label_column is None:
-            raise ValueError("parties.guest.data.label_column is required for hetero_lr")
+        labelled = [self.parties.guest] if self.algorithm == "hetero_lr" else self.parties_with_data()
+        for party in labelled:
+            if party.data is not None and party.data.label_column is None:
+                raise ValueError(f"party {party.party_id}: data.label_column is required for {self.algorithm}")
         return self
+
+    def parties_with_data(self) -> list[PartyConfig]:
+        return [self.parties.guest, *self.parties.hosts]
 
     def all_party_configs(self) -> list[PartyConfig]:
         return [self.parties.guest, *self.parties.hosts, self.parties.arbiter]
@@ -140,5 +146,7 @@ def load_job(path: Path) -> JobConfig:
 
 def _algorithm_params_model(algorithm: str) -> type[BaseModel]:
     from fedspark.algorithms.hetero_lr import HeteroLRParams
+    from fedspark.algorithms.homo_nn import HomoNNParams
 
-    return {"hetero_lr": HeteroLRParams}[algorithm]
+    models: dict[str, type[BaseModel]] = {"hetero_lr": HeteroLRParams, "homo_nn": HomoNNParams}
+    return models[algorithm]

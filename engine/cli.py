@@ -39,7 +39,7 @@ def run(
     for path in ensure_example_data(job):
         console.print(f"generated example table [bold]{path}[/]")
     job_id = job_id or f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    max_iter = int(job.params.get("max_iter", 20))
+    max_iter = int(job.params.get("max_iter", job.params.get("rounds", 20)))
     console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
     if job.security.allow_insecure_key_size and job.security.key_size < 2048:
         console.print(f"[yellow]insecure key size {job.security.key_size} bits (allow_insecure_key_size)[/]")
@@ -57,7 +57,7 @@ def run(
                 loss_text = f"loss {loss:.5f}" if loss is not None else ""
                 progress.update(task, description="training", completed=event["epoch"], loss=loss_text)
                 if not console.is_terminal:  # logs and CI: one line per epoch instead of a redrawn bar
-                    console.print(f"epoch {event['epoch']}/{event['total']} {loss_text}")
+                    console.print(f"{event.get('unit', 'epoch')} {event['epoch']}/{event['total']} {loss_text}")
             elif kind == "ready":
                 progress.update(task, description="parties ready")
             elif kind == "done" and event["party"].startswith("guest"):
@@ -83,11 +83,13 @@ def _fmt(value: Any) -> str:
 def examples(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the example tables")] = Path("data"),
 ) -> None:
-    """Write the example tables (breast cancer, split by columns like FATE's examples)."""
-    from fedspark.engine._examples import write_breast_examples
+    """Write the example tables (breast cancer, split by columns and by rows like FATE's examples)."""
+    from fedspark.engine._examples import write_breast_examples, write_breast_homo_examples
 
     for name, path in write_breast_examples(out_dir).items():
         out.print(f"{name}: {path}")
+    for name, path in write_breast_homo_examples(out_dir).items():
+        out.print(f"homo {name}: {path}")
 
 
 certs_app = typer.Typer(no_args_is_help=True, help="Federation CA and party certificates for mTLS.")

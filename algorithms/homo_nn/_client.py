@@ -1,0 +1,112 @@
+"""A client's side of horizontal training: take the global model, train locally, send the update.
+
+The client never sends data, and in secure mode never a readable update. It
+follows the arbiter's rounds; when it falls behind (a straggler whose update
+came too late), it skips straight to the newest round the arbiter has opened
+instead of training on stale rounds one after another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fedspark.algorithms.homo_nn import _secure
+from fedspark.algorithms.homo_nn._barrier import try_get
+from fedspark.algorithms.homo_nn._errors import RoundError
+from fedspark.algorithms.homo_nn._local import LocalTrainer
+from fedspark.algorithms.homo_nn._params import HomoNNParams
+from fedspark.federation import Context
+
+RoundCallback = Callable[[int, dict[str, Any]], None]
+"""Called after each round with (round, this party's record of it)."""
+
+
+@dataclass
+class ClientResult:
+    weights: np.ndarray
+    history: list[dict[str, Any]] = field(default_factory=list)
+    rounds_trained: int = 0
+    rounds_skipped: int = 0
+    updates: list[np.ndarray] = field(default_factory=list)
+
+
+def train_client(
+    ctx: Context,
+    trainer: LocalTrainer,
+    params: HomoNNParams,
+    *,
+    delay_s: float = 0.0,
+    on_round: RoundCallback | None = None,
+    drop_after_sharing: int | None = None,
+    record_updates: bool = False,
+) -> ClientResult:
+    """Follow the arbiter's rounds until it sends the final model.
+
+    ``delay_s`` stalls each local training (``debug.delay_s``: a straggler);
+    ``drop_after_sharing`` makes the client vanish in that masked round after it
+    shared its seeds (a dropout, for tests of recovery); ``record_updates`` keeps
+    each plaintext local update in the result (debug: wire tests compare them
+    with what the arbiter received; they are never sent).
+    """
+    me = ctx.party_id
+    ctx.sub("setup").arbiter.put("hello", {"n_samples": trainer.n, "n_parameters": trainer.initial_weights().size})
+    result = ClientResult(weights=trainer.initial_weights())
+    round_no = 0
+    while round_no < params.rounds:
+        rctx = ctx.sub(f"round-{round_no}")
+        start = rctx.arbiter.get("start")
+        skipped = _newest_round(ctx, params, round_no)
+        if skipped is not None:
+            result.rounds_skipped += skipped[0] - round_no
+            round_no, start = skipped
+            rctx = ctx.sub(f"round-{round_no}")
+        record: dict[str, Any] = {"round": round_no, "selected": bool(start["selected"])}
+        if start["selected"]:
+            weights = result.weights if start.get("weights") is None else np.asarray(start["weights"])
+
+            def local_update(
+                w: np.ndarray = weights, r: int = round_no, record: dict[str, Any] = record
+            ) -> tuple[np.ndarray, int, float]:
+                if delay_s > 0:
+                    time.sleep(delay_s)
+                out = trainer.train(w, r)
+                record["loss"] = out.loss
+                if record_updates:
+                    result.updates.append(out.weights)
+                return out.weights, out.n_samples, out.loss
+
+            if params.secure.mode == "masking":
+                vanish = drop_after_sharing == round_no
+                record["included"] = _secure.client_round(rctx, me, params, local_update, vanish_after_sharing=vanish)
+                if vanish:
+                    return result
+            else:
+                new, n, loss = local_update()
+                rctx.arbiter.put("update", {"weights": new, "n": n, "loss": loss})
+            result.rounds_trained += 1
+        result.history.append(record)
+        if on_round is not None:
+            on_round(round_no, record)
+        round_no += 1
+    final = ctx.sub("final").arbiter.get("model")
+    if not isinstance(final, dict) or not isinstance(final.get("weights"), np.ndarray):
+        raise RoundError(ctx.job_id, params.rounds, "the arbiter's final model is malformed")
+    result.weights = final["weights"]
+    ctx.sub("final").arbiter.put("bye", {"rounds_trained": result.rounds_trained})
+    return result
+
+
+def _newest_round(ctx: Context, params: HomoNNParams, current: int) -> tuple[int, dict[str, Any]] | None:
+    """If later rounds were already opened (this client fell behind), the newest one; never waits."""
+    found: tuple[int, dict[str, Any]] | None = None
+    for later in range(current + 1, params.rounds):
+        ok, start = try_get(ctx.sub(f"round-{later}"), ctx.arbiter.party, "start")
+        if not ok:
+            break
+        found = (later, start)
+    return found
