@@ -74,11 +74,24 @@ class DebugConfig(_Strict):
     record_gradients: bool = Field(False, description="write each party's plaintext gradients to its own run folder")
 
 
+class SimulationConfig(_Strict):
+    """``homo_nn`` with virtual clients: one table split non-IID (Dirichlet over labels) into
+    ``clients`` parts, trained as Spark tasks in one process, with the same arbiter code."""
+
+    clients: int = Field(100, ge=2)
+    data: TableConfig
+    test_data: TableConfig | None = None
+    dirichlet_alpha: float = Field(0.5, gt=0)
+    seed: int = 0
+    partitions: int = Field(2, ge=1, description="Spark partitions the virtual clients are spread over")
+
+
 class JobConfig(_Strict):
     name: str
     algorithm: Literal["hetero_lr", "homo_nn"] = "hetero_lr"
     examples: Literal["breast", "breast_homo"] | None = Field(None, description="example tables to generate when missing")
-    parties: PartiesConfig
+    parties: PartiesConfig | None = Field(None, description="required unless 'simulation' is given")
+    simulation: SimulationConfig | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
@@ -88,28 +101,40 @@ class JobConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_parties(self) -> JobConfig:
+        if self.simulation is not None:
+            if self.algorithm != "homo_nn":
+                raise ValueError(f"simulation runs homo_nn only, not {self.algorithm}")
+            return self
         ids = [p.party_id for p in self.all_party_configs()]
         if len(set(ids)) != len(ids):
             raise ValueError(f"each role needs its own party id in the embedded runner, got {ids}")
-        if self.parties.guest.data is None or any(h.data is None for h in self.parties.hosts):
+        if self.roster.guest.data is None or any(h.data is None for h in self.roster.hosts):
             raise ValueError("guest and hosts need a 'data' table")
-        labelled = [self.parties.guest] if self.algorithm == "hetero_lr" else self.parties_with_data()
+        labelled = [self.roster.guest] if self.algorithm == "hetero_lr" else self.parties_with_data()
         for party in labelled:
             if party.data is not None and party.data.label_column is None:
                 raise ValueError(f"party {party.party_id}: data.label_column is required for {self.algorithm}")
         return self
 
+    @property
+    def roster(self) -> PartiesConfig:
+        if self.parties is None:
+            raise ValueError(f"job {self.name}: 'parties' is required unless the job is a simulation")
+        return self.parties
+
     def parties_with_data(self) -> list[PartyConfig]:
-        return [self.parties.guest, *self.parties.hosts]
+        return [self.roster.guest, *self.roster.hosts]
 
     def all_party_configs(self) -> list[PartyConfig]:
-        return [self.parties.guest, *self.parties.hosts, self.parties.arbiter]
+        if self.simulation is not None:
+            return [PartyConfig(party_id="simulation", data=self.simulation.data, test_data=self.simulation.test_data)]
+        return [self.roster.guest, *self.roster.hosts, self.roster.arbiter]
 
     def party_refs(self) -> list[PartyRef]:
         return [
-            PartyRef(Role.GUEST, self.parties.guest.party_id),
-            *[PartyRef(Role.HOST, h.party_id) for h in self.parties.hosts],
-            PartyRef(Role.ARBITER, self.parties.arbiter.party_id),
+            PartyRef(Role.GUEST, self.roster.guest.party_id),
+            *[PartyRef(Role.HOST, h.party_id) for h in self.roster.hosts],
+            PartyRef(Role.ARBITER, self.roster.arbiter.party_id),
         ]
 
     def party_config(self, me: PartyRef) -> PartyConfig:

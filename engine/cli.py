@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fedspark.common import FedsparkError
+from fedspark.engine._cli_homo_nn import bench_homo_nn
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated learning on Spark.")
 console = Console(stderr=True)
@@ -39,6 +40,14 @@ def run(
     for path in ensure_example_data(job):
         console.print(f"generated example table [bold]{path}[/]")
     job_id = job_id or f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    if job.simulation is not None:  # homo_nn with virtual clients: one process, Spark tasks
+        from fedspark.engine._cli_homo_nn import run_simulation_job
+
+        metrics = run_simulation_job(job, job_id, runs_dir, console)
+        out.print(f"{job_id}: {metrics['rounds']} rounds of {metrics['clients']} clients, "
+                  f"{metrics['rounds_per_second']:.2f} rounds/s, accuracy {_fmt(metrics.get('accuracy'))}")
+        out.print(f"results in {runs_dir / job_id / 'simulation'}")
+        return
     max_iter = int(job.params.get("max_iter", job.params.get("rounds", 20)))
     console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
     if job.security.allow_insecure_key_size and job.security.key_size < 2048:
@@ -160,6 +169,9 @@ def bench_hetero_lr(
     result = run_hetero_lr_bench(rows=rows, guest_features=guest_features, host_features=host_features,
                                  bits=bits, batch_size=batch_size, epochs=epochs, compute=compute)
     out.print_json(data=result)
+
+
+bench_app.command("homo-nn")(bench_homo_nn)
 
 
 @app.command()

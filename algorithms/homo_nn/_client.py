@@ -54,6 +54,7 @@ def train_client(
     with what the arbiter received; they are never sent).
     """
     me = ctx.party_id
+    trainer.warm_up()
     ctx.sub("setup").arbiter.put("hello", {"n_samples": trainer.n, "n_parameters": trainer.initial_weights().size})
     result = ClientResult(weights=trainer.initial_weights())
     round_no = 0

@@ -146,3 +146,22 @@ def test_selection_is_seeded_and_respects_minimum() -> None:
     assert first == [select_clients(ids, sel, r) for r in range(5)]
     assert all(len(s) == 3 for s in first) and len({tuple(s) for s in first}) > 1
     assert len(select_clients(ids, SelectionParams(fraction=0.05, min_clients=2), 0)) == 2
+
+
+def test_network_from_an_importable_factory(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fedspark.algorithms.homo_nn import NetworkError, build_network, n_parameters
+
+    (tmp_path / "my_nets.py").write_text(
+        "from torch import nn\n"
+        "def wide(n_features):\n    return nn.Sequential(nn.Linear(n_features, 7), nn.ReLU(), nn.Linear(7, 1))\n"
+        "def not_a_module():\n    return 3\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    params = _params(network={"factory": "my_nets:wide"})
+    assert n_parameters(build_network(params.network, 4, seed=1)) == 4 * 7 + 7 + 7 + 1
+    x, y = _data(30, seed=0)
+    assert LocalTrainer(x, y, params).train(LocalTrainer(x, y, params).initial_weights(), 0).n_samples == 30
+    with pytest.raises(NetworkError, match="my_nets:not_a_module"):
+        build_network(_params(network={"factory": "my_nets:not_a_module"}).network, 4, seed=1)
+    with pytest.raises(NetworkError, match="cannot be imported"):
+        build_network(_params(network={"factory": "my_nets:missing"}).network, 4, seed=1)

@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 
 pytestmark = pytest.mark.integration
 
-DELAY_S, DEADLINE_S, ROUNDS = 4.0, 1.0, 3
+DELAY_S, DEADLINE_S, ROUNDS = 8.0, 3.0, 4
 
 
 def _job(data: Path) -> dict[str, Any]:
@@ -45,8 +45,10 @@ def test_rounds_close_at_the_deadline_with_a_slow_client(tmp_path: Path, test_da
     rounds = json.loads((arbiter / "rounds.json").read_text())
     assert len(rounds) == ROUNDS
     for record in rounds:
-        assert record["reported"] == ["9999"] and record["late"] == ["10000"], record
+        assert "10000" in record["late"] and "10000" not in record["reported"], record
         assert DEADLINE_S * 0.9 <= record["seconds"] < DELAY_S, record
+    # On a loaded machine the fast client may miss a deadline too; it must make most of them.
+    assert sum(r["reported"] == ["9999"] for r in rounds) >= ROUNDS - 1, rounds
     late = json.loads((arbiter / "late_updates.json").read_text())
     assert late and {entry["client"] for entry in late} == {"10000"}
     assert all(entry["message"] == "update" for entry in late)

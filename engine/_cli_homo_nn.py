@@ -1,0 +1,83 @@
+"""``fedspark run`` for simulation jobs and ``fedspark bench homo-nn``.
+
+Kept out of ``cli.py``: the CLI registers these functions, they hold the logic.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from fedspark.engine._config import JobConfig
+from fedspark.engine._outputs import write_json
+
+
+def run_simulation_job(job: JobConfig, job_id: str, runs_dir: Path, console: Console) -> dict[str, Any]:
+    """Run a simulation job in this process; writes ``runs/<job_id>/simulation/``."""
+    import torch
+
+    from fedspark.algorithms.evaluation import binary_metrics
+    from fedspark.algorithms.homo_nn import build_network, predict
+    from fedspark.algorithms.homo_nn._network import as_tensor
+    from fedspark.common import PartyRef, Role
+    from fedspark.engine._homo_nn_job import load_xy
+    from fedspark.engine._homo_nn_sim import Simulation, simulation_job
+    from fedspark.engine._spark import build_session
+
+    torch.set_num_threads(1)
+    sim, params = simulation_job(job)
+    out = runs_dir / job_id / "simulation"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    spark = build_session(f"fedspark-sim-{job_id}", job.spark)
+    try:
+        simulation = Simulation(spark, sim, params, job_id, timeout_s=job.federation.timeout_s)
+        rounds: list[dict[str, Any]] = []
+
+        def on_round(round_no: int, record: dict[str, Any]) -> None:
+            rounds.append(record)
+            write_json(out / "rounds.json", rounds)
+            loss = record.get("loss")
+            console.print(f"round {round_no + 1}/{params.rounds} {len(record['reported'])} clients "
+                          f"{record['seconds']:.2f}s" + (f" loss {loss:.5f}" if loss is not None else ""))
+
+        result = simulation.run(on_round)
+        metrics: dict[str, Any] = {
+            "clients": sim.clients, "rounds": len(result.rounds), "seconds": result.seconds,
+            "setup_seconds": result.setup_seconds, "rounds_per_second": len(result.rounds) / result.seconds,
+            "later_round_seconds": [r["seconds"] for r in result.rounds[1:]],
+            "client_rows": result.client_rows, "secure": params.secure.mode,
+        }
+        if sim.test_data is not None and result.weights is not None and params.network.loss == "bce":
+            names, x, y = load_xy(spark, sim.test_data, PartyRef(Role.GUEST, "simulation"), result.feature_names)
+            network = build_network(params.network, len(names), params.seed)
+            metrics.update(binary_metrics(y, predict(network, result.weights, as_tensor(x), params),
+                                          params.decision_threshold))
+        write_json(out / "metrics.json", metrics)
+        if result.weights is not None:
+            write_json(out / "model.json", {"algorithm": "homo_nn", "network": params.network.model_dump(),
+                                            "seed": params.seed, "feature_names": result.feature_names,
+                                            "weights": result.weights.tolist()})
+    finally:
+        spark.stop()
+    metrics["total_seconds"] = time.monotonic() - started
+    return metrics
+
+
+def bench_homo_nn(
+    clients: int = typer.Option(100, help="virtual clients"),
+    rounds: int = typer.Option(5, help="plaintext rounds (the first includes start-up)"),
+    masked_rounds: int = typer.Option(1, help="rounds with pairwise masking"),
+    sim: bool = typer.Option(True, "--sim/--no-sim", help="simulated clients as Spark tasks (the only mode)"),
+) -> None:
+    """Rounds/s of simulated clients on breast, and masked vs plaintext round time (one JSON object)."""
+    from fedspark.common import ConfigError
+    from fedspark.engine._bench_homo_nn import run_homo_nn_bench
+
+    if not sim:
+        raise ConfigError("bench homo-nn measures simulated clients only: pass --sim")
+    Console().print_json(data=run_homo_nn_bench(clients=clients, rounds=rounds, masked_rounds=masked_rounds))
