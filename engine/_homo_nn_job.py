@@ -42,8 +42,9 @@ def run_homo_nn(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Sp
         def on_round(round_no: int, record: dict[str, Any]) -> None:
             rounds.append(record)
             write_json(out / "rounds.json", rounds)
-            _events.emit("epoch", party=str(me), epoch=round_no + 1, total=params.rounds, loss=record.get("loss"),
-                         unit="round", late=record.get("late", []))
+            total = params.rounds * (len(job.parties_with_data()) if params.mode == "async" else 1)
+            _events.emit("epoch", party=str(me), epoch=round_no + 1, total=total, loss=record.get("loss"),
+                         unit="update" if params.mode == "async" else "round", late=record.get("late", []))
 
         result = train_arbiter(ctx, params, on_round=on_round)
         write_json(out / "rounds.json", result.rounds)

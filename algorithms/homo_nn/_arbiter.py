@@ -19,6 +19,7 @@ import numpy as np
 
 from fedspark.algorithms.homo_nn import _secure
 from fedspark.algorithms.homo_nn._aggregate import fedavg, needed_reports, select_clients
+from fedspark.algorithms.homo_nn._async import arbiter_async
 from fedspark.algorithms.homo_nn._barrier import LateLedger, gather
 from fedspark.algorithms.homo_nn._errors import RoundError
 from fedspark.algorithms.homo_nn._params import HomoNNParams
@@ -36,6 +37,7 @@ class ArbiterResult:
     late_arrivals: list[dict[str, Any]] = field(default_factory=list)
     n_parameters: int = 0
     gone: list[str] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
 
 
 def train_arbiter(ctx: Context, params: HomoNNParams, on_round: RoundCallback | None = None) -> ArbiterResult:
@@ -46,7 +48,10 @@ def train_arbiter(ctx: Context, params: HomoNNParams, on_round: RoundCallback | 
         raise RoundError(ctx.job_id, 0, f"clients built different networks (parameters per client: {sizes})")
     result = ArbiterResult(weights=None, n_parameters=next(iter(sizes.values())))
     ledger = LateLedger()
-    for round_no in range(params.rounds):
+    if params.mode == "async":
+        initial = np.asarray(hello[next(iter(hello))]["initial"], dtype=np.float64)
+        result.weights, result.updates = arbiter_async(ctx, clients, params, initial, on_round)
+    for round_no in range(params.rounds if params.mode == "sync" else 0):
         started = time.monotonic()
         rctx = ctx.sub(f"round-{round_no}")
         selected_ids = select_clients(list(clients), params.selection, round_no)

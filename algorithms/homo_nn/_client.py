@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from fedspark.algorithms.homo_nn import _secure
+from fedspark.algorithms.homo_nn._async import client_async
 from fedspark.algorithms.homo_nn._barrier import try_get
 from fedspark.algorithms.homo_nn._errors import RoundError
 from fedspark.algorithms.homo_nn._local import LocalTrainer
@@ -55,10 +56,25 @@ def train_client(
     """
     me = ctx.party_id
     trainer.warm_up()
-    ctx.sub("setup").arbiter.put("hello", {"n_samples": trainer.n, "n_parameters": trainer.initial_weights().size})
+    hello: dict[str, Any] = {"n_samples": trainer.n, "n_parameters": trainer.initial_weights().size}
+    if params.mode == "async":
+        hello["initial"] = trainer.initial_weights()  # the seeded start, identical at every client
+    ctx.sub("setup").arbiter.put("hello", hello)
     result = ClientResult(weights=trainer.initial_weights())
+    if params.mode == "async":
+
+        def local_step(w: np.ndarray, push: int) -> tuple[np.ndarray, int, float]:
+            if delay_s > 0:
+                time.sleep(delay_s)
+            out = trainer.train(w, push)
+            result.history.append({"push": push, "loss": out.loss})
+            if on_round is not None:
+                on_round(push, result.history[-1])
+            return out.weights, out.n_samples, out.loss
+
+        result.rounds_trained = client_async(ctx, local_step)
     round_no = 0
-    while round_no < params.rounds:
+    while round_no < (params.rounds if params.mode == "sync" else 0):
         rctx = ctx.sub(f"round-{round_no}")
         start = rctx.arbiter.get("start")
         skipped = _newest_round(ctx, params, round_no)

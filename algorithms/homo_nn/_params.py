@@ -79,6 +79,19 @@ class SecureParams(_Strict):
     threshold: int | None = Field(None, ge=2)
 
 
+class AsyncParams(_Strict):
+    """FedAsync (Xie et al., 2019): each update is mixed in at once with weight
+    alpha·s(staleness); ``polynomial`` s(x) = (x+1)^-a, ``hinge`` s(x) = 1 for x <= b else
+    1/(a(x-b)+1), ``constant`` s = 1. Updates staler than ``max_staleness`` are dropped.
+    The run ends after ``rounds`` × (number of clients) updates have been handled."""
+
+    alpha: float = Field(0.6, gt=0, le=1)
+    staleness: Literal["constant", "polynomial", "hinge"] = "polynomial"
+    a: float = Field(0.5, ge=0)
+    b: int = Field(4, ge=0)
+    max_staleness: int | None = Field(None, ge=0)
+
+
 class HomoNNParams(_Strict):
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     rounds: int = Field(10, ge=1)
@@ -87,7 +100,9 @@ class HomoNNParams(_Strict):
     strategy: Literal["fedavg", "fedprox"] = "fedavg"
     mu: float = Field(0.0, ge=0, description="FedProx proximal weight (strategy: fedprox)")
     selection: SelectionParams = Field(default_factory=SelectionParams)
+    mode: Literal["sync", "async"] = "sync"
     sync: SyncParams = Field(default_factory=SyncParams)
+    fedasync: AsyncParams = Field(default_factory=AsyncParams)
     secure: SecureParams = Field(default_factory=SecureParams)
     seed: int = Field(0, description="seed of the initial weights (identical at every party) and batch order")
     decision_threshold: float = Field(0.5, gt=0, lt=1)
@@ -96,6 +111,8 @@ class HomoNNParams(_Strict):
     def _prox(self) -> HomoNNParams:
         if self.strategy == "fedprox" and self.mu <= 0:
             raise ValueError("strategy fedprox needs mu > 0")
+        if self.mode == "async" and self.secure.mode != "none":
+            raise ValueError("mode async mixes single updates, which masking cannot hide: use secure.mode none")
         return self
 
     @property

@@ -6,6 +6,7 @@ import fedspark.algorithms.homo_nn as homo_nn
 def test_exported_names() -> None:
     assert sorted(homo_nn.__all__) == [
         "ArbiterResult",
+        "AsyncParams",
         "ClientResult",
         "HomoNNParams",
         "LayerSpec",
@@ -26,6 +27,7 @@ def test_exported_names() -> None:
         "predict",
         "select_clients",
         "set_vector",
+        "staleness_weight",
         "train_arbiter",
         "train_client",
     ]

@@ -165,3 +165,37 @@ def test_network_from_an_importable_factory(tmp_path: Any, monkeypatch: pytest.M
         build_network(_params(network={"factory": "my_nets:not_a_module"}).network, 4, seed=1)
     with pytest.raises(NetworkError, match="cannot be imported"):
         build_network(_params(network={"factory": "my_nets:missing"}).network, 4, seed=1)
+
+
+def _accuracy(params: HomoNNParams, weights: np.ndarray) -> float:
+    x, y = _data(400, seed=99)
+    scores = LocalTrainer(x, y, params).predict(weights)
+    return float(np.mean((scores >= 0.5) == (y == 1)))
+
+
+def test_async_beats_sync_wall_time_with_a_slow_client_and_damps_stale_updates() -> None:
+    slow = {"10000": {"delay_s": 0.5}, "9999": {"delay_s": 0.1}}
+    sync_params = _params(rounds=6)
+    started = time.monotonic()
+    sync = _run(sync_params, CLIENTS[:2], [60, 60], **slow)[ARBITER]
+    sync_s = time.monotonic() - started
+    async_params = _params(rounds=6, mode="async", fedasync={"alpha": 0.6, "staleness": "polynomial", "a": 0.5})
+    started = time.monotonic()
+    fedasync = _run(async_params, CLIENTS[:2], [60, 60], **slow)[ARBITER]
+    async_s = time.monotonic() - started
+    assert async_s < sync_s, (async_s, sync_s)
+    assert _accuracy(async_params, fedasync.weights) >= 0.85 and _accuracy(sync_params, sync.weights) >= 0.85
+    mixed = [u for u in fedasync.updates if u["fate"] == "mixed"]
+    assert len(fedasync.updates) == 12 and len(mixed) == 12
+    stale = [u for u in mixed if u["client"] == "10000"]
+    assert stale and all(u["staleness"] >= 1 for u in stale)
+    assert all(u["alpha"] == pytest.approx(0.6 * (u["staleness"] + 1) ** -0.5) for u in mixed)
+    assert max(u["alpha"] for u in stale) < 0.6  # damped: a stale update moves the model less
+
+
+def test_async_drops_updates_beyond_the_staleness_bound() -> None:
+    params = _params(rounds=10, mode="async", fedasync={"max_staleness": 1, "staleness": "hinge", "a": 1.0, "b": 0})
+    arbiter = _run(params, CLIENTS[:2], [40, 40], **{"10000": {"delay_s": 0.5}, "9999": {"delay_s": 0.05}})[ARBITER]
+    dropped = [u for u in arbiter.updates if u["fate"] == "dropped_stale"]
+    assert dropped and all(u["client"] == "10000" and u["staleness"] > 1 for u in dropped)
+    assert all(u["staleness"] <= 1 for u in arbiter.updates if u["fate"] == "mixed")

@@ -50,8 +50,10 @@ def test_rounds_close_at_the_deadline_with_a_slow_client(tmp_path: Path, test_da
     # On a loaded machine the fast client may miss a deadline too; it must make most of them.
     assert sum(r["reported"] == ["9999"] for r in rounds) >= ROUNDS - 1, rounds
     late = json.loads((arbiter / "late_updates.json").read_text())
-    assert late and {entry["client"] for entry in late} == {"10000"}
-    assert all(entry["message"] == "update" for entry in late)
+    # Late updates arrived after their round closed: dropped, and each recorded against that round.
+    assert "10000" in {entry["client"] for entry in late}
+    for entry in late:
+        assert entry["message"] == "update" and entry["client"] in rounds[entry["round"]]["late"], entry
     host = json.loads((tmp_path / "runs" / fresh_job_id / "host-10000" / "metrics.json").read_text())
     assert host["rounds_skipped"] >= 1  # it jumped to the newest round instead of replaying old ones
     assert leftover_processes(fresh_job_id) == []
