@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -69,10 +69,10 @@ def run_simulation_job(job: JobConfig, job_id: str, runs_dir: Path, console: Con
 
 
 def bench_homo_nn(
-    clients: int = typer.Option(100, help="virtual clients"),
-    rounds: int = typer.Option(5, help="plaintext rounds (the first includes start-up)"),
-    masked_rounds: int = typer.Option(1, help="rounds with pairwise masking"),
-    sim: bool = typer.Option(True, "--sim/--no-sim", help="simulated clients as Spark tasks (the only mode)"),
+    clients: Annotated[int, typer.Option(help="virtual clients")] = 100,
+    rounds: Annotated[int, typer.Option(help="plaintext rounds (the first includes start-up)")] = 5,
+    masked_rounds: Annotated[int, typer.Option(help="rounds with pairwise masking")] = 1,
+    sim: Annotated[bool, typer.Option("--sim/--no-sim", help="simulated clients as Spark tasks (the only mode)")] = True,
 ) -> None:
     """Rounds/s of simulated clients on breast, and masked vs plaintext round time (one JSON object)."""
     from fedspark.common import ConfigError
@@ -81,3 +81,22 @@ def bench_homo_nn(
     if not sim:
         raise ConfigError("bench homo-nn measures simulated clients only: pass --sim")
     Console().print_json(data=run_homo_nn_bench(clients=clients, rounds=rounds, masked_rounds=masked_rounds))
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(help="a homo_nn model.json from a run folder")],
+    table: Annotated[str, typer.Argument(help="the table to score (path or URI, CSV or Parquet)")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet folder to write")] = Path("scores.parquet"),
+    id_column: Annotated[str, typer.Option(help="the table's id column")] = "id",
+    threshold: Annotated[float, typer.Option(help="decision threshold for 'prediction' (bce models)")] = 0.5,
+) -> None:
+    """Score a table with a trained homo_nn model as a Spark job; writes id, score, prediction as Parquet."""
+    from fedspark.engine._homo_nn_predict import predict_table
+    from fedspark.engine._spark import build_session
+
+    spark = build_session("fedspark-predict", {})
+    try:
+        result = predict_table(spark, model, table, out, id_column=id_column, threshold=threshold)
+    finally:
+        spark.stop()
+    Console().print(f"scored {result['rows']} rows into {result['out']}")

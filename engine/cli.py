@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fedspark.common import FedsparkError
-from fedspark.engine._cli_homo_nn import bench_homo_nn
+from fedspark.engine._cli_homo_nn import bench_homo_nn, predict
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated learning on Spark.")
 console = Console(stderr=True)
@@ -172,6 +172,7 @@ def bench_hetero_lr(
 
 
 bench_app.command("homo-nn")(bench_homo_nn)
+app.command("predict")(predict)
 
 
 @app.command()
