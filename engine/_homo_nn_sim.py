@@ -26,7 +26,7 @@ from fedspark.algorithms.homo_nn import HomoNNParams, build_network, get_vector,
 from fedspark.algorithms.homo_nn._secure import client_round
 from fedspark.algorithms.homo_nn._sim_kernel import UPDATE_SCHEMA, train_clients_kernel
 from fedspark.algorithms.homo_nn._split import dirichlet_split
-from fedspark.common import PartyRef, Role
+from fedspark.common import ConfigError, PartyRef, Role
 from fedspark.engine._config import JobConfig, SimulationConfig
 from fedspark.engine._homo_nn_job import load_xy
 from fedspark.federation import Context, Federation, LoopbackHub
@@ -53,6 +53,9 @@ class Simulation:
 
     def __init__(self, spark: SparkSession, sim: SimulationConfig, params: HomoNNParams, job_id: str,
                  timeout_s: float = 300.0) -> None:
+        if params.secure.mode == "paillier" or params.mode == "async":
+            raise ConfigError("simulation runs synchronous rounds, plaintext or masked; "
+                              f"not mode {params.mode} with secure.mode {params.secure.mode}")
         started = time.monotonic()
         self.spark, self.sim, self.params, self.job_id, self.timeout_s = spark, sim, params, job_id, timeout_s
         self.feature_names, x, y = load_xy(spark, sim.data, PartyRef(Role.GUEST, "simulation"))

@@ -20,7 +20,10 @@ from fedspark.algorithms.homo_nn._async import client_async
 from fedspark.algorithms.homo_nn._barrier import try_get
 from fedspark.algorithms.homo_nn._errors import RoundError
 from fedspark.algorithms.homo_nn._local import LocalTrainer
+from fedspark.algorithms.homo_nn._paillier_agg import client_key, decrypt_global, encrypt_update, packer
 from fedspark.algorithms.homo_nn._params import HomoNNParams
+from fedspark.algorithms.homo_nn._roster import client_refs
+from fedspark.crypto import PrivateKey
 from fedspark.federation import Context
 
 RoundCallback = Callable[[int, dict[str, Any]], None]
@@ -61,6 +64,7 @@ def train_client(
         hello["initial"] = trainer.initial_weights()  # the seeded start, identical at every client
     ctx.sub("setup").arbiter.put("hello", hello)
     result = ClientResult(weights=trainer.initial_weights())
+    opener = _Opener(ctx, params)
     if params.mode == "async":
 
         def local_step(w: np.ndarray, push: int) -> tuple[np.ndarray, int, float]:
@@ -84,7 +88,7 @@ def train_client(
             rctx = ctx.sub(f"round-{round_no}")
         record: dict[str, Any] = {"round": round_no, "selected": bool(start["selected"])}
         if start["selected"]:
-            weights = result.weights if start.get("weights") is None else np.asarray(start["weights"])
+            weights = result.weights if start.get("weights") is None else opener.open(start["weights"])
 
             def local_update(
                 w: np.ndarray = weights, r: int = round_no, record: dict[str, Any] = record
@@ -104,18 +108,40 @@ def train_client(
                     return result
             else:
                 new, n, loss = local_update()
-                rctx.arbiter.put("update", {"weights": new, "n": n, "loss": loss})
+                rctx.arbiter.put("update", opener.seal(float(start["share"]), new, n, loss))
             result.rounds_trained += 1
         result.history.append(record)
         if on_round is not None:
             on_round(round_no, record)
         round_no += 1
     final = ctx.sub("final").arbiter.get("model")
-    if not isinstance(final, dict) or not isinstance(final.get("weights"), np.ndarray):
+    if not isinstance(final, dict) or not isinstance(final.get("weights"), (np.ndarray, dict)):
         raise RoundError(ctx.job_id, params.rounds, "the arbiter's final model is malformed")
-    result.weights = final["weights"]
+    result.weights = opener.open(final["weights"])
     ctx.sub("final").arbiter.put("bye", {"rounds_trained": result.rounds_trained})
     return result
+
+
+class _Opener:
+    """How this client reads the global model and writes its update: in the clear, or (paillier)
+    encrypted under the clients' shared key, which the arbiter never holds."""
+
+    def __init__(self, ctx: Context, params: HomoNNParams) -> None:
+        self.key: PrivateKey | None = None
+        if params.secure.mode == "paillier":
+            clients = list(client_refs(ctx).values())
+            self.key = client_key(ctx, clients, params)
+            self.pack = packer(self.key.public_key, params, len(clients))
+
+    def open(self, model: Any) -> np.ndarray:
+        if self.key is None:
+            return np.asarray(model, dtype=np.float64)
+        return decrypt_global(self.key, self.pack, model)[0]
+
+    def seal(self, share: float, weights: np.ndarray, n: int, loss: float) -> dict[str, Any]:
+        if self.key is None:
+            return {"weights": weights, "n": n, "loss": loss}
+        return {"enc": encrypt_update(self.key.public_key, self.pack, share, weights, loss)}
 
 
 def _newest_round(ctx: Context, params: HomoNNParams, current: int) -> tuple[int, dict[str, Any]] | None:

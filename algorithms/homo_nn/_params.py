@@ -72,11 +72,16 @@ class SecureParams(_Strict):
     ``frac_bits`` is the fixed-point precision of the masked integers (mod 2^64);
     the aggregate differs from plain FedAvg by at most ``K * 2^-(frac_bits+1) / n``.
     ``threshold`` is the number of shares that recover a seed (default: a majority).
+    ``paillier``: packed Paillier under a key the clients share and the arbiter lacks;
+    the arbiter adds ciphertexts and never holds even the global model in plaintext.
     """
 
-    mode: Literal["none", "masking"] = "none"
+    mode: Literal["none", "masking", "paillier"] = "none"
     frac_bits: int = Field(24, ge=8, le=40)
     threshold: int | None = Field(None, ge=2)
+    key_size: int = Field(2048, description="paillier: key size of the clients' shared key")
+    allow_insecure_key_size: bool = False
+    clip: float = Field(8.0, gt=0, description="paillier: |p_k·w| bound of the packed fixed-point slots")
 
 
 class AsyncParams(_Strict):

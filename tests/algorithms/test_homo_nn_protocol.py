@@ -199,3 +199,19 @@ def test_async_drops_updates_beyond_the_staleness_bound() -> None:
     dropped = [u for u in arbiter.updates if u["fate"] == "dropped_stale"]
     assert dropped and all(u["client"] == "10000" and u["staleness"] > 1 for u in dropped)
     assert all(u["staleness"] <= 1 for u in arbiter.updates if u["fate"] == "mixed")
+
+
+def test_paillier_aggregate_equals_fedavg_and_the_arbiter_holds_only_ciphertexts() -> None:
+    import pyarrow as pa
+
+    params = _params(secure={"mode": "paillier", "key_size": 1024, "allow_insecure_key_size": True, "clip": 4.0})
+    sizes = [50, 30, 20]
+    results = _run(params, CLIENTS, sizes)
+    arbiter = results[ARBITER]
+    assert isinstance(arbiter.weights["enc"], pa.FixedSizeBinaryArray)  # the arbiter's "model" is ciphertext
+    expected = _reference(params, sizes, [[0, 1, 2]] * params.rounds)
+    from fedspark.crypto import Packer
+
+    step = Packer(2**1023, slot_bits=32, clip=4.0, summands=3).step
+    for ref in CLIENTS:
+        assert np.max(np.abs(results[ref].weights - expected)) <= 50 * 3 * step
