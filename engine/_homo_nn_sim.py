@@ -97,9 +97,10 @@ class Simulation:
         thread.start()
         try:
             self._clients({p.party_id: context(p) for p in self.clients})
-        except BaseException:
+        except BaseException as exc:
             hub.close()
-            raise
+            thread.join()
+            raise outcome.get("error", exc) from exc  # the arbiter's failure is the cause, if it failed
         finally:
             thread.join()
             hub.close()
@@ -117,7 +118,8 @@ class Simulation:
             ctx.sub("setup").arbiter.put("hello", {"n_samples": int(rows[i]), "n_parameters": self.initial.size})
         index = {pid: i for i, pid in enumerate(ctxs)}
         weights = self.initial
-        pool = ThreadPoolExecutor(max_workers=min(32, len(ctxs)))
+        # One thread per client: a masked round blocks every client until all sent their keys.
+        pool = ThreadPoolExecutor(max_workers=len(ctxs))
         try:
             for round_no in range(self.params.rounds):
                 scoped = {pid: ctx.sub(f"round-{round_no}") for pid, ctx in ctxs.items()}

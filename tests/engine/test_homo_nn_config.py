@@ -15,7 +15,7 @@ from fedspark.engine._config import load_job
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("name", ["homo_nn_breast.yaml", "homo_nn_sim.yaml"])
+@pytest.mark.parametrize("name", ["homo_nn_breast.yaml", "homo_nn_sim.yaml", "homo_nn_default_credit.yaml"])
 def test_shipped_jobs_validate(name: str) -> None:
     job = load_job(REPO / "jobs" / name)
     assert job.algorithm == "homo_nn"
