@@ -72,6 +72,7 @@ def bench_homo_nn(
     clients: Annotated[int, typer.Option(help="virtual clients")] = 100,
     rounds: Annotated[int, typer.Option(help="plaintext rounds (the first includes start-up)")] = 5,
     masked_rounds: Annotated[int, typer.Option(help="rounds with pairwise masking")] = 1,
+    neighbours: Annotated[int, typer.Option(help="clients each masks with (0 = all: full Bonawitz)")] = 16,
     sim: Annotated[bool, typer.Option("--sim/--no-sim", help="simulated clients as Spark tasks (the only mode)")] = True,
 ) -> None:
     """Rounds/s of simulated clients on breast, and masked vs plaintext round time (one JSON object)."""
@@ -80,7 +81,8 @@ def bench_homo_nn(
 
     if not sim:
         raise ConfigError("bench homo-nn measures simulated clients only: pass --sim")
-    Console().print_json(data=run_homo_nn_bench(clients=clients, rounds=rounds, masked_rounds=masked_rounds))
+    Console().print_json(data=run_homo_nn_bench(clients=clients, rounds=rounds, masked_rounds=masked_rounds,
+                                                      neighbours=neighbours or None))
 
 
 def predict(

@@ -79,6 +79,8 @@ class SecureParams(_Strict):
     mode: Literal["none", "masking", "paillier"] = "none"
     frac_bits: int = Field(24, ge=8, le=40)
     threshold: int | None = Field(None, ge=2)
+    neighbours: int | None = Field(None, ge=2, description="masking: mask and share with this many clients "
+                                   "(a circulant graph, Bell et al. CCS'20); None = with all")
     key_size: int = Field(2048, description="paillier: key size of the clients' shared key")
     allow_insecure_key_size: bool = False
     clip: float = Field(8.0, gt=0, description="paillier: |p_k·w| bound of the packed fixed-point slots")

@@ -19,7 +19,7 @@ self-mask even when its pairwise masks are known.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +43,26 @@ def threshold(params: HomoNNParams, count: int) -> int:
     if params.secure.threshold is not None:
         return params.secure.threshold
     return max(2, count // 2 + 1)
+
+
+def neighbours(ids: Sequence[str], me: str, k: int | None) -> list[str]:
+    """The clients ``me`` masks with and shares its seeds among.
+
+    Everyone (Bonawitz et al.) when ``k`` is None or covers the roster; else the
+    k/2 nearest on each side of ``me`` in sorted id order, a circulant graph as in
+    Bell et al. (CCS'20), which cuts each client's work from O(n) to O(k). Every
+    party computes the graph itself from the roster, so the arbiter cannot pick it.
+    """
+    ordered = sorted(ids)
+    if k is None or k >= len(ordered) - 1:
+        return [v for v in ordered if v != me]
+    i, half = ordered.index(me), max(1, k // 2)
+    return sorted({ordered[(i + d) % len(ordered)] for d in range(-half, half + 1) if d != 0})
+
+
+def group(ids: Sequence[str], owner: str, k: int | None) -> list[str]:
+    """Who holds shares of ``owner``'s secrets (its neighbours and itself), in share-index order."""
+    return sorted([*neighbours(ids, owner, k), owner])
 
 
 def encode_update(weights: np.ndarray, n: int, loss: float) -> np.ndarray:
@@ -74,15 +94,15 @@ def client_round(
     if not roster.get("included"):
         return False
     keys: dict[str, dict[str, bytes]] = roster["keys"]
-    ids = sorted(keys)
-    t = int(roster["threshold"])
+    holders = group(list(keys), me, params.secure.neighbours)
+    t = threshold(params, len(holders))
     self_seed = m.new_seed()
-    seed_shares = m.split_secret(self_seed, t, len(ids))
-    key_shares = m.split_secret(mask_key.secret, t, len(ids))
-    mine: dict[str, tuple[bytes, bytes]] = {me: (seed_shares[ids.index(me)], key_shares[ids.index(me)])}
+    seed_shares = m.split_secret(self_seed, t, len(holders))
+    key_shares = m.split_secret(mask_key.secret, t, len(holders))
+    mine: dict[str, tuple[bytes, bytes]] = {me: (seed_shares[holders.index(me)], key_shares[holders.index(me)])}
     sealed = {
         v: m.seal(seal_key.secret, keys[v]["seal"], _share_message(me, v, seed_shares[i], key_shares[i]))
-        for i, v in enumerate(ids)
+        for i, v in enumerate(holders)
         if v != me
     }
     s.arbiter.put("shares", sealed)
@@ -100,11 +120,12 @@ def client_round(
     request = s.arbiter.get("unmask")
     if not request.get("included"):
         return False
-    survivors, dropped = list(request["survivors"]), list(request["dropped"])
-    if set(survivors) & set(dropped) or not set(survivors) | set(dropped) <= set(mine):
+    survivors, dropped = set(request["survivors"]), set(request["dropped"])
+    if survivors & dropped:
         # Revealing both seeds of one client would expose its update: refuse.
-        raise RoundError(ctx.job_id, -1, f"the arbiter asks for inconsistent unmasking {survivors} / {dropped}")
-    s.arbiter.put("reveal", {"seed": {v: mine[v][0] for v in survivors}, "key": {v: mine[v][1] for v in dropped}})
+        raise RoundError(ctx.job_id, -1, f"the arbiter asks for both seeds of {sorted(survivors & dropped)}")
+    s.arbiter.put("reveal", {"seed": {v: mine[v][0] for v in survivors & mine.keys()},
+                             "key": {v: mine[v][1] for v in dropped & mine.keys()}})
     return True
 
 
@@ -142,7 +163,7 @@ def arbiter_round(
     deadline = params.sync.deadline_s
     g1 = gather(s, "keys", selected, deadline_s=deadline)
     u1 = sorted(g1.values)
-    t = threshold(params, len(u1))
+    t = threshold(params, min(len(u1), (params.secure.neighbours or len(u1)) + 1))
     enough = len(u1) >= t
     for pid, party in selected.items():
         included = enough and pid in g1.values
@@ -154,7 +175,7 @@ def arbiter_round(
     u2 = sorted(g2.values)
     enough = len(u2) >= t
     for pid, party in p1.items():
-        boxes = {v: g2.values[v][pid] for v in u2 if v != pid} if enough and pid in g2.values else {}
+        boxes = {v: g2.values[v][pid] for v in u2 if v != pid and pid in g2.values[v]} if enough else {}
         at(s, party).put("relay", {"included": enough and pid in g2.values, "shares": boxes})
     if not enough:
         return SecureOutcome(None, late=sorted(g2.late), aborted=f"{len(u2)} clients shared seeds, {t} needed")
@@ -173,36 +194,50 @@ def arbiter_round(
     if len(g4.values) < t:
         return SecureOutcome(None, reported=u3, late=dropped, dropped=dropped, late_parties=late_parties,
                              aborted=f"{len(g4.values)} survivors revealed shares, {t} needed")
-    index = {pid: i + 1 for i, pid in enumerate(u1)}
     masks = {pid: g1.values[pid]["mask"] for pid in u2}
-    total = _unmask(ctx, g3.values, g4.values, index, masks, dropped, t)
+    try:
+        total = _unmask(ctx.job_id, g3.values, g4.values, u1, masks, dropped, params)
+    except _TooFewShares as exc:
+        return SecureOutcome(None, reported=u3, late=dropped, dropped=dropped, late_parties=late_parties,
+                             aborted=str(exc))
     return SecureOutcome(m.dequantise(total, params.secure.frac_bits), reported=u3, late=dropped,
                          dropped=dropped, late_parties=late_parties)
 
 
+class _TooFewShares(Exception):
+    pass
+
+
+def _recover(owner: str, what: str, reveals: Mapping[str, Any], u1: list[str], params: HomoNNParams) -> bytes:
+    holders = group(u1, owner, params.secure.neighbours)
+    t = threshold(params, len(holders))
+    shares = [(holders.index(u) + 1, reveals[u][what][owner]) for u in holders if owner in reveals.get(u, {}).get(what, {})]
+    if len(shares) < t:
+        raise _TooFewShares(f"{len(shares)} shares of client {owner}'s {what}, {t} needed")
+    return m.combine_secret(shares[:t])
+
+
 def _unmask(
-    ctx: Context,
+    job_id: str,
     masked: Mapping[str, Any],
     reveals: Mapping[str, Any],
-    index: Mapping[str, int],
+    u1: list[str],
     masks: Mapping[str, bytes],
     dropped: list[str],
-    t: int,
+    params: HomoNNParams,
 ) -> np.ndarray:
-    holders = sorted(reveals)[:t]
     survivors = sorted(masked)
     total = np.zeros(len(next(iter(masked.values()))), dtype=np.uint64)
     for pid in survivors:
         y = masked[pid]
         if not isinstance(y, np.ndarray) or y.dtype != np.uint64 or y.shape != total.shape:
-            raise RoundError(ctx.job_id, -1, f"client {pid} sent a malformed masked update")
+            raise RoundError(job_id, -1, f"client {pid} sent a malformed masked update")
         total += y
     for v in survivors:
-        seed = m.combine_secret([(index[u], reveals[u]["seed"][v]) for u in holders])
-        total -= m.stream(seed, total.size)
+        total -= m.stream(_recover(v, "seed", reveals, u1, params), total.size)
     for v in dropped:
-        secret = m.combine_secret([(index[u], reveals[u]["key"][v]) for u in holders])
-        for u in survivors:
+        secret = _recover(v, "key", reveals, u1, params)
+        for u in set(survivors) & set(neighbours(u1, v, params.secure.neighbours)):
             pad = m.stream(m.agree(secret, masks[u]), total.size)
             # u added sign(u, v)·PRG(s_uv); take it out.
             total = total - pad if m.pair_sign(u, v) > 0 else total + pad

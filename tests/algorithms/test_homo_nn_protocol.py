@@ -215,3 +215,18 @@ def test_paillier_aggregate_equals_fedavg_and_the_arbiter_holds_only_ciphertexts
     step = Packer(2**1023, slot_bits=32, clip=4.0, summands=3).step
     for ref in CLIENTS:
         assert np.max(np.abs(results[ref].weights - expected)) <= 50 * 3 * step
+
+
+def test_masking_with_neighbourhoods_survives_a_dropout() -> None:
+    from fedspark.algorithms.homo_nn._secure import neighbours
+
+    ids = ["a", "b", "c", "d", "e", "f"]
+    assert neighbours(ids, "a", 2) == ["b", "f"] and neighbours(ids, "a", None) == ids[1:]
+    assert all(("a" in neighbours(ids, v, 2)) == (v in neighbours(ids, "a", 2)) for v in ids[1:])  # symmetric
+    clients = [*CLIENTS, PartyRef(Role.HOST, "10003"), PartyRef(Role.HOST, "10004"), PartyRef(Role.HOST, "10005")]
+    params = _params(rounds=2, secure={"mode": "masking", "neighbours": 4}, sync={"deadline_s": 1.0})
+    sizes = [30, 25, 20, 15, 10, 20]
+    arbiter = _run(params, clients, sizes, timeout_s=5, **{"10003": {"drop_after_sharing": 1}})[ARBITER]
+    assert arbiter.rounds[1]["dropped"] == ["10003"] and "aborted" not in arbiter.rounds[1]
+    expected = _reference(params, sizes, [[0, 1, 2, 3, 4, 5], [0, 1, 2, 4, 5]])
+    assert np.max(np.abs(arbiter.weights - expected)) <= 1e-5
