@@ -10,7 +10,8 @@ among ``neighbours`` others, as in Bell et al. CCS'20; 0 = all, Bonawitz et al.)
 time / masked round time (≥ 0.5 means masking costs at most 2×). The first
 round's time includes the table read, the split and the executors' start-up
 (Python workers importing torch); later rounds are the steady state. Packed
-Paillier aggregation is not implemented yet and is reported as not measured.
+Paillier aggregation (``secure.mode: paillier``) runs between real parties but
+not in the simulation yet, so it is reported as not measured.
 """
 
 from __future__ import annotations
@@ -94,7 +95,9 @@ def run_homo_nn_bench(
             "plaintext": {"rate": 1.0 / plain_round, "unit": "rounds/s", "later_round_s": plain_round,
                           "first_round_s": first_round, "round_s": plain_s},
             "masked": {"rate": 1.0 / masked_round, "unit": "rounds/s", "round_s": masked_s},
-            "packed_paillier": {"rate": None, "unit": "rounds/s", "note": "not implemented yet: not measured"},
+            "packed_paillier": {"rate": None, "unit": "rounds/s",
+                                "note": "not measured: secure.mode paillier runs between real parties, "
+                                        "not in the simulation yet"},
             "spark_session_start": {"rate": session_s, "unit": "s (not part of the first round)"},
         },
         "baseline": {"plaintext_round": {"rate": plain_round, "unit": "s/round (same run)"},
