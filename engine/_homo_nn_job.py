@@ -47,13 +47,14 @@ def run_homo_nn(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Sp
                          unit="update" if params.mode == "async" else "round", late=record.get("late", []))
 
         result = train_arbiter(ctx, params, on_round=on_round)
-        write_json(out / "rounds.json", result.rounds)
+        steps = result.updates if params.mode == "async" else result.rounds  # async: one record per update
+        write_json(out / "rounds.json", steps)
         write_json(out / "late_updates.json", result.late_arrivals)
         seconds = time.monotonic() - started
-        return {"role": "arbiter", "epochs": len(result.rounds), "rounds": len(result.rounds), "seconds": seconds,
-                "seconds_per_epoch": seconds / max(len(result.rounds), 1), "secure": params.secure.mode,
+        return {"role": "arbiter", "epochs": len(steps), "rounds": len(steps), "seconds": seconds,
+                "seconds_per_epoch": seconds / max(len(steps), 1), "secure": params.secure.mode, "mode": params.mode,
                 "n_parameters": result.n_parameters, "late_updates": len(result.late_arrivals),
-                "loss_history": [r.get("loss") for r in result.rounds]}
+                "loss_history": [r.get("loss") for r in steps]}
 
     assert spark is not None  # clients start one in run_party
     cfg = job.party_config(me)
