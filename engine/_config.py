@@ -35,6 +35,7 @@ class PartyConfig(_Strict):
     model_dir: str | None = Field(
         None, description="scoring: this party's trained model folder (model.json, transforms.json)"
     )
+    test_data: TableConfig | None = Field(None, description="held-out table this party scores the final model on")
 
     @model_validator(mode="before")
     @classmethod
@@ -105,11 +106,24 @@ class DebugConfig(_Strict):
     record_gradients: bool = Field(False, description="write each party's plaintext gradients to its own run folder")
 
 
+class SimulationConfig(_Strict):
+    """``homo_nn`` with virtual clients: one table split non-IID (Dirichlet over labels) into
+    ``clients`` parts, trained as Spark tasks in one process, with the same arbiter code."""
+
+    clients: int = Field(100, ge=2)
+    data: TableConfig
+    test_data: TableConfig | None = None
+    dirichlet_alpha: float = Field(0.5, gt=0)
+    seed: int = 0
+    partitions: int = Field(2, ge=1, description="Spark partitions the virtual clients are spread over")
+
+
 class JobConfig(_Strict):
     name: str
-    algorithm: Literal["hetero_lr", "hetero_lr_predict"] = "hetero_lr"
-    examples: Literal["breast"] | None = Field(None, description="example tables to generate when missing")
-    parties: PartiesConfig
+    algorithm: Literal["hetero_lr", "hetero_lr_predict", "homo_nn"] = "hetero_lr"
+    examples: Literal["breast", "breast_homo"] | None = Field(None, description="example tables to generate when missing")
+    parties: PartiesConfig | None = Field(None, description="required unless 'simulation' is given")
+    simulation: SimulationConfig | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     federation: FederationConfig = Field(default_factory=FederationConfig)
@@ -125,27 +139,45 @@ class JobConfig(_Strict):
 
     @model_validator(mode="after")
     def _check_parties(self) -> JobConfig:
+        if self.simulation is not None:
+            if self.algorithm != "homo_nn":
+                raise ValueError(f"simulation runs homo_nn only, not {self.algorithm}")
+            return self
         ids = [p.party_id for p in self.all_party_configs()]
         if len(set(ids)) != len(ids):
             raise ValueError(f"each role needs its own party id in the embedded runner, got {ids}")
-        if self.parties.guest.data is None or any(h.data is None for h in self.parties.hosts):
+        if self.roster.guest.data is None or any(h.data is None for h in self.roster.hosts):
             raise ValueError("guest and hosts need a 'data' table")
-        if self.algorithm == "hetero_lr":
-            if self.parties.guest.data.label_column is None:
-                raise ValueError("parties.guest.data.label_column is required for hetero_lr")
-            if self.parties.arbiter is None:
-                raise ValueError("parties.arbiter is required for hetero_lr training")
+        labelled = [self.roster.guest] if self.algorithm == "hetero_lr" else self.parties_with_data()
+        for party in labelled:
+            if party.data is not None and party.data.label_column is None:
+                raise ValueError(f"party {party.party_id}: data.label_column is required for {self.algorithm}")
+        if self.algorithm in ("hetero_lr", "homo_nn") and self.roster.arbiter is None:
+            raise ValueError(f"parties.arbiter is required for {self.algorithm} training")
         return self
 
+    @property
+    def roster(self) -> PartiesConfig:
+        if self.parties is None:
+            raise ValueError(f"job {self.name}: 'parties' is required unless the job is a simulation")
+        return self.parties
+
+    def parties_with_data(self) -> list[PartyConfig]:
+        return [self.roster.guest, *self.roster.hosts]
+
     def all_party_configs(self) -> list[PartyConfig]:
-        arbiter = [self.parties.arbiter] if self.parties.arbiter is not None else []
-        return [self.parties.guest, *self.parties.hosts, *arbiter]
+        if self.simulation is not None:
+            return [PartyConfig(party_id="simulation", data=self.simulation.data, test_data=self.simulation.test_data)]
+        arbiter = [self.roster.arbiter] if self.roster.arbiter is not None else []
+        return [self.roster.guest, *self.roster.hosts, *arbiter]
 
     def party_refs(self) -> list[PartyRef]:
-        arbiter = [PartyRef(Role.ARBITER, self.parties.arbiter.party_id)] if self.parties.arbiter is not None else []
+        if self.simulation is not None:
+            return []
+        arbiter = [PartyRef(Role.ARBITER, self.roster.arbiter.party_id)] if self.roster.arbiter is not None else []
         return [
-            PartyRef(Role.GUEST, self.parties.guest.party_id),
-            *[PartyRef(Role.HOST, h.party_id) for h in self.parties.hosts],
+            PartyRef(Role.GUEST, self.roster.guest.party_id),
+            *[PartyRef(Role.HOST, h.party_id) for h in self.roster.hosts],
             *arbiter,
         ]
 
@@ -189,8 +221,11 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
 
 def _algorithm_params_model(algorithm: str) -> type[BaseModel]:
     from fedspark.algorithms.hetero_lr import HeteroLRParams
+    from fedspark.algorithms.homo_nn import HomoNNParams
 
-    models: dict[str, type[BaseModel]] = {"hetero_lr": HeteroLRParams, "hetero_lr_predict": _NoParams}
+    models: dict[str, type[BaseModel]] = {
+        "hetero_lr": HeteroLRParams, "hetero_lr_predict": _NoParams, "homo_nn": HomoNNParams,
+    }
     return models[algorithm]
 
 

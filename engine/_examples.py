@@ -14,6 +14,7 @@ results on generated data compare with FATE's published runs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ from fedspark.common import DataError
 
 GUEST_FILE = "breast_hetero_guest.csv"
 HOST_FILE = "breast_hetero_host.csv"
+HOMO_FILES = {"guest": "breast_homo_guest.csv", "host": "breast_homo_host.csv", "test": "breast_homo_test.csv"}
+_HOMO_ROWS = {"guest": (0, 227), "host": (227, 455), "test": (455, 569)}
 
 _GUEST_COLUMNS = range(20, 30)
 _HOST_COLUMNS = range(0, 20)
@@ -70,16 +73,7 @@ def write_breast_examples(out_dir: Path) -> dict[str, Path]:
     Existing files of the same name are replaced. Values are printed with six
     decimals, ``-0.0`` normalised to ``0.000000``.
     """
-    from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
-
-    data = load_breast_cancer()
-    features = np.asarray(data.data, dtype=np.float64)
-    labels = np.asarray(data.target, dtype=np.int64)
-    if len(_PUBLIC_ROW_ORDER) != features.shape[0]:
-        raise DataError(
-            f"scikit-learn's breast-cancer table has {features.shape[0]} rows, expected {len(_PUBLIC_ROW_ORDER)}"
-        )
-    scaled = np.round((features - features.mean(axis=0)) / features.std(axis=0), 6) + 0.0
+    scaled, labels = _scaled_breast()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     guest = out_dir / GUEST_FILE
@@ -89,11 +83,48 @@ def write_breast_examples(out_dir: Path) -> dict[str, Path]:
     return {"guest": guest, "host": host}
 
 
-def _write_csv(path: Path, scaled: np.ndarray, labels: np.ndarray | None, columns: range) -> None:
+def write_breast_homo_examples(out_dir: Path) -> dict[str, Path]:
+    """Write FATE's horizontal breast split: ``{"guest": ..., "host": ..., "test": ...}``.
+
+    The same rows in the same public order, cut into 227 / 228 / 114 rows; every
+    table has the label and all 30 columns, the guest's ten first (``x0..x9`` are
+    columns 20-29, ``x10..x29`` columns 0-19), as in FATE's ``breast_homo_*.csv``.
+    """
+    scaled, labels = _scaled_breast()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    columns = [*_GUEST_COLUMNS, *_HOST_COLUMNS]
+    paths: dict[str, Path] = {}
+    for name, (start, stop) in _HOMO_ROWS.items():
+        paths[name] = out_dir / HOMO_FILES[name]
+        _write_csv(paths[name], scaled, labels, columns, _PUBLIC_ROW_ORDER[start:stop])
+    return paths
+
+
+def _scaled_breast() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
+
+    data = load_breast_cancer()
+    features = np.asarray(data.data, dtype=np.float64)
+    labels = np.asarray(data.target, dtype=np.int64)
+    if len(_PUBLIC_ROW_ORDER) != features.shape[0]:
+        raise DataError(
+            f"scikit-learn's breast-cancer table has {features.shape[0]} rows, expected {len(_PUBLIC_ROW_ORDER)}"
+        )
+    return np.round((features - features.mean(axis=0)) / features.std(axis=0), 6) + 0.0, labels
+
+
+def _write_csv(
+    path: Path,
+    scaled: np.ndarray,
+    labels: np.ndarray | None,
+    columns: Sequence[int],
+    rows: Sequence[int] = _PUBLIC_ROW_ORDER,
+) -> None:
     """One table in FATE's layout: id, optional y, then x0.. for ``columns``."""
     names = ["id", *(["y"] if labels is not None else []), *(f"x{j}" for j in range(len(columns)))]
     lines = [",".join(names)]
-    for row in _PUBLIC_ROW_ORDER:
+    for row in rows:
         cells = [str(row)]
         if labels is not None:
             cells.append(str(int(labels[row])))

@@ -80,7 +80,7 @@ def run_party(
         routes = _read_routes()
         transport.set_routes(routes)
         delay = job.delay_for(me)
-        if delay > 0:
+        if delay > 0 and job.algorithm != "homo_nn":  # homo_nn clients stall every round instead
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
         ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s))
         metrics = _run_role(job, me, ctx, out, spark)
@@ -94,9 +94,10 @@ def run_party(
 def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
     """Run this party's side of the job's algorithm; each algorithm's role runner lives in its own module."""
     from fedspark.engine._hetero_lr_job import run_hetero_lr
+    from fedspark.engine._homo_nn_job import run_homo_nn
     from fedspark.engine._predict_job import run_hetero_lr_predict
 
-    runners = {"hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict}
+    runners = {"hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict, "homo_nn": run_homo_nn}
     return runners[job.algorithm](job, me, ctx, out, spark)
 
 

@@ -18,6 +18,8 @@ from rich.table import Table
 
 from fedspark.common import ConfigError, FedsparkError
 from fedspark.engine import _cli_exchange
+from fedspark.engine._cli_homo_nn import bench_homo_nn
+from fedspark.engine._cli_homo_nn import predict as predict_nn
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Federated learning on Spark.")
 console = Console(stderr=True)
@@ -65,7 +67,15 @@ def _run_job(job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path |
     for path in ensure_example_data(job):
         console.print(f"generated example table [bold]{path}[/]")
     job_id = job_id or f"{job.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    max_iter = int(job.params.get("max_iter", 20)) if job.algorithm == "hetero_lr" else 1
+    if job.simulation is not None:  # homo_nn with virtual clients: one process, Spark tasks
+        from fedspark.engine._cli_homo_nn import run_simulation_job
+
+        metrics = run_simulation_job(job, job_id, runs_dir, console)
+        out.print(f"{job_id}: {metrics['rounds']} rounds of {metrics['clients']} clients, "
+                  f"{metrics['rounds_per_second']:.2f} rounds/s, accuracy {_fmt(metrics.get('accuracy'))}")
+        out.print(f"results in {runs_dir / job_id / 'simulation'}")
+        return
+    max_iter = int(job.params.get("max_iter", job.params.get("rounds", 20))) if job.algorithm != "hetero_lr_predict" else 1
     console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
     if job.security.allow_insecure_key_size and job.security.key_size < 2048:
         console.print(f"[yellow]insecure key size {job.security.key_size} bits (allow_insecure_key_size)[/]")
@@ -83,11 +93,11 @@ def _run_job(job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path |
                 loss_text = f"loss {loss:.5f}" if loss is not None else ""
                 progress.update(task, description="training", completed=event["epoch"], loss=loss_text)
                 if not console.is_terminal:  # logs and CI: one line per epoch instead of a redrawn bar
-                    console.print(f"epoch {event['epoch']}/{event['total']} {loss_text}")
+                    console.print(f"{event.get('unit', 'epoch')} {event['epoch']}/{event['total']} {loss_text}")
             elif kind == "ready":
                 progress.update(task, description="parties ready")
             elif kind == "done" and event["party"].startswith("guest"):
-                done = progress.tasks[0].completed if job.algorithm == "hetero_lr" else 1
+                done = progress.tasks[0].completed if job.algorithm != "hetero_lr_predict" else 1
                 progress.update(task, description="done", completed=done)
 
         result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event).run()
@@ -113,11 +123,13 @@ def _fmt(value: Any) -> str:
 def examples(
     out_dir: Annotated[Path, typer.Option("--out", help="folder for the example tables")] = Path("data"),
 ) -> None:
-    """Write the example tables (breast cancer, split by columns like FATE's examples)."""
-    from fedspark.engine._examples import write_breast_examples
+    """Write the example tables (breast cancer, split by columns and by rows like FATE's examples)."""
+    from fedspark.engine._examples import write_breast_examples, write_breast_homo_examples
 
     for name, path in write_breast_examples(out_dir).items():
         out.print(f"{name}: {path}")
+    for name, path in write_breast_homo_examples(out_dir).items():
+        out.print(f"homo {name}: {path}")
 
 
 certs_app = typer.Typer(no_args_is_help=True, help="Federation CA and party certificates for mTLS.")
@@ -214,6 +226,8 @@ from fedspark.engine._cli_federation import bench_federation, ping  # noqa: E402
 
 app.command()(ping)
 bench_app.command("federation")(bench_federation)
+bench_app.command("homo-nn")(bench_homo_nn)
+app.command("predict-nn")(predict_nn)
 
 
 @app.command()

@@ -1,1 +1,53 @@
-"""Horizontal neural networks (FedAvg); arrives with the homo_nn issue."""
+"""Horizontal neural networks: clients train one network locally, the arbiter averages.
+
+Protocol in ``_client`` / ``_arbiter`` (with the barrier in ``_barrier``,
+masked rounds in ``_secure`` and FedAsync in ``_async``); arithmetic in ``_aggregate`` and ``_masking``;
+torch only in ``_network`` and ``_local``. Algorithms see a federation
+``Context`` only.
+"""
+
+from fedspark.algorithms.homo_nn._aggregate import fedavg, needed_reports, select_clients
+from fedspark.algorithms.homo_nn._arbiter import ArbiterResult, train_arbiter
+from fedspark.algorithms.homo_nn._async import staleness_weight
+from fedspark.algorithms.homo_nn._client import ClientResult, train_client
+from fedspark.algorithms.homo_nn._errors import NetworkError, RoundError
+from fedspark.algorithms.homo_nn._local import LocalResult, LocalTrainer, predict
+from fedspark.algorithms.homo_nn._network import build_network, get_vector, n_parameters, set_vector
+from fedspark.algorithms.homo_nn._params import (
+    AsyncParams,
+    HomoNNParams,
+    LayerSpec,
+    NetworkSpec,
+    SecureParams,
+    SelectionParams,
+    SyncParams,
+)
+from fedspark.algorithms.homo_nn._roster import client_refs
+
+__all__ = [
+    "ArbiterResult",
+    "AsyncParams",
+    "ClientResult",
+    "HomoNNParams",
+    "LayerSpec",
+    "LocalResult",
+    "LocalTrainer",
+    "NetworkError",
+    "NetworkSpec",
+    "RoundError",
+    "SecureParams",
+    "SelectionParams",
+    "SyncParams",
+    "build_network",
+    "client_refs",
+    "fedavg",
+    "get_vector",
+    "n_parameters",
+    "needed_reports",
+    "predict",
+    "select_clients",
+    "set_vector",
+    "staleness_weight",
+    "train_arbiter",
+    "train_client",
+]

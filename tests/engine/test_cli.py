@@ -18,7 +18,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_examples_writes_the_public_breast_split(tmp_path: Path, test_data: Path) -> None:
     proc = _cli("examples", "--out", "ex", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    for name in ("breast_hetero_guest.csv", "breast_hetero_host.csv"):
+    for name in ("breast_hetero_guest.csv", "breast_hetero_host.csv", "breast_homo_guest.csv", "breast_homo_test.csv"):
         ours, public = pd.read_csv(tmp_path / "ex" / name), pd.read_csv(test_data / name)
         assert list(ours.columns) == list(public.columns)
         pd.testing.assert_frame_equal(ours, public, atol=1e-6, check_exact=False)

@@ -55,3 +55,15 @@ def test_values_are_printed_with_six_decimals(generated: dict[str, Path]) -> Non
 def test_bytes_equal_public_file(generated: dict[str, Path], test_data: Path, role: str) -> None:
     """Stronger than the 1e-6 check: the module docstring promises identical files."""
     assert generated[role].read_bytes() == (test_data / generated[role].name).read_bytes()
+
+
+@pytest.mark.parametrize("role", ["guest", "host", "test"])
+def test_homo_split_matches_public_file(tmp_path_factory: pytest.TempPathFactory, test_data: Path, role: str) -> None:
+    from fedspark.engine._examples import HOMO_FILES, write_breast_homo_examples
+
+    written = write_breast_homo_examples(tmp_path_factory.mktemp("homo"))
+    header, rows = read_csv(written[role])
+    public_header, public_rows = read_csv(test_data / HOMO_FILES[role])
+    assert header == public_header and len(rows) == len(public_rows)
+    values = np.array(rows, dtype=np.float64)
+    np.testing.assert_allclose(values, np.array(public_rows, dtype=np.float64), rtol=0, atol=1e-6)

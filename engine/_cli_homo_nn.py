@@ -1,0 +1,104 @@
+"""``fedspark run`` for simulation jobs and ``fedspark bench homo-nn``.
+
+Kept out of ``cli.py``: the CLI registers these functions, they hold the logic.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from fedspark.engine._config import JobConfig
+from fedspark.engine._outputs import write_json
+
+
+def run_simulation_job(job: JobConfig, job_id: str, runs_dir: Path, console: Console) -> dict[str, Any]:
+    """Run a simulation job in this process; writes ``runs/<job_id>/simulation/``."""
+    import torch
+
+    from fedspark.algorithms.evaluation import binary_metrics
+    from fedspark.algorithms.homo_nn import build_network, predict
+    from fedspark.algorithms.homo_nn._network import as_tensor
+    from fedspark.common import PartyRef, Role
+    from fedspark.engine._homo_nn_job import load_xy
+    from fedspark.engine._homo_nn_sim import Simulation, simulation_job
+    from fedspark.engine._spark import build_session
+
+    torch.set_num_threads(1)
+    sim, params = simulation_job(job)
+    out = runs_dir / job_id / "simulation"
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    spark = build_session(f"fedspark-sim-{job_id}", job.spark)
+    try:
+        simulation = Simulation(spark, sim, params, job_id, timeout_s=job.federation.timeout_s)
+        rounds: list[dict[str, Any]] = []
+
+        def on_round(round_no: int, record: dict[str, Any]) -> None:
+            rounds.append(record)
+            write_json(out / "rounds.json", rounds)
+            loss = record.get("loss")
+            console.print(f"round {round_no + 1}/{params.rounds} {len(record['reported'])} clients "
+                          f"{record['seconds']:.2f}s" + (f" loss {loss:.5f}" if loss is not None else ""))
+
+        result = simulation.run(on_round)
+        metrics: dict[str, Any] = {
+            "clients": sim.clients, "rounds": len(result.rounds), "seconds": result.seconds,
+            "setup_seconds": result.setup_seconds, "rounds_per_second": len(result.rounds) / result.seconds,
+            "later_round_seconds": [r["seconds"] for r in result.rounds[1:]],
+            "client_rows": result.client_rows, "secure": params.secure.mode,
+        }
+        if sim.test_data is not None and result.weights is not None and params.network.loss == "bce":
+            names, x, y = load_xy(spark, sim.test_data, PartyRef(Role.GUEST, "simulation"), result.feature_names)
+            network = build_network(params.network, len(names), params.seed)
+            metrics.update(binary_metrics(y, predict(network, result.weights, as_tensor(x), params),
+                                          params.decision_threshold))
+        write_json(out / "metrics.json", metrics)
+        if result.weights is not None:
+            write_json(out / "model.json", {"algorithm": "homo_nn", "network": params.network.model_dump(),
+                                            "seed": params.seed, "feature_names": result.feature_names,
+                                            "weights": result.weights.tolist()})
+    finally:
+        spark.stop()
+    metrics["total_seconds"] = time.monotonic() - started
+    return metrics
+
+
+def bench_homo_nn(
+    clients: Annotated[int, typer.Option(help="virtual clients")] = 100,
+    rounds: Annotated[int, typer.Option(help="plaintext rounds (the first includes start-up)")] = 5,
+    masked_rounds: Annotated[int, typer.Option(help="rounds with pairwise masking")] = 1,
+    neighbours: Annotated[int, typer.Option(help="clients each masks with (0 = all: full Bonawitz)")] = 16,
+    sim: Annotated[bool, typer.Option("--sim/--no-sim", help="simulated clients as Spark tasks (the only mode)")] = True,
+) -> None:
+    """Rounds/s of simulated clients on breast, and masked vs plaintext round time (one JSON object)."""
+    from fedspark.common import ConfigError
+    from fedspark.engine._bench_homo_nn import run_homo_nn_bench
+
+    if not sim:
+        raise ConfigError("bench homo-nn measures simulated clients only: pass --sim")
+    Console().print_json(data=run_homo_nn_bench(clients=clients, rounds=rounds, masked_rounds=masked_rounds,
+                                                      neighbours=neighbours or None))
+
+
+def predict(
+    model: Annotated[Path, typer.Argument(help="a homo_nn model.json from a run folder")],
+    table: Annotated[str, typer.Argument(help="the table to score (path or URI, CSV or Parquet)")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet folder to write")] = Path("scores.parquet"),
+    id_column: Annotated[str, typer.Option(help="the table's id column")] = "id",
+    threshold: Annotated[float, typer.Option(help="decision threshold for 'prediction' (bce models)")] = 0.5,
+) -> None:
+    """Score a table with a trained homo_nn model as a Spark job; writes id, score, prediction as Parquet."""
+    from fedspark.engine._homo_nn_predict import predict_table
+    from fedspark.engine._spark import build_session
+
+    spark = build_session("fedspark-predict", {})
+    try:
+        result = predict_table(spark, model, table, out, id_column=id_column, threshold=threshold)
+    finally:
+        spark.stop()
+    Console().print(f"scored {result['rows']} rows into {result['out']}")

@@ -1,0 +1,164 @@
+"""``homo_nn`` simulation: N virtual clients trained as Spark tasks, one arbiter, one process.
+
+The arbiter is the real one (``train_arbiter``: selection, barrier, FedAvg,
+round records) talking over the in-memory transport. The clients are not N
+processes or N gateways: one driver-side proxy holds their contexts, answers
+the arbiter's round messages for all of them, and trains the selected ones as
+one Spark job per round (``train_clients_kernel`` over the table partitioned by
+client). Secure mode runs each selected client's masking steps in a thread, so
+simulated masked rounds exercise the same ``_secure`` code as a real party.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from fedspark.algorithms.homo_nn import HomoNNParams, build_network, get_vector, train_arbiter
+from fedspark.algorithms.homo_nn._secure import client_round
+from fedspark.algorithms.homo_nn._sim_kernel import UPDATE_SCHEMA, train_clients_kernel
+from fedspark.algorithms.homo_nn._split import dirichlet_split
+from fedspark.common import ConfigError, PartyRef, Role
+from fedspark.engine._config import JobConfig, SimulationConfig
+from fedspark.engine._homo_nn_job import load_xy
+from fedspark.federation import Context, Federation, LoopbackHub
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+RoundCallback = Callable[[int, dict[str, Any]], None]
+ARBITER = PartyRef(Role.ARBITER, "arbiter")
+
+
+@dataclass
+class SimResult:
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    weights: np.ndarray | None = None
+    feature_names: list[str] = field(default_factory=list)
+    client_rows: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    setup_seconds: float = 0.0
+
+
+class Simulation:
+    """A simulated federation over one table; ``run`` trains ``params.rounds`` rounds."""
+
+    def __init__(self, spark: SparkSession, sim: SimulationConfig, params: HomoNNParams, job_id: str,
+                 timeout_s: float = 300.0) -> None:
+        if params.secure.mode == "paillier" or params.mode == "async":
+            raise ConfigError("simulation runs synchronous rounds, plaintext or masked; "
+                              f"not mode {params.mode} with secure.mode {params.secure.mode}")
+        started = time.monotonic()
+        self.spark, self.sim, self.params, self.job_id, self.timeout_s = spark, sim, params, job_id, timeout_s
+        self.feature_names, x, y = load_xy(spark, sim.data, PartyRef(Role.GUEST, "simulation"))
+        self.owner = dirichlet_split(y, sim.clients, sim.dirichlet_alpha, sim.seed)
+        self.frame = self._frame(x, y)
+        self.initial = get_vector(build_network(params.network, x.shape[1], params.seed))
+        self.clients = [PartyRef(Role.HOST, f"c{i:04d}") for i in range(sim.clients)]
+        self.setup_seconds = time.monotonic() - started
+
+    def _frame(self, x: np.ndarray, y: np.ndarray) -> DataFrame:
+        columns = {"client": pa.array(self.owner), "label": pa.array(y)}
+        columns.update({name: pa.array(x[:, j]) for j, name in enumerate(self.feature_names)})
+        frame = self.spark.createDataFrame(pa.table(columns).to_pandas())
+        frame = frame.repartition(self.sim.partitions, "client").cache()
+        frame.count()
+        return frame
+
+    def run(self, on_round: RoundCallback | None = None) -> SimResult:
+        started = time.monotonic()
+        roster = [*self.clients, ARBITER]
+        hub = LoopbackHub()
+        transports = {p.party_id: hub.transport(p.party_id) for p in roster}
+        for transport in transports.values():
+            transport.open_job(self.job_id, roster)
+
+        def context(party: PartyRef) -> Context:
+            return Context(Federation(self.job_id, party, roster, transports[party.party_id], self.timeout_s))
+
+        outcome: dict[str, Any] = {}
+
+        def arbiter() -> None:
+            try:
+                outcome["result"] = train_arbiter(context(ARBITER), self.params, on_round=on_round)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                outcome["error"] = exc
+                hub.close()
+
+        thread = threading.Thread(target=arbiter, name=f"fedspark-sim-{self.job_id}", daemon=True)
+        thread.start()
+        try:
+            self._clients({p.party_id: context(p) for p in self.clients})
+        except BaseException as exc:
+            hub.close()
+            thread.join()
+            raise outcome.get("error", exc) from exc  # the arbiter's failure is the cause, if it failed
+        finally:
+            thread.join()
+            hub.close()
+        if "error" in outcome:
+            raise outcome["error"]
+        result = outcome["result"]
+        return SimResult(rounds=result.rounds, weights=result.weights, feature_names=self.feature_names,
+                         client_rows=np.bincount(self.owner, minlength=self.sim.clients).tolist(),
+                         seconds=time.monotonic() - started, setup_seconds=self.setup_seconds)
+
+    def _clients(self, ctxs: dict[str, Context]) -> None:
+        """Answer the arbiter for every virtual client: one Spark job trains the selected ones."""
+        rows = np.bincount(self.owner, minlength=self.sim.clients)
+        for i, ctx in enumerate(ctxs.values()):
+            ctx.sub("setup").arbiter.put("hello", {"n_samples": int(rows[i]), "n_parameters": self.initial.size})
+        index = {pid: i for i, pid in enumerate(ctxs)}
+        weights = self.initial
+        # One thread per client: a masked round blocks every client until all sent their keys.
+        pool = ThreadPoolExecutor(max_workers=len(ctxs))
+        try:
+            for round_no in range(self.params.rounds):
+                scoped = {pid: ctx.sub(f"round-{round_no}") for pid, ctx in ctxs.items()}
+                starts = {pid: rctx.arbiter.get("start") for pid, rctx in scoped.items()}
+                selected = [pid for pid, start in starts.items() if start["selected"]]
+                if selected and starts[selected[0]].get("weights") is not None:
+                    weights = np.asarray(starts[selected[0]]["weights"], dtype=np.float64)
+                updates = self._train(weights, round_no, frozenset(index[pid] for pid in selected))
+                if self.params.secure.mode == "masking":
+                    futures = [pool.submit(client_round, scoped[pid], pid, self.params,
+                                           functools.partial(lambda u: u, updates[index[pid]]))
+                               for pid in selected]
+                    for future in futures:
+                        future.result()
+                else:
+                    for pid in selected:
+                        w, n, loss = updates[index[pid]]
+                        scoped[pid].arbiter.put("update", {"weights": w, "n": n, "loss": loss})
+        finally:
+            pool.shutdown()
+        for ctx in ctxs.values():
+            ctx.sub("final").arbiter.get("model")
+            ctx.sub("final").arbiter.put("bye", {})
+
+    def _train(self, weights: np.ndarray, round_no: int, selected: frozenset[int]) -> dict[int, tuple[np.ndarray, int, float]]:
+        from fedspark.arrow_bridge import collect_arrow, map_in_arrow
+
+        kernel = functools.partial(
+            train_clients_kernel, params_json=self.params.model_dump_json(), weights=weights.tobytes(),
+            round_no=round_no, selected=selected, feature_names=self.feature_names,
+        )
+        table = collect_arrow(map_in_arrow(self.frame, kernel, UPDATE_SCHEMA))
+        out: dict[int, tuple[np.ndarray, int, float]] = {}
+        for client, n, loss, w in zip(*(table.column(c).to_pylist() for c in ("client", "n", "loss", "weights"))):
+            out[int(client)] = (np.frombuffer(w, dtype=np.float64).copy(), int(n), float(loss))
+        return out
+
+
+def simulation_job(job: JobConfig) -> tuple[SimulationConfig, HomoNNParams]:
+    if job.simulation is None:
+        raise ValueError(f"job {job.name} has no simulation section")
+    return job.simulation, HomoNNParams.model_validate(job.params)

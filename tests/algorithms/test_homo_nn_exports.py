@@ -1,0 +1,35 @@
+"""The public names of fedspark.algorithms.homo_nn are pinned: changing them is an API change."""
+
+import fedspark.algorithms.homo_nn as homo_nn
+
+
+def test_exported_names() -> None:
+    assert sorted(homo_nn.__all__) == [
+        "ArbiterResult",
+        "AsyncParams",
+        "ClientResult",
+        "HomoNNParams",
+        "LayerSpec",
+        "LocalResult",
+        "LocalTrainer",
+        "NetworkError",
+        "NetworkSpec",
+        "RoundError",
+        "SecureParams",
+        "SelectionParams",
+        "SyncParams",
+        "build_network",
+        "client_refs",
+        "fedavg",
+        "get_vector",
+        "n_parameters",
+        "needed_reports",
+        "predict",
+        "select_clients",
+        "set_vector",
+        "staleness_weight",
+        "train_arbiter",
+        "train_client",
+    ]
+    for name in homo_nn.__all__:
+        assert getattr(homo_nn, name) is not None
