@@ -160,6 +160,11 @@ def bench_hetero_lr(
     out.print_json(data=result)
 
 
+from fedspark.engine._cli_psi import bench_psi  # noqa: E402
+
+bench_app.command("psi")(bench_psi)
+
+
 @app.command()
 def version() -> None:
     """Print the installed fedspark version."""

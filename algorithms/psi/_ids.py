@@ -42,9 +42,10 @@ def column_kind(df: DataFrame, column: str, party: str) -> IdType:
 
 
 def canonical_ids(df: DataFrame, column: str, kind: IdType, id_type: IdType, party: str) -> DataFrame:
-    """``(column, CANONICAL)``: the original id and its canonical text; raises on nulls and unparsable ids.
+    """``(column, CANONICAL)``: the original id and its canonical text, after the checks.
 
-    One Spark job finds the first bad row, if any.
+    One Spark job (a group-by on the canonical id) finds the first null,
+    unparsable or duplicated id, if any; only that one example reaches the driver.
     """
     from pyspark.sql import functions as F
 
@@ -55,23 +56,17 @@ def canonical_ids(df: DataFrame, column: str, kind: IdType, id_type: IdType, par
     else:
         canonical = original.cast("string")
     ids = df.select(original.alias(column), canonical.alias(CANONICAL))
-    bad = ids.where(F.col(CANONICAL).isNull()).limit(1).collect()
-    if bad:
-        example = bad[0][0]
-        if example is None:
-            raise InvalidIds(party, column, "holds a null id; every row needs an id")
-        raise InvalidIds(party, column, f"holds {example!r}, which is not an integer (id_type: int)")
-    return ids
-
-
-def check_unique(ids: DataFrame, column: str, party: str) -> None:
-    """Raise :class:`DuplicateIds` with one example if two rows share a canonical id (one shuffle)."""
-    from pyspark.sql import functions as F
-
-    duplicate = ids.groupBy(CANONICAL).agg(F.count("*").alias("n"), F.first(column).alias("example"))
-    found = duplicate.where(F.col("n") > 1).limit(1).collect()
+    groups = ids.groupBy(CANONICAL).agg(F.count("*").alias("n"), F.first(column, ignorenulls=True).alias("example"))
+    bad = groups.where(F.col(CANONICAL).isNull() | (F.col("n") > 1)).orderBy(F.col(CANONICAL).isNotNull()).limit(1)
+    found = bad.collect()
     if found:
-        raise DuplicateIds(party, column, str(found[0]["example"]), int(found[0]["n"]))
+        canon, count, example = found[0]
+        if canon is None and example is None:
+            raise InvalidIds(party, column, "holds a null id; every row needs an id")
+        if canon is None:
+            raise InvalidIds(party, column, f"holds {example!r}, which is not an integer (id_type: int)")
+        raise DuplicateIds(party, column, str(example), int(count))
+    return ids
 
 
 def local_problem(check: PsiInputError | None) -> str | None:

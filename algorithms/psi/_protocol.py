@@ -23,6 +23,7 @@ Message flow (every tag under ``<scope>.psi``; α is the guest's scalar, β_h ho
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +36,7 @@ from fedspark.algorithms.psi._errors import (
     PsiProtocolError,
 )
 from fedspark.algorithms.psi._group import check_scalar, random_scalar
-from fedspark.algorithms.psi._ids import CANONICAL, IdType, canonical_ids, check_unique, column_kind, local_problem
+from fedspark.algorithms.psi._ids import CANONICAL, IdType, canonical_ids, column_kind, local_problem
 from fedspark.algorithms.psi._kernels import hash_and_blind, reblind
 from fedspark.arrow_bridge import map_in_arrow
 from fedspark.common import ProtocolError, Role
@@ -48,6 +49,7 @@ BLINDED = "__psi_blinded"
 REBLINDED = "__psi_reblinded"
 KEY = "__psi_order"
 _PEER_BLINDED = "__psi_peer"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ class PsiResult:
     peer_ids: dict[str, int] = field(default_factory=dict)
     id_type: IdType = IdType.STRING
     order_column: str = KEY
+    salt: bytes = b""
+    """The job's salt (every party knows it; recorded so a run can be audited)."""
 
     @property
     def unmatched(self) -> int:
@@ -100,6 +104,7 @@ def align(
     :class:`~fedspark.algorithms.psi.EmptyIntersection` when nothing matches.
     """
     declared = IdType(id_type) if id_type is not None else None
+    log.debug("%s: PSI starts", ctx.me)
     scalar = check_scalar(secret) if secret is not None else random_scalar()
     psi = ctx.sub("psi")
     if ctx.role is Role.GUEST:
@@ -126,6 +131,7 @@ class _Side:
         self.declared, self.scalar, self.keep_key = declared, scalar, keep_key
         self.me = str(ctx.me)
         self.random = _salt.draw_random()
+        self.salt = b""
         self.kind: IdType | None = None
         self.error: PsiInputError | None = None
         try:
@@ -146,7 +152,6 @@ class _Side:
         assert self.kind is not None  # a party without a usable column stopped at the hello
         try:
             ids = canonical_ids(self.df, self.column, self.kind, id_type, self.me)
-            check_unique(ids, self.column, self.me)
         except PsiInputError as exc:
             self.error = exc
             return None
@@ -181,7 +186,7 @@ class _Side:
         table = self.df.join(keys, on=self.column, how="inner").orderBy(KEY)
         if not self.keep_key:
             table = table.drop(KEY)
-        return PsiResult(table, own_ids, matched, peers, id_type)
+        return PsiResult(table, own_ids, matched, peers, id_type, salt=self.salt)
 
 
 class _Guest(_Side):
@@ -215,14 +220,17 @@ class _Guest(_Side):
         self.stop(problems)
         assert ids is not None
 
-        salt = _salt.derive_salt(self.ctx.job_id, randoms)
+        salt = self.salt = _salt.derive_salt(self.ctx.job_id, randoms)
+        log.debug("%s: salt agreed, ids checked", self.me)
         mine_df, own_ids = self.blind_own(ids, salt)
+        log.debug("%s: own ids blinded", self.me)
         outgoing = mine_df.select(BLINDED).orderBy(BLINDED)
         for host in hosts:
             host.put_table("blinded", outgoing)
         # Re-blind every host's column before waiting for replies: the hosts re-blind ours meanwhile.
         theirs = [self.reblind(host.get_table("blinded", self.spark), name) for host, name in zip(hosts, names)]
         peers = dict(zip(names, [t.count() for t in theirs]))
+        log.debug("%s: hosts' ids sent, received and re-blinded", self.me)
 
         matched: DataFrame | None = None
         for i, (host, name, their) in enumerate(zip(hosts, names, theirs)):
@@ -237,6 +245,7 @@ class _Guest(_Side):
         assert matched is not None
         matched = matched.localCheckpoint(eager=True)
         count = matched.count()
+        log.debug("%s: intersection of %d found", self.me, count)
         self.ctx.hosts.put("matched", {"count": count})
         if count == 0:
             raise EmptyIntersection(self.ctx.job_id, own_ids, ", ".join([self.me, *names]))
@@ -271,13 +280,16 @@ class _Host(_Side):
         ):
             raise PsiProtocolError(name, "relayed salt randoms that do not match the commitments")
 
-        salt = _salt.derive_salt(self.ctx.job_id, randoms)
+        salt = self.salt = _salt.derive_salt(self.ctx.job_id, randoms)
+        log.debug("%s: salt agreed, ids checked", self.me)
         mine_df, own_ids = self.blind_own(ids, salt)
+        log.debug("%s: own ids blinded", self.me)
         guest.put_table("blinded", mine_df.select(BLINDED).orderBy(BLINDED))
         theirs = guest.get_table("blinded", self.spark)
         replies = self.reblind(theirs, name)
         guest.put_table("reblinded", replies)
         peers = {name: replies.count()}
+        log.debug("%s: guest's ids re-blinded and returned", self.me)
 
         count = _expect(guest.get("matched"), name, ("count",))["count"]
         if count == 0:
@@ -285,6 +297,7 @@ class _Host(_Side):
         final = guest.get_table("intersection", self.spark)
         keys = mine_df.join(final.select(_binary(final, name), final[KEY]), on=BLINDED, how="inner")
         keys = keys.select(self.column, KEY).localCheckpoint(eager=True)
+        log.debug("%s: intersection received", self.me)
         if keys.count() != count:
             raise PsiProtocolError(name, f"announced {count} matches but sent {keys.count()} of this party's values")
         return self.result(keys, own_ids, count, peers, id_type)
