@@ -44,7 +44,7 @@ class PartyConfig(_Strict):
 class PartiesConfig(_Strict):
     guest: PartyConfig
     hosts: list[PartyConfig] = Field(min_length=1)
-    arbiter: PartyConfig
+    arbiter: PartyConfig | None = Field(None, description="required by hetero_lr; a psi job has none")
 
 
 class SecurityConfig(_Strict):
@@ -75,7 +75,7 @@ class DebugConfig(_Strict):
 
 class JobConfig(_Strict):
     name: str
-    algorithm: Literal["hetero_lr"] = "hetero_lr"
+    algorithm: Literal["hetero_lr", "psi"] = "hetero_lr"
     examples: Literal["breast"] | None = Field(None, description="example tables to generate when missing")
     parties: PartiesConfig
     params: dict[str, Any] = Field(default_factory=dict)
@@ -92,18 +92,21 @@ class JobConfig(_Strict):
             raise ValueError(f"each role needs its own party id in the embedded runner, got {ids}")
         if self.parties.guest.data is None or any(h.data is None for h in self.parties.hosts):
             raise ValueError("guest and hosts need a 'data' table")
-        if self.parties.guest.data.label_column is None:
+        if self.algorithm == "hetero_lr" and self.parties.guest.data.label_column is None:
             raise ValueError("parties.guest.data.label_column is required for hetero_lr")
+        if self.algorithm == "hetero_lr" and self.parties.arbiter is None:
+            raise ValueError("parties.arbiter is required for hetero_lr (it holds the Paillier key)")
         return self
 
     def all_party_configs(self) -> list[PartyConfig]:
-        return [self.parties.guest, *self.parties.hosts, self.parties.arbiter]
+        arbiter = [self.parties.arbiter] if self.parties.arbiter is not None else []
+        return [self.parties.guest, *self.parties.hosts, *arbiter]
 
     def party_refs(self) -> list[PartyRef]:
         return [
             PartyRef(Role.GUEST, self.parties.guest.party_id),
             *[PartyRef(Role.HOST, h.party_id) for h in self.parties.hosts],
-            PartyRef(Role.ARBITER, self.parties.arbiter.party_id),
+            *([PartyRef(Role.ARBITER, self.parties.arbiter.party_id)] if self.parties.arbiter is not None else []),
         ]
 
     def party_config(self, me: PartyRef) -> PartyConfig:
@@ -140,5 +143,7 @@ def load_job(path: Path) -> JobConfig:
 
 def _algorithm_params_model(algorithm: str) -> type[BaseModel]:
     from fedspark.algorithms.hetero_lr import HeteroLRParams
+    from fedspark.engine._psi_job import PsiParams
 
-    return {"hetero_lr": HeteroLRParams}[algorithm]
+    models: dict[str, type[BaseModel]] = {"hetero_lr": HeteroLRParams, "psi": PsiParams}
+    return models[algorithm]

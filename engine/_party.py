@@ -80,8 +80,9 @@ def run_party(
 def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
     """Run this party's side of the job's algorithm; each algorithm's role runner lives in its own module."""
     from fedspark.engine._hetero_lr_job import run_hetero_lr
+    from fedspark.engine._psi_job import run_psi
 
-    runners = {"hetero_lr": run_hetero_lr}
+    runners = {"hetero_lr": run_hetero_lr, "psi": run_psi}
     return runners[job.algorithm](job, me, ctx, out, spark)
 
 

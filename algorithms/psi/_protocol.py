@@ -285,8 +285,11 @@ class _Host(_Side):
         mine_df, own_ids = self.blind_own(ids, salt)
         log.debug("%s: own ids blinded", self.me)
         guest.put_table("blinded", mine_df.select(BLINDED).orderBy(BLINDED))
+        log.debug("%s: own blinded ids sent", self.me)
         theirs = guest.get_table("blinded", self.spark)
+        log.debug("%s: guest's blinded ids received", self.me)
         replies = self.reblind(theirs, name)
+        log.debug("%s: guest's blinded ids re-blinded", self.me)
         guest.put_table("reblinded", replies)
         peers = {name: replies.count()}
         log.debug("%s: guest's ids re-blinded and returned", self.me)
