@@ -48,7 +48,7 @@ class PartyConfig(_Strict):
 class PartiesConfig(_Strict):
     guest: PartyConfig
     hosts: list[PartyConfig] = Field(min_length=1)
-    arbiter: PartyConfig | None = Field(None, description="required for training; scoring needs none")
+    arbiter: PartyConfig | None = Field(None, description="required for training; scoring and psi jobs have none")
 
 
 class SecurityConfig(_Strict):
@@ -120,7 +120,7 @@ class SimulationConfig(_Strict):
 
 class JobConfig(_Strict):
     name: str
-    algorithm: Literal["hetero_lr", "hetero_lr_predict", "homo_nn"] = "hetero_lr"
+    algorithm: Literal["hetero_lr", "hetero_lr_predict", "homo_nn", "psi"] = "hetero_lr"
     examples: Literal["breast", "breast_homo"] | None = Field(None, description="example tables to generate when missing")
     parties: PartiesConfig | None = Field(None, description="required unless 'simulation' is given")
     simulation: SimulationConfig | None = None
@@ -222,9 +222,10 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
 def _algorithm_params_model(algorithm: str) -> type[BaseModel]:
     from fedspark.algorithms.hetero_lr import HeteroLRParams
     from fedspark.algorithms.homo_nn import HomoNNParams
+    from fedspark.engine._psi_job import PsiParams
 
     models: dict[str, type[BaseModel]] = {
-        "hetero_lr": HeteroLRParams, "hetero_lr_predict": _NoParams, "homo_nn": HomoNNParams,
+        "hetero_lr": HeteroLRParams, "hetero_lr_predict": _NoParams, "homo_nn": HomoNNParams, "psi": PsiParams,
     }
     return models[algorithm]
 

@@ -96,8 +96,11 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Spar
     from fedspark.engine._hetero_lr_job import run_hetero_lr
     from fedspark.engine._homo_nn_job import run_homo_nn
     from fedspark.engine._predict_job import run_hetero_lr_predict
+    from fedspark.engine._psi_job import run_psi
 
-    runners = {"hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict, "homo_nn": run_homo_nn}
+    runners = {
+        "hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict, "homo_nn": run_homo_nn, "psi": run_psi,
+    }
     return runners[job.algorithm](job, me, ctx, out, spark)
 
 
@@ -121,7 +124,7 @@ def _read_routes() -> dict[str, str]:
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged",
-            "scored_rows", "unmatched_rows", "rows_per_second", "scores")
+            "scored_rows", "unmatched_rows", "rows_per_second", "scores", "own_ids", "matched", "unmatched")
     return {k: v for k, v in metrics.items() if k in keys or k.startswith("phase_")}
 
 

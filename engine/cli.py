@@ -50,7 +50,11 @@ def predict(
     _run_job(job_file, job_id, runs_dir, tap_dir, algorithm="hetero_lr_predict")
 
 
+_ONE_STEP = ("hetero_lr_predict", "psi")
+"""Jobs without epochs or rounds: their progress bar has one step."""
+
 _RESULT_COLUMNS = {
+    "own_ids": "own ids", "matched": "matched", "unmatched": "unmatched ids",
     "epochs": "epochs", "seconds_per_epoch": "s/epoch", "scored_rows": "scored", "unmatched_rows": "unmatched",
     "rows_per_second": "rows/s", "auc": "AUC", "ks": "KS", "accuracy": "accuracy",
 }
@@ -75,7 +79,7 @@ def _run_job(job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path |
                   f"{metrics['rounds_per_second']:.2f} rounds/s, accuracy {_fmt(metrics.get('accuracy'))}")
         out.print(f"results in {runs_dir / job_id / 'simulation'}")
         return
-    max_iter = int(job.params.get("max_iter", job.params.get("rounds", 20))) if job.algorithm != "hetero_lr_predict" else 1
+    max_iter = int(job.params.get("max_iter", job.params.get("rounds", 20))) if job.algorithm not in _ONE_STEP else 1
     console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
     if job.security.allow_insecure_key_size and job.security.key_size < 2048:
         console.print(f"[yellow]insecure key size {job.security.key_size} bits (allow_insecure_key_size)[/]")
@@ -97,7 +101,7 @@ def _run_job(job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path |
             elif kind == "ready":
                 progress.update(task, description="parties ready")
             elif kind == "done" and event["party"].startswith("guest"):
-                done = progress.tasks[0].completed if job.algorithm != "hetero_lr_predict" else 1
+                done = progress.tasks[0].completed if job.algorithm not in _ONE_STEP else 1
                 progress.update(task, description="done", completed=done)
 
         result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event).run()
@@ -228,6 +232,9 @@ app.command()(ping)
 bench_app.command("federation")(bench_federation)
 bench_app.command("homo-nn")(bench_homo_nn)
 app.command("predict-nn")(predict_nn)
+from fedspark.engine._cli_psi import bench_psi  # noqa: E402
+
+bench_app.command("psi")(bench_psi)
 
 
 @app.command()
