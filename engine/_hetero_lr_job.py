@@ -55,7 +55,7 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
                 "loss_history": arbiter.loss_history, "seconds": seconds}
 
     assert spark is not None  # guest and hosts start one in run_party
-    data, x = _load_table(spark, job, me, out)
+    data, x, alignment = _load_table(spark, job, me, out, ctx)
     use_spark = job.compute.backend == "spark"
     factory = compute_factory(
         x, params, intercept=me.role is Role.GUEST, spark=spark if use_spark else None,
@@ -81,6 +81,7 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
         "load_seconds": load_seconds,
         "seconds_per_epoch": seconds / max(result.epochs, 1),
         "compute": "spark" if use_spark else "driver",
+        **alignment,
     }
     if me.role is Role.GUEST and result.scores is not None and data.labels is not None:
         metrics.update(binary_metrics(data.labels, result.scores, params.decision_threshold))
@@ -88,17 +89,18 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
 
 
 def _load_table(
-    spark: SparkSession, job: JobConfig, me: PartyRef, out: Path
-) -> tuple[VerticalData, np.ndarray]:
-    """Read this party's table, run the job's feature steps on it, and bring it to the driver.
+    spark: SparkSession, job: JobConfig, me: PartyRef, out: Path, ctx: Context
+) -> tuple[VerticalData, np.ndarray, dict[str, int]]:
+    """Read this party's table, align it (PSI when the job asks), run the feature steps, bring it to the driver.
 
-    The fitted transform is saved as ``transforms.json`` beside the model share,
-    so prediction applies exactly the training-time fill and scaling.
+    With PSI the rows come back in the order every party agreed on (row i is the
+    same person everywhere) and only the intersection is kept; the feature
+    statistics are then those of the intersection. The fitted transform is saved
+    as ``transforms.json`` beside the model share, so prediction applies exactly
+    the training-time fill and scaling.
     """
-    import dataclasses
-
     from fedspark.algorithms.feature import FeatureTransform, apply_transform, fit_transform
-    from fedspark.arrow_bridge import column_view, feature_matrix
+    from fedspark.arrow_bridge import collect_arrow, column_view, feature_matrix
     from fedspark.storage import TableSpec, read_table
 
     cfg = job.party_config(me).data
@@ -106,19 +108,28 @@ def _load_table(
     spec = TableSpec(**cfg.model_dump(), keep_missing=job.features.fill != "none")
     party_table = read_table(spark, spec, party=str(me))
     where = f"{me} table {party_table.uri}"
+    df, order, alignment = party_table.dataframe, None, {}
+    if job.align == "psi":
+        from fedspark.algorithms.psi import align
+
+        result = align(ctx.sub("psi_align"), df, "id", spark, keep_order_key=True)
+        df, order = result.table, result.order_column
+        alignment = {"own_ids": result.own_ids, "matched": result.matched, "unmatched": result.unmatched}
     transform = FeatureTransform.identity(party_table.feature_names)
     if job.features.active:
         transform = fit_transform(
-            party_table.dataframe, party_table.feature_names, fill=job.features.fill, scale=job.features.scale,
-            where=where,
+            df, party_table.feature_names, fill=job.features.fill, scale=job.features.scale, where=where
         )
-        party_table = dataclasses.replace(party_table, dataframe=apply_transform(party_table.dataframe, transform, where))
+        df = apply_transform(df, transform, where)
     transform.save(out / "transforms.json")
-    table = party_table.to_arrow()
+    if order is None:
+        table = collect_arrow(df).sort_by("id").combine_chunks()
+    else:
+        table = collect_arrow(df.orderBy(order)).drop_columns([order]).combine_chunks()
     feature_names = [c for c in table.column_names if c not in ("id", "label")]
     data = VerticalData(
         ids=[str(i) for i in table.column("id").to_pylist()],
         feature_names=feature_names,
         labels=column_view(table, "label") if "label" in table.column_names else None,
     )
-    return data, feature_matrix(table, feature_names)
+    return data, feature_matrix(table, feature_names), alignment

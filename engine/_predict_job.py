@@ -60,7 +60,7 @@ def score_table(
     measures exactly what users run.
     """
     clock = _PhaseClock()
-    aligned = _align(ctx.sub("align"), align, me, table)
+    aligned = _align(ctx.sub("align"), align, me, table, spark)
     n_rows = aligned.count()
     clock.lap("align")
     numbered = with_row_index(aligned.orderBy("id"), ROW)
@@ -146,11 +146,17 @@ def _read(
     return table.dataframe, table.n_rows
 
 
-def _align(ctx: Context, align: str, me: PartyRef, df: DataFrame) -> DataFrame:
-    """The rows every party holds, each party knowing only the count of its own unmatched ids."""
+def _align(ctx: Context, align: str, me: PartyRef, df: DataFrame, spark: SparkSession) -> DataFrame:
+    """The rows every party holds, each party knowing only the count of its own unmatched ids.
+
+    With PSI, every party keeps the intersection and learns nothing about the
+    other parties' ids outside it; with ``same_ids`` the parties prove (salted
+    digest) that they hold the same ids and stop otherwise.
+    """
     if align == "psi":
-        raise ConfigError(f"job {ctx.job_id}: PSI alignment for scoring is not available yet; "
-                          "use align: same_ids")
+        from fedspark.algorithms.psi import align as psi_align
+
+        return psi_align(ctx, df, "id", spark).table
     count = df.count()
     digest = lambda salt: spark_id_digest(df, salt)  # noqa: E731 - bound late, runs once
     if me.role is Role.GUEST:

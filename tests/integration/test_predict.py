@@ -108,3 +108,19 @@ def test_missing_model_names_the_party_and_the_folder(trained: Path, test_data: 
     out = proc.stdout + proc.stderr
     assert "has no model.json in" in out and "nope" in out
     assert leftover_processes("it-predict-nomodel") == []
+
+
+def test_psi_scores_the_intersection_and_counts_what_had_no_match(trained: Path, test_data: Path) -> None:
+    host = pd.read_csv(test_data / "breast_hetero_host.csv").iloc[:500]
+    host.to_csv(trained / "host_500_psi.csv", index=False)
+    job = _scoring_job(test_data, trained / "host_500_psi.csv") | {"align": "psi"}
+    proc = _predict(trained, job, "it-predict-psi")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = trained / "runs" / "it-predict-psi"
+    guest = json.loads((run / "guest-9999" / "metrics.json").read_text())
+    host_metrics = json.loads((run / "host-10000" / "metrics.json").read_text())
+    assert (guest["own_rows"], guest["scored_rows"], guest["unmatched_rows"]) == (569, 500, 69)
+    assert (host_metrics["own_rows"], host_metrics["scored_rows"], host_metrics["unmatched_rows"]) == (500, 500, 0)
+    scores = pq.read_table(run / "guest-9999" / "scores.parquet").to_pandas()
+    assert sorted(scores["id"].astype(int)) == sorted(host["id"])
+    assert leftover_processes("it-predict-psi") == []

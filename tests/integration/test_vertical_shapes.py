@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from cli_helpers import breast_job, leftover_processes, run_cli
 
 pytestmark = pytest.mark.integration
@@ -109,3 +110,57 @@ def test_missing_values_without_a_fill_step_name_party_file_and_column(test_data
     out = proc.stdout + proc.stderr
     assert "host:10000" in out and "host_gap.csv" in out and "x7" in out and "features.fill" in out
     assert leftover_processes("it-gap") == []
+
+
+def test_psi_trains_on_exactly_the_intersection(test_data: Path, tmp_path: Path) -> None:
+    """The host holds 80% of the guest's ids plus ids the guest does not have."""
+    host = pd.read_csv(test_data / "breast_hetero_host.csv")
+    rng = np.random.default_rng(8)
+    kept = host.sample(frac=0.8, random_state=8)
+    extra = kept.head(60).copy()
+    extra["id"] = rng.choice(np.arange(100_000, 200_000), 60, replace=False)
+    pd.concat([kept, extra]).sample(frac=1.0, random_state=1).to_csv(tmp_path / "host_partial.csv", index=False)
+    job = breast_job(test_data, federation=PATIENT, params=FIXED, align="psi")
+    job["parties"]["hosts"][0]["data"]["uri"] = str(tmp_path / "host_partial.csv")
+
+    proc = run_cli(tmp_path, job, "it-psi-train")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir = tmp_path / "runs" / "it-psi-train"
+    guest = _read(run_dir, "guest-9999", "metrics.json")
+    host_metrics = _read(run_dir, "host-10000", "metrics.json")
+    overlap = len(kept)
+    assert guest["n_rows"] == host_metrics["n_rows"] == overlap
+    assert (guest["own_ids"], guest["matched"], guest["unmatched"]) == (569, overlap, 569 - overlap)
+    assert (host_metrics["own_ids"], host_metrics["matched"], host_metrics["unmatched"]) == (overlap + 60, overlap, 60)
+    assert guest["auc"] >= 0.97
+    assert leftover_processes("it-psi-train") == []
+
+
+def test_default_credit_with_psi_and_scaling_matches_centralised_logistic_regression(
+    test_data: Path, tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import StandardScaler
+
+    repo_job = yaml.safe_load((Path(__file__).resolve().parents[2] / "jobs" / "hetero_lr_default_credit.yaml").read_text())
+    for role, name in (("guest", "default_credit_hetero_guest.csv"),):
+        repo_job["parties"][role]["data"]["uri"] = str(test_data / name)
+    repo_job["parties"]["hosts"][0]["data"]["uri"] = str(test_data / "default_credit_hetero_host.csv")
+    repo_job["security"] = {"key_size": 1024, "allow_insecure_key_size": True}
+    repo_job["params"]["seed"] = 3
+    repo_job["spark"] = {"spark.master": "local[1]", "spark.driver.memory": "768m"}
+    assert repo_job["align"] == "psi" and repo_job["features"]["scale"] == "standard"
+
+    proc = run_cli(tmp_path, repo_job, "it-default-credit")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    metrics = _read(tmp_path / "runs" / "it-default-credit", "guest-9999", "metrics.json")
+
+    guest = pd.read_csv(test_data / "default_credit_hetero_guest.csv")
+    host = pd.read_csv(test_data / "default_credit_hetero_host.csv")
+    joined = guest.merge(host, on="id")
+    x = StandardScaler().fit_transform(joined.drop(columns=["id", "y"]).to_numpy())
+    baseline = roc_auc_score(joined["y"], LogisticRegression(max_iter=1000).fit(x, joined["y"]).predict_proba(x)[:, 1])
+    assert metrics["matched"] == len(joined) == metrics["n_rows"]
+    assert metrics["auc"] >= baseline - 0.01, (metrics["auc"], baseline)
+    assert leftover_processes("it-default-credit") == []
