@@ -7,12 +7,15 @@
 - :func:`ints_to_fixed_binary` / :func:`fixed_binary_to_ints` /
   :func:`as_fixed_binary` carry big integers (Paillier ciphertexts) as
   fixed-width big-endian binary columns.
+- :func:`score_batches` is the scoring kernel: ``sigmoid(b + X·w)`` (or the
+  plain linear term) over numpy views of the feature columns.
 """
 
 from fedspark.arrow_bridge._binary import as_fixed_binary, fixed_binary_to_ints, ints_to_fixed_binary
 from fedspark.arrow_bridge._errors import ArrowBridgeError, BinaryWidthError, ColumnViewError
 from fedspark.arrow_bridge._mapping import ArrowKernel, collect_arrow, map_in_arrow
 from fedspark.arrow_bridge._numpy import column_view, feature_matrix
+from fedspark.arrow_bridge._scoring import score_batches
 
 __all__ = [
     "ArrowBridgeError",
@@ -26,4 +29,5 @@ __all__ = [
     "fixed_binary_to_ints",
     "ints_to_fixed_binary",
     "map_in_arrow",
+    "score_batches",
 ]

@@ -160,6 +160,11 @@ def bench_hetero_lr(
     out.print_json(data=result)
 
 
+from fedspark.engine._cli_cluster import bench_arrow  # noqa: E402
+
+bench_app.command("arrow")(bench_arrow)
+
+
 @app.command()
 def version() -> None:
     """Print the installed fedspark version."""

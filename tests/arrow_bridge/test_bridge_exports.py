@@ -16,6 +16,7 @@ def test_exported_names() -> None:
         "fixed_binary_to_ints",
         "ints_to_fixed_binary",
         "map_in_arrow",
+        "score_batches",
     ]
     for name in bridge.__all__:
         assert getattr(bridge, name) is not None
