@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fedspark.common import ConfigError, PartyRef, Role
+from fedspark.engine._cluster import ClusterConfig
 
 
 class _Strict(BaseModel):
@@ -32,6 +33,7 @@ class TableConfig(_Strict):
 class PartyConfig(_Strict):
     party_id: str
     data: TableConfig | None = None
+    cluster: ClusterConfig | None = Field(None, description="this party's cluster for spark-submit (engine/_cluster.py)")
 
     @model_validator(mode="before")
     @classmethod

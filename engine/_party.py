@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fedspark.common import FedsparkError, PartyRef, Role
+from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
@@ -29,11 +29,12 @@ if TYPE_CHECKING:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    me = PartyRef.parse(args.party)
+    me = PartyRef(Role(args.role), args.party) if args.role else PartyRef.parse(args.party)
     try:
         job = load_job(Path(args.job))
         run_party(job, me, args.job_id, Path(args.runs_dir), Path(args.tap_dir) if args.tap_dir else None,
-                  Path(args.tls_dir) if args.tls_dir else None)
+                  Path(args.tls_dir) if args.tls_dir else None, port=args.port,
+                  routes=read_routes_file(Path(args.routes)) if args.routes else None)
     except FedsparkError as exc:
         _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
         return exc.exit_code
@@ -45,8 +46,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_party(
-    job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir: Path | None, tls_dir: Path | None = None
+    job: JobConfig, me: PartyRef, job_id: str, runs_dir: Path, tap_dir: Path | None, tls_dir: Path | None = None,
+    *, port: int = 0, routes: dict[str, str] | None = None,
 ) -> None:
+    """Run this party's side of the job; without ``routes`` the runner sends them on stdin after ``ready``."""
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
     # The Spark JVM is forked from this process: start it before gRPC's threads
@@ -55,7 +58,7 @@ def run_party(
     transport = GrpcTransport(
         me,
         host=job.federation.host,
-        port=0,
+        port=port,
         tap_dir=tap_dir / f"{me.role.value}-{me.party_id}" if tap_dir else None,
         tls=TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else None,
         work_dir=out / "mailbox",
@@ -63,8 +66,7 @@ def run_party(
     try:
         transport.gateway.open_job(job_id, parties)
         _events.emit("ready", party=str(me), port=transport.port)
-        routes = _read_routes()
-        transport.set_routes(routes)
+        transport.set_routes(routes if routes is not None else _read_routes())
         delay = job.delay_for(me)
         if delay > 0:
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
@@ -93,6 +95,17 @@ def _read_routes() -> dict[str, str]:
     return {str(k): str(v) for k, v in routes.items()}
 
 
+def read_routes_file(path: Path) -> dict[str, str]:
+    """Route table ``{party_id: "host:port"}`` from a JSON file (spark-submit gives the driver no stdin)."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"routes file {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"routes file {path} must hold a JSON object {{party_id: 'host:port'}}")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged")
     return {k: metrics[k] for k in keys if k in metrics}
@@ -101,7 +114,10 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fedspark.engine._party")
     parser.add_argument("--job", required=True)
-    parser.add_argument("--party", required=True, help="role:party_id")
+    parser.add_argument("--party", required=True, help="role:party_id, or the party id with --role")
+    parser.add_argument("--role", choices=[r.value for r in Role], help="this party's role (or give --party role:id)")
+    parser.add_argument("--port", type=int, default=0, help="gateway port (0: any free port, reported as 'ready')")
+    parser.add_argument("--routes", help="JSON file {party_id: 'host:port'}; without it routes come on stdin")
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--runs-dir", required=True)
     parser.add_argument("--tap-dir")

@@ -29,6 +29,8 @@ def run(
     job_id: Annotated[str | None, typer.Option(help="defaults to <name>-<time>-<random>")] = None,
     runs_dir: Annotated[Path, typer.Option(help="where each party writes its results")] = Path("runs"),
     tap_dir: Annotated[Path | None, typer.Option(hidden=True, help="record every payload a gateway accepts")] = None,
+    spark_master: Annotated[str | None, typer.Option(help="run guest and hosts as spark-submit applications on this master, e.g. spark://HOST:7077")] = None,
+    cores_max: Annotated[int, typer.Option(help="with --spark-master: spark.cores.max (and executor cores) per party")] = 1,
 ) -> None:
     """Run a job with every party on this machine (one process each, gateways on loopback)."""
     from fedspark.engine._config import load_job
@@ -63,7 +65,8 @@ def run(
             elif kind == "done" and event["party"].startswith("guest"):
                 progress.update(task, description="done", completed=progress.tasks[0].completed)
 
-        result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event).run()
+        result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event,
+                                spark_master=spark_master, cores_max=cores_max).run()
 
     table = Table(title=f"{job_id} finished in {result.seconds:.1f}s")
     for col in ("party", "epochs", "s/epoch", "AUC", "KS", "accuracy"):
