@@ -163,9 +163,10 @@ def bench_hetero_lr(
     out.print_json(data=result)
 
 
-from fedspark.engine._cli_cluster import bench_arrow  # noqa: E402
+from fedspark.engine._cli_cluster import bench_arrow, spark_submit  # noqa: E402
 
 bench_app.command("arrow")(bench_arrow)
+app.command("spark-submit")(spark_submit)
 
 
 @app.command()
