@@ -17,16 +17,17 @@ out = Console()
 def bench_arrow(
     rows: Annotated[int, typer.Option(help="rows of the synthetic table")] = 10_000_000,
     cols: Annotated[int, typer.Option(help="float64 feature columns")] = 10,
-    batch_rows: Annotated[int, typer.Option(help="spark.sql.execution.arrow.maxRecordsPerBatch")] = 100_000,
+    batch_rows: Annotated[int, typer.Option(help="spark.sql.execution.arrow.maxRecordsPerBatch")] = 10_000,
     codec_rows: Annotated[int, typer.Option(help="rows of the table for the wire-codec figures")] = 1_000_000,
     master: Annotated[str, typer.Option(help="Spark master")] = "local[2]",
     work_dir: Annotated[Path | None, typer.Option(help="folder for the temporary Parquet table")] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="interleaved rounds of mapInArrow and the JVM baseline (best kept)")] = 3,
 ) -> None:
     """Rows/s of one scoring kernel via Row objects (rdd), mapInPandas and mapInArrow, vs Spark SQL in the JVM."""
     from fedspark.engine._bench_arrow import run_arrow_bench
 
     out.print_json(data=run_arrow_bench(rows, cols, batch_rows=batch_rows, codec_rows=codec_rows, master=master,
-                                        work_dir=work_dir))
+                                        work_dir=work_dir, repeats=repeats))
 
 
 def spark_submit(

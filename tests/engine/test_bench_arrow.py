@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from fedspark.engine._bench_arrow import codec_bench, score_variants, write_table
 
@@ -40,7 +41,7 @@ def test_cli_prints_one_json_object(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "from fedspark.engine.cli import main; main()", "bench", "arrow",
          "--rows", "3000", "--cols", "3", "--batch-rows", "500", "--codec-rows", "1000", "--master", "local[1]",
-         "--work-dir", str(tmp_path)],
+         "--work-dir", str(tmp_path), "--repeats", "2"],
         capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
@@ -48,6 +49,10 @@ def test_cli_prints_one_json_object(tmp_path: Path) -> None:
     assert {"bench", "params", "results", "baseline", "ratio", "target", "meets_target"} <= result.keys()
     assert result["bench"] == "arrow" and result["params"]["rows"] == 3000
     assert result["params"]["spark_conf"]["spark.sql.execution.arrow.maxRecordsPerBatch"] == "500"
+    assert result["params"]["spark_conf"]["spark.buffer.size"] == str(1 << 20)
+    rounds = result["params"]["seconds_each_round"]
+    assert len(rounds["map_in_arrow"]) == len(rounds["jvm_sql"]) == 2
+    assert result["results"]["map_in_arrow"]["seconds"] == pytest.approx(min(rounds["map_in_arrow"]), abs=1e-3)
     for name in ("pickle_rdd", "map_in_pandas", "map_in_arrow", "codec_arrow_ipc"):
         assert result["results"][name]["rate"] > 0 and result["results"][name]["unit"].startswith("rows/s")
     assert result["baseline"]["jvm_sql"]["rate"] > 0 and result["baseline"]["codec_pickle_rows"]["rate"] > 0
