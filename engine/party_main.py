@@ -1,8 +1,9 @@
 """spark-submit entry point: one party's side of a job as a Spark application.
 
 spark-submit runs a Python *file* as the driver, so this module is also a
-script: ``spark-submit [options] $(fedspark spark-submit --print-entry-point) --job JOB.yaml
---role guest --party 9999 --port 50051 --routes routes.json``. ``python -m
+script: ``spark-submit [options] .../site-packages/fedspark/engine/party_main.py --job JOB.yaml
+--role guest --party 9999 --port 50051 --routes routes.json`` (``fedspark spark-submit``
+prints the whole command with the installed path). ``python -m
 fedspark.engine.party_main`` takes the same arguments. The Spark master, deploy
 mode, cores and memory come from spark-submit's command line (they win over the
 job file's ``spark`` section); the gateway port and the peers' addresses come
