@@ -9,6 +9,8 @@
   fixed-width big-endian binary columns.
 - :func:`with_row_index` numbers rows in their current order (pairing rows
   across parties by position).
+- :func:`score_batches` is the scoring kernel: ``sigmoid(b + X·w)`` (or the
+  plain linear term) over numpy views of the feature columns.
 """
 
 from fedspark.arrow_bridge._binary import as_fixed_binary, fixed_binary_to_ints, ints_to_fixed_binary
@@ -16,6 +18,7 @@ from fedspark.arrow_bridge._errors import ArrowBridgeError, BinaryWidthError, Co
 from fedspark.arrow_bridge._mapping import ArrowKernel, collect_arrow, map_in_arrow
 from fedspark.arrow_bridge._numpy import column_view, feature_matrix
 from fedspark.arrow_bridge._row_index import with_row_index
+from fedspark.arrow_bridge._scoring import score_batches
 
 __all__ = [
     "ArrowBridgeError",
@@ -29,5 +32,6 @@ __all__ = [
     "fixed_binary_to_ints",
     "ints_to_fixed_binary",
     "map_in_arrow",
+    "score_batches",
     "with_row_index",
 ]

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fedspark.common import ConfigError, PartyRef, Role
+from fedspark.engine._cluster import ClusterConfig
 
 
 class _Strict(BaseModel):
@@ -36,6 +37,7 @@ class PartyConfig(_Strict):
         None, description="scoring: this party's trained model folder (model.json, transforms.json)"
     )
     test_data: TableConfig | None = Field(None, description="held-out table this party scores the final model on")
+    cluster: ClusterConfig | None = Field(None, description="this party's cluster for spark-submit (engine/_cluster.py)")
 
     @model_validator(mode="before")
     @classmethod

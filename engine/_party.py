@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fedspark.common import FedsparkError, PartyRef, Role
+from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
@@ -30,11 +30,12 @@ if TYPE_CHECKING:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
-    me = PartyRef.parse(args.party)
+    me = PartyRef(Role(args.role), args.party) if args.role else PartyRef.parse(args.party)
     try:
         job = load_job(Path(args.job))
         run_party(job, me, args.job_id, Path(args.runs_dir), Path(args.tap_dir) if args.tap_dir else None,
-                  Path(args.tls_dir) if args.tls_dir else None,
+                  Path(args.tls_dir) if args.tls_dir else None, port=args.port,
+                  routes=read_routes_file(Path(args.routes)) if args.routes else None,
                   sealing_dir=Path(args.sealing_dir) if args.sealing_dir else None, exchange=args.exchange)
     except FedsparkError as exc:
         _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
@@ -54,10 +55,16 @@ def run_party(
     tap_dir: Path | None,
     tls_dir: Path | None = None,
     *,
+    port: int = 0,
+    routes: dict[str, str] | None = None,
     sealing_dir: Path | None = None,
     exchange: str | None = None,
 ) -> None:
-    """Run ``me``'s side of the job; in a star (``exchange`` set) every payload is sealed with ``sealing_dir``'s keys."""
+    """Run ``me``'s side of the job.
+
+    Without ``routes`` the runner sends them on stdin after ``ready``; in a star
+    (``exchange`` set) every payload is sealed with ``sealing_dir``'s keys.
+    """
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
     # The Spark JVM is forked from this process: start it before gRPC's threads
@@ -67,7 +74,7 @@ def run_party(
     transport = GrpcTransport(
         me,
         host=job.federation.host,
-        port=0,
+        port=port,
         tap_dir=tap_dir / f"{me.role.value}-{me.party_id}" if tap_dir else None,
         tls=TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else None,
         work_dir=out / "mailbox",
@@ -77,8 +84,7 @@ def run_party(
     try:
         transport.gateway.open_job(job_id, parties)
         _events.emit("ready", party=str(me), port=transport.port)
-        routes = _read_routes()
-        transport.set_routes(routes)
+        transport.set_routes(routes if routes is not None else _read_routes())
         delay = job.delay_for(me)
         if delay > 0 and job.algorithm != "homo_nn":  # homo_nn clients stall every round instead
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
@@ -122,6 +128,17 @@ def _read_routes() -> dict[str, str]:
     return {str(k): str(v) for k, v in routes.items()}
 
 
+def read_routes_file(path: Path) -> dict[str, str]:
+    """Route table ``{party_id: "host:port"}`` from a JSON file (spark-submit gives the driver no stdin)."""
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"routes file {path}: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"routes file {path} must hold a JSON object {{party_id: 'host:port'}}")
+    return {str(k): str(v) for k, v in raw.items()}
+
+
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged",
             "scored_rows", "unmatched_rows", "rows_per_second", "scores", "own_ids", "matched", "unmatched")
@@ -131,7 +148,10 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m fedspark.engine._party")
     parser.add_argument("--job", required=True)
-    parser.add_argument("--party", required=True, help="role:party_id")
+    parser.add_argument("--party", required=True, help="role:party_id, or the party id with --role")
+    parser.add_argument("--role", choices=[r.value for r in Role], help="this party's role (or give --party role:id)")
+    parser.add_argument("--port", type=int, default=0, help="gateway port (0: any free port, reported as 'ready')")
+    parser.add_argument("--routes", help="JSON file {party_id: 'host:port'}; without it routes come on stdin")
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--runs-dir", required=True)
     parser.add_argument("--tap-dir")

@@ -14,6 +14,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from fedspark.common import FedsparkError, PartyRef
+from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.engine import _events, _star
+from fedspark.engine._cluster import ClusterConfig, spark_submit_command
 from fedspark.engine._config import JobConfig
+from fedspark.engine._outputs import write_json
 
 READY_TIMEOUT_S = 120.0
 
@@ -42,6 +45,7 @@ class _Proc:
     ref: PartyRef
     popen: subprocess.Popen[str]
     log_path: Path
+    routes_on_stdin: bool = True
     ready_port: int | None = None
     error: str | None = None
     result: dict[str, Any] | None = None
@@ -67,12 +71,20 @@ class EmbeddedRunner:
         *,
         tap_dir: Path | None = None,
         on_event: Any = None,
+        spark_master: str | None = None,
+        cores_max: int = 1,
+        executor_memory: str = "512m",
     ) -> None:
         self.job, self.job_file, self.job_id = job, job_file, job_id
         self.run_dir = runs_dir / job_id
         self.runs_dir = runs_dir
         self.tap_dir = tap_dir
         self.on_event = on_event or (lambda event: None)
+        # With a cluster master, guest and hosts are spark-submit applications on it (client mode,
+        # each capped at cores_max so parties share the cluster); ports and routes are fixed up front
+        # because a driver started by spark-submit has no stdin for the route table.
+        self.spark_master, self.cores_max, self.executor_memory = spark_master, cores_max, executor_memory
+        self._ports: dict[str, int] = {}
         self._events: queue.Queue[tuple[_Proc, dict[str, Any] | None]] = queue.Queue()
         self._procs: list[_Proc] = []
         self._is_star = self.job.federation.topology == "star"
@@ -88,6 +100,12 @@ class EmbeddedRunner:
                 sealing.distribute_certificates(tls_root)
             elif sealing is not None:
                 sealing.distribute_table()
+            if self.spark_master is not None:
+                if self._is_star:
+                    raise ConfigError(f"job {self.job_id}: the star topology does not run with --spark-master yet")
+                self._ports = {ref.party_id: _free_port(self.job.federation.host) for ref in self.job.party_refs()}
+                routes = {pid: f"{self.job.federation.host}:{port}" for pid, port in self._ports.items()}
+                write_json(self.run_dir / "routes.json", routes)
             for ref in self.job.party_refs():
                 self._procs.append(self._spawn(ref, tls_root, sealing.root if sealing else None))
             self._wait_ready()
@@ -99,9 +117,10 @@ class EmbeddedRunner:
                                          tls_dir=tls_root / _star.EXCHANGE_NAME if tls_root else None)
                 routes = dict.fromkeys(routes, address)
             for proc in self._procs:
-                assert proc.popen.stdin is not None
-                proc.popen.stdin.write(json.dumps({"routes": routes}) + "\n")
-                proc.popen.stdin.flush()
+                if proc.routes_on_stdin:
+                    assert proc.popen.stdin is not None
+                    proc.popen.stdin.write(json.dumps({"routes": routes}) + "\n")
+                    proc.popen.stdin.flush()
             self._wait_done()
         finally:
             self._stop_all()
@@ -134,26 +153,48 @@ class EmbeddedRunner:
         log_dir = self.run_dir / f"{ref.role.value}-{ref.party_id}"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "party.log"
+        cmd, env = self._command(ref, tls_root, sealing_root)
+        log = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS at exit
+        popen = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
+            bufsize=1, start_new_session=True, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        proc = _Proc(ref, popen, log_path, routes_on_stdin="--routes" not in cmd)
+        threading.Thread(target=self._pump, args=(proc, popen.stdout), daemon=True).start()
+        return proc
+
+    def _command(
+        self, ref: PartyRef, tls_root: Path | None, sealing_root: Path | None = None
+    ) -> tuple[list[str], dict[str, str]]:
+        """The party's command line: ``python -m``, or spark-submit for a Spark party on a cluster master."""
+        tls_dir = tls_root / ref.party_id if tls_root is not None else None
+        port = self._ports.get(ref.party_id)
+        routes = self.run_dir / "routes.json" if self._ports else None
+        if self.spark_master is not None and ref.role is not Role.ARBITER:
+            cluster = ClusterConfig(
+                master=self.spark_master, cores_max=self.cores_max, executor_cores=self.cores_max,
+                executor_memory=self.executor_memory, python=sys.executable,
+            )
+            submit = spark_submit_command(
+                cluster, job_file=self.job_file, me=ref, job_id=self.job_id, runs_dir=self.runs_dir,
+                spark_conf=self.job.spark, port=port, routes_file=routes, tls_dir=tls_dir, tap_dir=self.tap_dir,
+            )
+            return submit.argv, submit.env
         cmd = [
             sys.executable, "-m", "fedspark.engine._party",
             "--job", str(self.job_file), "--party", str(ref),
             "--job-id", self.job_id, "--runs-dir", str(self.runs_dir),
         ]
+        if port is not None:
+            cmd += ["--port", str(port)]  # routes still come on stdin, once every party is ready
         if self.tap_dir is not None:
             cmd += ["--tap-dir", str(self.tap_dir)]
-        if tls_root is not None:
-            cmd += ["--tls-dir", str(tls_root / ref.party_id)]
+        if tls_dir is not None:
+            cmd += ["--tls-dir", str(tls_dir)]
         if sealing_root is not None:
             cmd += _star.party_args(ref, sealing_root)
-        log = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS at exit
-        popen = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-            bufsize=1, start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        log.close()
-        proc = _Proc(ref, popen, log_path)
-        threading.Thread(target=self._pump, args=(proc, popen.stdout), daemon=True).start()
-        return proc
+        return cmd, {}
 
     def _pump(self, proc: _Proc, stream: IO[str] | None) -> None:
         """Forward a party's event lines; other stdout (e.g. from its JVM) goes to its log."""
@@ -219,6 +260,13 @@ class EmbeddedRunner:
                         stream.close()
                     except OSError:
                         pass
+
+
+def _free_port(host: str) -> int:
+    """A port that was free a moment ago (the party binds it right after; a clash fails loudly)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
 
 
 def _signal_group(popen: subprocess.Popen[str], sig: int) -> None:

@@ -1,6 +1,7 @@
 """Spark session lifecycle for one party.
 
-Each party process owns one local SparkSession. The machines this runs on have
+Each party process owns one SparkSession: local by default, or the cluster
+spark-submit names (see :func:`submitted_conf`). The machines this runs on have
 2 cores and several party JVMs at once, so defaults are small: ``local[2]``,
 a 1 GiB driver, 4 shuffle partitions, Arrow on, and no UI (whose port would
 collide between parties on one host).
@@ -32,8 +33,30 @@ DEFAULT_SPARK_CONF: dict[str, str] = {
 }
 
 
+_LOOPBACK_KEYS = ("spark.driver.bindAddress", "spark.driver.host")
+
+
+def submitted_conf() -> dict[str, str] | None:
+    """The Spark settings spark-submit gave this driver, or None when not launched by spark-submit.
+
+    spark-submit starts the Python driver with ``PYSPARK_GATEWAY_PORT`` pointing at
+    its own JVM, whose system properties hold the command line's ``--master``,
+    ``--conf`` and friends.
+    """
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        return None
+    from pyspark import SparkConf, SparkContext
+
+    SparkContext._ensure_initialized()  # connects to spark-submit's JVM; starts nothing
+    return {str(k): str(v) for k, v in SparkConf().getAll()}
+
+
 def build_session(app_name: str, conf: dict[str, str] | None = None) -> SparkSession:
-    """Start (or reuse) this process's SparkSession with party-sized defaults."""
+    """Start (or reuse) this process's SparkSession with party-sized defaults.
+
+    Under spark-submit, settings its command line gave take precedence over the
+    defaults and over ``conf`` (the job file's ``spark`` section).
+    """
     from pyspark.sql import SparkSession
 
     # Executors' Python workers must be this interpreter (the one fedspark is installed in),
@@ -43,6 +66,14 @@ def build_session(app_name: str, conf: dict[str, str] | None = None) -> SparkSes
     # fedspark moves data with mapInArrow, not pandas; PySpark's pandas-3 notice is noise in party logs.
     warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     settings = {**DEFAULT_SPARK_CONF, **(conf or {})}
+    submitted = submitted_conf()
+    if submitted is not None:
+        # Launched by spark-submit: what its command line set (master, memory, cores) wins, and
+        # on a real cluster the driver must not advertise the loopback address to its executors.
+        master = submitted.get("spark.master", "local")
+        settings = {k: v for k, v in settings.items() if k not in submitted
+                    and not (k in _LOOPBACK_KEYS and not master.startswith("local"))}
+        app_name = submitted.get("spark.app.name", app_name)
     builder = SparkSession.builder.appName(app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)

@@ -32,6 +32,8 @@ def run(
     job_id: Annotated[str | None, typer.Option(help="defaults to <name>-<time>-<random>")] = None,
     runs_dir: Annotated[Path, typer.Option(help="where each party writes its results")] = Path("runs"),
     tap_dir: Annotated[Path | None, typer.Option(hidden=True, help="record every payload a gateway accepts")] = None,
+    spark_master: Annotated[str | None, typer.Option(help="run guest and hosts as spark-submit applications on this master, e.g. spark://HOST:7077")] = None,
+    cores_max: Annotated[int, typer.Option(help="with --spark-master: spark.cores.max (and executor cores) per party")] = 1,
 ) -> None:
     """Run a job with every party on this machine (one process each, gateways on loopback)."""
     _run_job(job_file, job_id, runs_dir, tap_dir)
@@ -104,7 +106,8 @@ def _run_job(job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path |
                 done = progress.tasks[0].completed if job.algorithm not in _ONE_STEP else 1
                 progress.update(task, description="done", completed=done)
 
-        result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event).run()
+        result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event,
+                                spark_master=spark_master, cores_max=cores_max).run()
 
     table = Table(title=f"{job_id} finished in {result.seconds:.1f}s")
     keys = [k for k in _RESULT_COLUMNS if any(k in m for m in result.results.values())]
@@ -235,6 +238,10 @@ app.command("predict-nn")(predict_nn)
 from fedspark.engine._cli_psi import bench_psi  # noqa: E402
 
 bench_app.command("psi")(bench_psi)
+from fedspark.engine._cli_cluster import bench_arrow, spark_submit  # noqa: E402
+
+bench_app.command("arrow")(bench_arrow)
+app.command("spark-submit")(spark_submit)
 
 
 @app.command()

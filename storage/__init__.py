@@ -6,16 +6,25 @@
   ``hdfs://`` URIs and check them through Hadoop's FileSystem API;
 - :func:`read_table` reads and validates with Spark and returns a
   :class:`PartyTable`, or raises :class:`TableError` naming party, file,
-  column and row.
+  column and row;
+- :func:`write_file` / :func:`read_file` move driver-side files (models) to
+  and from ``file://``, ``hdfs://`` (Hadoop's FileSystem API) and
+  ``webhdfs://`` (the ``hdfs`` package).
 """
 
 from fedspark.storage._errors import TableError, TableProblem
+from fedspark.storage._files import FILE_SCHEMES, StorageFileError, read_file, resolve_file_uri, write_file
 from fedspark.storage._reader import read_table
 from fedspark.storage._spec import TableFormat, TableSpec
 from fedspark.storage._table import PartyTable
 from fedspark.storage._uri import SUPPORTED_SCHEMES, path_exists, resolve_uri
 
 __all__ = [
+    "FILE_SCHEMES",
+    "StorageFileError",
+    "read_file",
+    "resolve_file_uri",
+    "write_file",
     "SUPPORTED_SCHEMES",
     "PartyTable",
     "TableError",

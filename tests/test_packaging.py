@@ -41,6 +41,7 @@ def test_wheel_carries_proto_generated_code_and_console_script(wheel_names: list
     assert "fedspark/federation/federation.proto" in wheel_names
     assert "fedspark/federation/federation_pb2.py" in wheel_names
     assert "fedspark/algorithms/hetero_lr/_guest.py" in wheel_names
+    assert "fedspark/engine/party_main.py" in wheel_names  # spark-submit's driver script
     entry_points = next(n for n in wheel_names if n.endswith("entry_points.txt"))
     assert entry_points
 

@@ -16,6 +16,7 @@ def test_exported_names() -> None:
         "fixed_binary_to_ints",
         "ints_to_fixed_binary",
         "map_in_arrow",
+        "score_batches",
         "with_row_index",
     ]
     for name in bridge.__all__:

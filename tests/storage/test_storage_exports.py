@@ -5,15 +5,20 @@ import fedspark.storage as storage
 
 def test_exported_names() -> None:
     assert sorted(storage.__all__) == [
+        "FILE_SCHEMES",
         "PartyTable",
         "SUPPORTED_SCHEMES",
+        "StorageFileError",
         "TableError",
         "TableFormat",
         "TableProblem",
         "TableSpec",
         "path_exists",
+        "read_file",
         "read_table",
+        "resolve_file_uri",
         "resolve_uri",
+        "write_file",
     ]
     for name in storage.__all__:
         assert getattr(storage, name) is not None

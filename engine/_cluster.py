@@ -1,0 +1,220 @@
+"""A party's own cluster: its config section and the spark-submit command that runs its side of a job.
+
+Users who pay for fedspark already run Spark on YARN or Kubernetes and submit
+into queues; each party's side of a job is then one Spark application started
+by ``spark-submit`` with :mod:`fedspark.engine.party_main` as the driver. The
+Python environment (fedspark and its dependencies) travels as a venv-pack
+archive that YARN/K8s unpack next to each container as ``./environment``, and
+``PYSPARK_PYTHON`` points into it. The same builder serves the embedded
+runner's ``--spark-master spark://...`` (standalone, client mode) so the
+command an operator prints is the command the tests run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from fedspark.common import ConfigError, PartyRef
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KubernetesConfig(_Strict):
+    image: str = Field(description="container image with Java, Spark and (unless an archive is shipped) fedspark")
+    namespace: str = "default"
+    service_account: str | None = Field(None, description="driver's service account (needs rights to create executor pods)")
+    upload_path: str | None = Field(None, description="spark.kubernetes.file.upload.path for local job files, e.g. s3a:// or hdfs://")
+
+
+class ClusterConfig(_Strict):
+    """Where and how one party submits its Spark application (``parties.<role>.cluster`` in a job)."""
+
+    master: str = Field("local[2]", description="yarn, k8s://https://HOST:PORT, spark://HOST:PORT or local[N]")
+    deploy_mode: Literal["client", "cluster"] = "client"
+    queue: str | None = Field(None, description="YARN queue")
+    num_executors: int | None = Field(None, ge=1)
+    executor_cores: int | None = Field(None, ge=1)
+    executor_memory: str | None = None
+    driver_memory: str | None = None
+    cores_max: int | None = Field(None, ge=1, description="spark.cores.max: this application's share of a standalone cluster")
+    python_archive: str | None = Field(None, description="venv-pack archive (local path or hdfs://...) unpacked as archive_name")
+    archive_name: str = "environment"
+    python: str | None = Field(None, description="executors' Python; default ./<archive_name>/bin/python with an archive")
+    driver_python: str | None = Field(None, description="client mode: the local driver's Python (default: this interpreter)")
+    principal: str | None = Field(None, description="Kerberos principal (with keytab): spark-submit renews tickets")
+    keytab: str | None = None
+    kubernetes: KubernetesConfig | None = None
+    conf: dict[str, str] = Field(default_factory=dict, description="extra --conf settings")
+    spark_submit: str | None = Field(None, description="spark-submit to run; default: on PATH, else pyspark's own")
+
+    def executors_python(self) -> str:
+        if self.python:
+            return self.python
+        return f"./{self.archive_name}/bin/python" if self.python_archive else sys.executable
+
+
+@dataclass(frozen=True)
+class SubmitCommand:
+    """The command and the environment variables it needs (printed as ``VAR=value spark-submit ...``)."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def shell(self) -> str:
+        assignments = [f"{key}={shlex.quote(value)}" for key, value in sorted(self.env.items())]
+        return " ".join([*assignments, shlex.join(self.argv)])
+
+    def conf(self) -> dict[str, str]:
+        """The ``--conf`` settings, for checks."""
+        return dict(self.argv[i + 1].split("=", 1) for i, arg in enumerate(self.argv) if arg == "--conf")
+
+    def option(self, name: str) -> str | None:
+        """The value after ``name`` before the application file, or None."""
+        head = self.argv[: self.argv.index(str(entry_point()))]
+        return head[head.index(name) + 1] if name in head else None
+
+
+_MASTER = re.compile(r"^(yarn|local(\[(\d+|\*)\])?|spark://[^/\s]+|k8s://https?://[^/\s]+)$")
+
+
+def entry_point() -> Path:
+    """spark-submit's primary resource: the installed ``party_main.py``."""
+    from fedspark.engine.party_main import entry_point_path
+
+    return entry_point_path()
+
+
+def find_spark_submit(configured: str | None = None) -> str:
+    """The spark-submit to run: the configured one, one on PATH, or the one pyspark ships."""
+    if configured:
+        return configured
+    on_path = shutil.which("spark-submit")
+    if on_path:
+        return on_path
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
+
+
+def spark_submit_command(
+    cluster: ClusterConfig,
+    *,
+    job_file: Path,
+    me: PartyRef,
+    job_id: str,
+    runs_dir: Path,
+    spark_conf: dict[str, str] | None = None,
+    port: int | None = None,
+    routes_file: Path | None = None,
+    tls_dir: Path | None = None,
+    tap_dir: Path | None = None,
+    check: bool = False,
+) -> SubmitCommand:
+    """Build the spark-submit command for ``me``'s side of ``job_id``.
+
+    ``spark_conf`` (the job's ``spark`` section) goes in as ``--conf`` except
+    ``spark.master`` and the driver's memory, which the cluster section sets.
+    In cluster deploy mode the driver runs in the cluster, so the job file,
+    routes and TLS files are shipped with ``--files`` and named by their base
+    names (YARN puts them in the driver's working folder); the run folder must
+    then be a path the driver node can write. Raises :class:`ConfigError` for a
+    master spark-submit would not accept.
+    """
+    master, mode = cluster.master, cluster.deploy_mode
+    if not _MASTER.match(master):
+        raise ConfigError(f"party {me}: cluster.master {master!r} is not yarn, k8s://https://HOST:PORT, "
+                          "spark://HOST:PORT or local[N]")
+    if mode == "cluster" and master.startswith("local"):
+        raise ConfigError(f"party {me}: cluster deploy mode needs a cluster master, not {master!r}")
+    if master.startswith("k8s://") and cluster.kubernetes is None:
+        raise ConfigError(f"party {me}: a k8s:// master needs cluster.kubernetes.image")
+    if (cluster.principal is None) != (cluster.keytab is None):
+        raise ConfigError(f"party {me}: cluster.principal and cluster.keytab go together")
+    in_cluster = mode == "cluster"
+    python = cluster.executors_python()
+    argv = [find_spark_submit(cluster.spark_submit), "--master", master, "--deploy-mode", mode,
+            "--name", f"fedspark-{job_id}-{me.role.value}-{me.party_id}"]
+    conf: dict[str, str] = {k: v for k, v in (spark_conf or {}).items() if k not in ("spark.master", "spark.driver.memory")}
+    env = {"PYSPARK_PYTHON": python}
+    conf["spark.pyspark.python"] = python
+    conf["spark.executorEnv.PYSPARK_PYTHON"] = python
+    if in_cluster:
+        if master == "yarn":
+            conf["spark.yarn.appMasterEnv.PYSPARK_PYTHON"] = python
+        elif master.startswith("k8s://"):
+            conf["spark.kubernetes.driverEnv.PYSPARK_PYTHON"] = python
+    else:
+        driver_python = cluster.driver_python or sys.executable
+        conf["spark.pyspark.driver.python"] = driver_python
+        env["PYSPARK_DRIVER_PYTHON"] = driver_python
+    if master == "yarn":
+        argv += _opt("--queue", cluster.queue) + _opt("--num-executors", cluster.num_executors)
+    elif cluster.num_executors is not None:
+        conf["spark.executor.instances"] = str(cluster.num_executors)
+    if cluster.cores_max is not None:
+        conf["spark.cores.max"] = str(cluster.cores_max)
+    if cluster.kubernetes is not None:
+        k8s = cluster.kubernetes
+        conf["spark.kubernetes.container.image"] = k8s.image
+        conf["spark.kubernetes.namespace"] = k8s.namespace
+        if k8s.service_account:
+            conf["spark.kubernetes.authenticate.driver.serviceAccountName"] = k8s.service_account
+        if k8s.upload_path:
+            conf["spark.kubernetes.file.upload.path"] = k8s.upload_path
+    argv += _opt("--executor-cores", cluster.executor_cores) + _opt("--executor-memory", cluster.executor_memory)
+    argv += _opt("--driver-memory", cluster.driver_memory or (spark_conf or {}).get("spark.driver.memory"))
+    argv += _opt("--principal", cluster.principal) + _opt("--keytab", cluster.keytab)
+    if cluster.python_archive:
+        argv += ["--archives", f"{cluster.python_archive}#{cluster.archive_name}"]
+    conf.update(cluster.conf)
+
+    shipped: list[Path] = []
+
+    def local(path: Path) -> str:
+        if not in_cluster:
+            return str(path.resolve())
+        shipped.append(path.resolve())
+        return path.name
+
+    app_args = ["--job", local(job_file), "--role", me.role.value, "--party", me.party_id, "--job-id", job_id,
+                "--runs-dir", str(runs_dir if in_cluster else runs_dir.resolve())]
+    if port is not None:
+        app_args += ["--port", str(port)]
+    if routes_file is not None:
+        app_args += ["--routes", local(routes_file)]
+    if tls_dir is not None:
+        if in_cluster:
+            for name in ("ca.pem", f"party-{me.party_id}.pem", f"party-{me.party_id}.key"):
+                local(tls_dir / name)
+            app_args += ["--tls-dir", "."]
+        else:
+            app_args += ["--tls-dir", str(tls_dir.resolve())]
+    if tap_dir is not None:
+        app_args += ["--tap-dir", str(tap_dir.resolve())]
+    if check:
+        app_args.append("--check")
+    if shipped:
+        argv += ["--files", ",".join(str(p) for p in shipped)]
+    for key in sorted(conf):
+        argv += ["--conf", f"{key}={conf[key]}"]
+    return SubmitCommand([*argv, str(entry_point()), *app_args], env)
+
+
+def _opt(name: str, value: object) -> list[str]:
+    return [] if value is None else [name, str(value)]
+
+
+def submit_env(command: SubmitCommand) -> dict[str, str]:
+    """This process's environment plus the command's variables, for running it here."""
+    return {**os.environ, **command.env}
