@@ -36,7 +36,7 @@ def run(
     cores_max: Annotated[int, typer.Option(help="with --spark-master: spark.cores.max (and executor cores) per party")] = 1,
 ) -> None:
     """Run a job with every party on this machine (one process each, gateways on loopback)."""
-    _run_job(job_file, job_id, runs_dir, tap_dir)
+    _run_job(job_file, job_id, runs_dir, tap_dir, spark_master=spark_master, cores_max=cores_max)
 
 
 @app.command()
@@ -62,7 +62,10 @@ _RESULT_COLUMNS = {
 }
 
 
-def _run_job(job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path | None, algorithm: str | None = None) -> None:
+def _run_job(
+    job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path | None, algorithm: str | None = None,
+    *, spark_master: str | None = None, cores_max: int = 1,
+) -> None:
     from fedspark.engine._config import load_job
     from fedspark.engine._examples_for_job import ensure_example_data
     from fedspark.engine._runner import EmbeddedRunner
