@@ -150,7 +150,7 @@ class JobConfig(_Strict):
             raise ValueError(f"each role needs its own party id in the embedded runner, got {ids}")
         if self.roster.guest.data is None or any(h.data is None for h in self.roster.hosts):
             raise ValueError("guest and hosts need a 'data' table")
-        labelled = [self.roster.guest] if self.algorithm == "hetero_lr" else self.parties_with_data()
+        labelled = {"hetero_lr": [self.roster.guest], "homo_nn": self.parties_with_data()}.get(self.algorithm, [])
         for party in labelled:
             if party.data is not None and party.data.label_column is None:
                 raise ValueError(f"party {party.party_id}: data.label_column is required for {self.algorithm}")

@@ -99,7 +99,7 @@ def recv_table(federation: Federation, tag: str, frm: PartyRef, spark: SparkSess
                 federation.job_id, tag, peer, f"partition {partition} has {payload.size} bytes, the manifest says {size}"
             )
     if all(p.path is not None for p in payloads):
-        parts = tuple(PartFile(p.path.as_uri(), count) for p, (_, count, _) in zip(payloads, rows, strict=True) if p.path)
+        parts = tuple(PartFile(p.path.resolve().as_uri(), count) for p, (_, count, _) in zip(payloads, rows, strict=True) if p.path)
         return _read_files(spark, TableSource(federation.job_id, tag, peer, parts), schema)
     return _from_memory(spark, payloads, schema)
 

@@ -24,7 +24,7 @@ def _predict(tmp: Path, job: dict[str, Any], job_id: str, *extra: str) -> subpro
     job_file = tmp / f"{job_id}.yaml"
     job_file.write_text(yaml.safe_dump(job))
     return subprocess.run(
-        [*FEDSPARK, "predict", str(job_file), "--job-id", job_id, "--runs-dir", str(tmp / "runs"), *extra],
+        [*FEDSPARK, "predict", str(job_file), "--job-id", job_id, "--runs-dir", "runs", *extra],  # relative, as users type it
         capture_output=True, text=True, timeout=900, cwd=tmp, env={**os.environ, "COLUMNS": "200"},
     )
 
