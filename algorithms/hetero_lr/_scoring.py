@@ -86,7 +86,10 @@ def score_guest(
             )
         name = f"_host{i}"
         theirs = host.get_table("partial", spark).withColumnRenamed(PARTIAL, name)
-        total = total.join(theirs, ROW, "left")
+        # Spark cannot size a received table (it reads spilled files in a mapInArrow over a
+        # range) and would broadcast it: at millions of rows that exhausts the driver. Both
+        # sides are large; a sort-merge join on the row number is the right plan.
+        total = total.join(theirs.hint("merge"), ROW, "left")
         host_columns.append(name)
     linear = F.col(PARTIAL)
     for name in host_columns:
