@@ -8,7 +8,7 @@ so a typo fails before any party process starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from fedspark.common import ConfigError, PartyRef, Role
 from fedspark.engine._cluster import ClusterConfig
 
+_M = TypeVar("_M", bound=BaseModel)
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -206,6 +207,16 @@ def load_job(path: Path) -> JobConfig:
         )
         raise ConfigError(f"job file {path}: {problems}") from None
     return job
+
+
+def load_yaml_model(path: Path, what: str, model: type[_M]) -> _M:
+    """A YAML file validated as ``model``; every problem names ``what``, the file and the field."""
+    raw = read_yaml_mapping(path, what)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
+        raise ConfigError(f"{what} {path}: {problems}") from None
 
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fedspark.common import ConfigError
-from fedspark.engine._config import read_yaml_mapping
+from fedspark.engine._config import load_yaml_model
 
 
 class ExchangeTls(BaseModel):
@@ -52,12 +52,7 @@ class ExchangeConfig(BaseModel):
 
 def load_exchange_conf(path: Path) -> ExchangeConfig:
     """Read and validate an exchange configuration; relative paths are taken from the file's folder."""
-    raw = read_yaml_mapping(path, "exchange configuration")
-    try:
-        conf = ExchangeConfig.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"exchange configuration {path}: {problems}") from None
+    conf = load_yaml_model(path, "exchange configuration", ExchangeConfig)
     base = path.parent
     if conf.tls is not None:
         conf.tls = ExchangeTls(ca_cert=base / conf.tls.ca_cert, cert=base / conf.tls.cert, key=base / conf.tls.key)

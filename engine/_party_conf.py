@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from fedspark.common import ConfigError
-from fedspark.engine._config import read_yaml_mapping
+from fedspark.engine._config import load_yaml_model
 from fedspark.federation import TlsConfig
 
 
@@ -56,12 +55,7 @@ class PartyConf(_Strict):
 
 def load_party_conf(path: Path) -> PartyConf:
     """Read and validate a party conf; errors name the file and the field."""
-    raw = read_yaml_mapping(path, "party conf")
-    try:
-        conf = PartyConf.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
-        raise ConfigError(f"party conf {path}: {problems}") from None
+    conf = load_yaml_model(path, "party conf", PartyConf)
     if conf.tls is not None:
         base = path.parent
         conf.tls = TlsFiles(ca_cert=base / conf.tls.ca_cert, cert=base / conf.tls.cert, key=base / conf.tls.key)
