@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from gmpy2 import mpz
 
-from fedspark.crypto._parallel import thread_map
+from fedspark.crypto._parallel import process_map
 
 MAX_BUCKET_WINDOW = 16
 
@@ -198,13 +198,23 @@ def multi_exp_columns(
     if not (np.issubdtype(xs.dtype, np.integer) or python_ints):
         raise TypeError(f"the exponent matrix must hold integers (quantise features first), got {xs.dtype}")
     small = xs.size == 0 or max(abs(int(v)) for v in (xs.min(), xs.max())) < 1 << 62
+    xs = xs.astype(np.int64) if small else xs.astype(object)
+    blocks = [block for block in np.array_split(np.arange(xs.shape[1]), max(1, workers)) if block.size]
+    tasks = [(list(map(int, bases)) if workers > 1 else bases, xs[:, block], int(modulus), window) for block in blocks]
+    return [mpz(r) for part in process_map(_columns, tasks, workers) for r in part]
 
-    def column(j: int) -> mpz:
-        if small:
-            return signed_digit_product(bases, xs[:, j].astype(np.int64), modulus, window)
-        return signed_multi_exp(bases, [int(v) for v in xs[:, j]], modulus, window)
 
-    return thread_map(column, list(range(xs.shape[1])), workers)
+_ColumnsTask = tuple[Sequence[Any], npt.NDArray[Any], int, "int | None"]
+
+
+def _columns(task: _ColumnsTask) -> list[int]:
+    """The products of one block of columns (runs in a worker process when ``workers`` > 1)."""
+    bases, xs, modulus, window = task
+    bs = [mpz(b) for b in bases]
+    m = mpz(modulus)
+    if xs.dtype != object:
+        return [int(signed_digit_product(bs, xs[:, j].astype(np.int64), m, window)) for j in range(xs.shape[1])]
+    return [int(signed_multi_exp(bs, [int(v) for v in xs[:, j]], m, window)) for j in range(xs.shape[1])]
 
 
 def naive_multi_exp(bases: Sequence[int], exponents: Sequence[int], modulus: int) -> int:
