@@ -2,15 +2,18 @@
 
 gRPC caps the size of one message, and a table partition can be hundreds of
 megabytes, so a payload is pushed as a stream of chunks. Every chunk carries a
-CRC-32 so corruption is reported as such (and where), and the header in chunk 0
+CRC-32C so corruption is reported as such (and where), and the header in chunk 0
 announces the total size so a gateway can refuse a message before reading it.
+CRC-32C (Castagnoli, hardware-accelerated through ``google-crc32c``) rather than
+zlib's CRC-32: 26 GB/s against 4 GB/s here, and both ends checksum every byte.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+
+import google_crc32c
 
 from fedspark.federation._errors import CorruptMessage
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
@@ -52,7 +55,8 @@ class ChunkPart:
 
 
 def checksum(data: bytes | memoryview) -> int:
-    return zlib.crc32(data) & 0xFFFFFFFF
+    """The CRC-32C of ``data`` (what a chunk's ``crc32`` field carries)."""
+    return int(google_crc32c.value(data if isinstance(data, bytes) else bytes(data)))
 
 
 def chunk_count(total_bytes: int, chunk_bytes: int) -> int:
@@ -77,8 +81,8 @@ def split(envelope: Envelope, chunk_bytes: int = DEFAULT_CHUNK_BYTES, start: int
     header = header_of(envelope, chunk_bytes)
     payload = memoryview(envelope.payload)
     for index in range(start, header.chunk_count):
-        piece = payload[index * chunk_bytes : (index + 1) * chunk_bytes]
-        yield ChunkPart(index, bytes(piece), checksum(piece), header if index == 0 else None)
+        piece = bytes(payload[index * chunk_bytes : (index + 1) * chunk_bytes])
+        yield ChunkPart(index, piece, checksum(piece), header if index == 0 else None)
 
 
 def expected_size(header: Header, index: int) -> int | None:

@@ -135,7 +135,19 @@ def header_from_proto(message: pb.Header) -> Header:
 
 
 def chunk_to_proto(part: ChunkPart) -> pb.Chunk:
-    chunk = pb.Chunk(index=part.index, data=part.data, crc32=part.crc32)
+    return _fill_chunk(pb.Chunk(), part)
+
+
+def _fill_chunk(chunk: pb.Chunk, part: ChunkPart) -> pb.Chunk:
+    """Set ``chunk``'s fields in place.
+
+    Why in place: handing a built Chunk to a parent message's constructor
+    copies it through a serialisation with upb, ~2.3 ms per MiB, which made
+    this copy the sender's largest cost (measured: 0.026 ms in place).
+    """
+    chunk.index = part.index
+    chunk.data = part.data
+    chunk.crc32 = part.crc32
     if part.header is not None:
         chunk.header.CopyFrom(header_to_proto(part.header))
     return chunk
@@ -181,7 +193,9 @@ def transfer_open_to_proto(header: Header, pending: tuple[MessageKey, ...] = ())
 
 
 def transfer_chunk_to_proto(part: ChunkPart) -> pb.TransferRequest:
-    return pb.TransferRequest(chunk=chunk_to_proto(part))
+    request = pb.TransferRequest()
+    _fill_chunk(request.chunk, part)
+    return request
 
 
 def transfer_request_from_proto(message: pb.TransferRequest) -> tuple[Header, tuple[MessageKey, ...]] | ChunkPart:

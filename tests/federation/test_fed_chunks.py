@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from fedspark.common import PartyRef, Role
 from fedspark.federation import CorruptMessage, Envelope, Gateway, MessageKey, UnknownJob
-from fedspark.federation._chunks import ChunkPart, Header, reassemble, split
+from fedspark.federation._chunks import ChunkPart, Header, checksum, reassemble, split
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -56,7 +55,7 @@ def test_refusal_happens_before_the_rest_is_read() -> None:
 
 def test_extra_and_empty_streams_are_corrupt() -> None:
     parts = list(split(Envelope(KEY, b"abcdef"), 3))
-    extra = ChunkPart(2, b"g", zlib.crc32(b"g"))
+    extra = ChunkPart(2, b"g", checksum(b"g"))
     with pytest.raises(CorruptMessage, match="more data than announced"):
         reassemble([*parts, extra], lambda h: None)
     with pytest.raises(CorruptMessage, match="empty stream"):

@@ -76,13 +76,13 @@ def assert_delivered_once(net: dict[str, GrpcTransport], tmp_path: Path, tag: st
 def sent_indices(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
     """How often each chunk index left the sender."""
     counts: Counter[int] = Counter()
-    real = codec.chunk_to_proto
+    real = codec.transfer_chunk_to_proto
 
-    def counting(part: ChunkPart) -> pb.Chunk:
+    def counting(part: ChunkPart) -> pb.TransferRequest:
         counts[part.index] += 1
         return real(part)
 
-    monkeypatch.setattr(codec, "chunk_to_proto", counting)
+    monkeypatch.setattr(codec, "transfer_chunk_to_proto", counting)
     return counts
 
 

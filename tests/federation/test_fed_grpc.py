@@ -75,14 +75,14 @@ def test_twenty_megabytes_travel_in_chunks(grpc_network_factory: Connect, monkey
     net = grpc_network_factory(JOB, [GUEST, HOST], connect_deadline_s=2.0)
     payload = os.urandom(20 * 1024 * 1024)
     chunks_sent = 0
-    real_chunk_to_proto = codec.chunk_to_proto
+    real_chunk_to_proto = codec.transfer_chunk_to_proto
 
-    def counting(part: ChunkPart) -> pb.Chunk:
+    def counting(part: ChunkPart) -> pb.TransferRequest:
         nonlocal chunks_sent
         chunks_sent += 1
         return real_chunk_to_proto(part)
 
-    monkeypatch.setattr(codec, "chunk_to_proto", counting)
+    monkeypatch.setattr(codec, "transfer_chunk_to_proto", counting)
     started = time.monotonic()
     net["10000"].send(to_guest("big", payload))
     got = net["9999"].recv(MessageKey(JOB, "big", HOST, GUEST), timeout_s=10)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import pytest
 
 from fedspark.common import PartyRef, Role
 from fedspark.federation import CorruptMessage, Envelope, Gateway, MessageKey, PayloadKind, PeerTimeout
-from fedspark.federation._chunks import ChunkPart, header_of, split
+from fedspark.federation._chunks import ChunkPart, checksum, header_of, split
+from fedspark.federation import _inbound
 from fedspark.federation._inbound import TransferSession
 from fedspark.federation._mailbox import Mailbox, WriteStatus
 
@@ -89,8 +89,8 @@ def test_a_newer_stream_takes_over_and_resumes(tmp_path: Path) -> None:
     ("part", "status", "problem"),
     [
         (ChunkPart(0, b"x" * 16, 0), WriteStatus.BAD, "checksum mismatch in chunk 0"),
-        (ChunkPart(0, b"x" * 8, zlib.crc32(b"x" * 8)), WriteStatus.BAD, "chunk 0 has 8 bytes, 16 were announced"),
-        (ChunkPart(2, b"x" * 8, zlib.crc32(b"x" * 8)), WriteStatus.AHEAD, ""),
+        (ChunkPart(0, b"x" * 8, checksum(b"x" * 8)), WriteStatus.BAD, "chunk 0 has 8 bytes, 16 were announced"),
+        (ChunkPart(2, b"x" * 8, checksum(b"x" * 8)), WriteStatus.AHEAD, ""),
     ],
     ids=["checksum", "short", "gap"],
 )
@@ -157,16 +157,28 @@ def test_session_end_before_the_last_chunk_says_where_to_resume() -> None:
     header = header_of(env, 16)
     session = TransferSession(mailbox, header, boot_id="b")
     parts = list(split(env, 16))
-    assert session.write(parts[0]) is not None
+    assert session.write(parts[0]) is None  # written; its ack is coalesced with later ones
     ack = session.finish()
     assert ack is not None and (ack.resend, ack.next_index) == (True, 1)
     resumed = TransferSession(mailbox, header, boot_id="b")
     assert resumed.first_ack.next_index == 1
-    assert resumed.write(parts[1]) is not None
+    assert resumed.write(parts[1]) is None
     done = resumed.write(parts[2])
     assert done is not None and done.complete and done.stored_bytes == 40
     replay = TransferSession(mailbox, header, boot_id="b")
     assert replay.first_ack.complete and replay.first_ack.duplicate and replay.done
+    mailbox.close()
+
+
+def test_written_chunks_are_acknowledged_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_inbound, "ACK_EVERY_BYTES", 32)  # two 16-byte chunks per ack
+    mailbox = Mailbox()
+    env = envelope("w", 80)
+    session = TransferSession(mailbox, header_of(env, 16), boot_id="b")
+    acks = [session.write(part) for part in split(env, 16)]
+    assert [None if a is None else (a.next_index, a.complete) for a in acks] == [
+        None, (2, False), None, (4, False), (5, True)
+    ]
     mailbox.close()
 
 
