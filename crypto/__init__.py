@@ -5,6 +5,7 @@ combine ciphertexts as integers; ``dot_many`` for X^T[[d]]), ``PrivateKey``
 (decrypt), ``FixedPoint`` (floats <-> integers mod n). Obfuscators r^n come
 from an ``ObfuscatorPool`` (Damgård–Jurik–Nielsen exponents, ``Exponent``).
 ``Packer`` packs several quantised values into one plaintext (BatchCrypt).
+``split_secret``/``combine_secret``: Shamir sharing of short seeds (masking).
 The Arrow kernels (``encrypt_batches``, ``xtd_batches``, ...) run the same
 operations inside ``mapInArrow``. Ciphertexts cross the wire as fixed-width
 binary columns built by ``fedspark.arrow_bridge``.
@@ -33,6 +34,7 @@ from fedspark.crypto._kernels import (
 from fedspark.crypto._keygen import security_level
 from fedspark.crypto._obfuscators import Exponent, ObfuscatorPool, exponent_bits
 from fedspark.crypto._packing import Packer
+from fedspark.crypto._shamir import combine_secret, split_secret
 from fedspark.crypto._paillier import (
     DEFAULT_KEY_SIZE,
     SECURE_MIN_KEY_SIZE,
@@ -61,6 +63,7 @@ __all__ = [
     "PublicKey",
     "add_batches",
     "add_plain_batches",
+    "combine_secret",
     "encrypt_batches",
     "exponent_bits",
     "generate_keypair",
@@ -69,6 +72,7 @@ __all__ = [
     "obfuscator_batches",
     "quantise_features",
     "security_level",
+    "split_secret",
     "sum_batches",
     "xtd_batches",
 ]

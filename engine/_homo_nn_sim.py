@@ -15,7 +15,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -120,6 +120,7 @@ class Simulation:
         weights = self.initial
         # One thread per client: a masked round blocks every client until all sent their keys.
         pool = ThreadPoolExecutor(max_workers=len(ctxs))
+        trainer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fedspark-sim-train")
         try:
             for round_no in range(self.params.rounds):
                 scoped = {pid: ctx.sub(f"round-{round_no}") for pid, ctx in ctxs.items()}
@@ -127,19 +128,24 @@ class Simulation:
                 selected = [pid for pid, start in starts.items() if start["selected"]]
                 if selected and starts[selected[0]].get("weights") is not None:
                     weights = np.asarray(starts[selected[0]]["weights"], dtype=np.float64)
-                updates = self._train(weights, round_no, frozenset(index[pid] for pid in selected))
+                chosen = frozenset(index[pid] for pid in selected)
                 if self.params.secure.mode == "masking":
+                    # As real clients do, the key and share exchanges run while the clients
+                    # train (the Spark job); each client's masking step waits for its update.
+                    training = trainer.submit(self._train, weights, round_no, chosen)
                     futures = [pool.submit(client_round, scoped[pid], pid, self.params,
-                                           functools.partial(lambda u: u, updates[index[pid]]))
+                                           functools.partial(_update_of, training, index[pid]))
                                for pid in selected]
                     for future in futures:
                         future.result()
                 else:
+                    updates = self._train(weights, round_no, chosen)
                     for pid in selected:
                         w, n, loss = updates[index[pid]]
                         scoped[pid].arbiter.put("update", {"weights": w, "n": n, "loss": loss})
         finally:
             pool.shutdown()
+            trainer.shutdown()
         for ctx in ctxs.values():
             ctx.sub("final").arbiter.get("model")
             ctx.sub("final").arbiter.put("bye", {})
@@ -156,6 +162,11 @@ class Simulation:
         for client, n, loss, w in zip(*(table.column(c).to_pylist() for c in ("client", "n", "loss", "weights"))):
             out[int(client)] = (np.frombuffer(w, dtype=np.float64).copy(), int(n), float(loss))
         return out
+
+
+def _update_of(training: Future[dict[int, tuple[np.ndarray, int, float]]], client: int) -> tuple[np.ndarray, int, float]:
+    """One client's update from the round's training job (waits for it)."""
+    return training.result()[client]
 
 
 def simulation_job(job: JobConfig) -> tuple[SimulationConfig, HomoNNParams]:

@@ -5,8 +5,8 @@
   the other, so masks cancel in the sum and the arbiter sees only the sum.
 - Each client also adds a self-mask from a fresh 16-byte seed ``b``; it guards
   the case where the arbiter wrongly treats a slow client as dropped.
-- Seeds and the 32-byte masking key are Shamir-shared (pycryptodome, 16-byte
-  secrets, the key as two halves) among the round's clients, so the survivors
+- Seeds and the 32-byte masking key are Shamir-shared (``fedspark.crypto``,
+  over GF(2^521 − 1); see there why not pycryptodome's) among the round's clients, so the survivors
   can remove a dropped client's pairwise masks — and the arbiter can never hold
   both ``b_u`` and ``s_u`` of the same client.
 - Values are fixed-point integers mod 2^64 (numpy ``uint64`` wraps), so masked
@@ -15,17 +15,38 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
 from fedspark.algorithms.homo_nn._errors import NetworkError
+from fedspark.crypto import combine_secret as combine_secret  # Shamir sharing, for the protocol
+from fedspark.crypto import split_secret as split_secret
 
 SEED_BYTES = 16
 KEY_BYTES = 32
+
+
+@functools.cache
+def _nacl() -> ModuleType:
+    """PyNaCl's libsodium bindings, imported once: an import statement inside a function
+    that a hundred simulated clients call at once serialises them on the import lock."""
+    from nacl import bindings
+
+    return bindings
+
+
+@functools.cache
+def _chacha20() -> Any:
+    """pycryptodome's ChaCha20, imported once (see ``_nacl``)."""
+    from Crypto.Cipher import ChaCha20
+
+    return ChaCha20
 
 
 @dataclass(frozen=True)
@@ -35,17 +56,14 @@ class KeyPair:
 
     @classmethod
     def generate(cls) -> KeyPair:
-        from nacl.public import PrivateKey
-
-        key = PrivateKey.generate()
-        return cls(bytes(key), bytes(key.public_key))
+        public, secret = _nacl().crypto_box_keypair()
+        return cls(bytes(secret), bytes(public))
 
 
 def agree(secret: bytes, peer_public: bytes) -> bytes:
     """The X25519 shared secret, hashed into a 32-byte stream key (never used raw)."""
-    from nacl.bindings import crypto_scalarmult
-
-    return hashlib.blake2b(crypto_scalarmult(secret, peer_public), digest_size=KEY_BYTES, person=b"fedspark-mask").digest()
+    shared = _nacl().crypto_scalarmult(secret, peer_public)
+    return hashlib.blake2b(shared, digest_size=KEY_BYTES, person=b"fedspark-mask").digest()
 
 
 def new_seed() -> bytes:
@@ -54,11 +72,10 @@ def new_seed() -> bytes:
 
 def stream(key: bytes, size: int) -> np.ndarray:
     """``size`` pseudo-random uint64 words from a 16- or 32-byte key (ChaCha20 keystream)."""
-    from Crypto.Cipher import ChaCha20
-
+    chacha20 = _chacha20()
     if len(key) != KEY_BYTES:
         key = hashlib.blake2b(key, digest_size=KEY_BYTES, person=b"fedspark-self").digest()
-    cipher = ChaCha20.new(key=key, nonce=bytes(8))
+    cipher = chacha20.new(key=key, nonce=bytes(8))
     return np.frombuffer(cipher.encrypt(bytes(8 * size)), dtype="<u8").astype(np.uint64)
 
 
@@ -97,39 +114,22 @@ def mask_vector(
     return y
 
 
-def split_secret(secret: bytes, threshold: int, count: int) -> list[bytes]:
-    """``count`` Shamir shares (index i+1 -> element i) of a 16- or 32-byte secret; each share
-    is the concatenation of the halves' 16-byte shares."""
-    from Crypto.Protocol.SecretSharing import Shamir
-
-    if len(secret) % SEED_BYTES:
-        raise ValueError(f"secret of {len(secret)} bytes is not a multiple of {SEED_BYTES}")
-    parts = [
-        Shamir.split(threshold, count, secret[i : i + SEED_BYTES], ssss=False)
-        for i in range(0, len(secret), SEED_BYTES)
-    ]
-    return [b"".join(part[j][1] for part in parts) for j in range(count)]
+def box_key(secret: bytes, peer_public: bytes) -> bytes:
+    """The NaCl box key of a pair (X25519 + HSalsa20), computed once per peer and used both
+    to seal shares for it and to open its shares: one scalar multiplication, not one per message."""
+    return bytes(_nacl().crypto_box_beforenm(peer_public, secret))
 
 
-def combine_secret(shares: Sequence[tuple[int, bytes]]) -> bytes:
-    """The secret from at least ``threshold`` (index, share) pairs of ``split_secret``."""
-    from Crypto.Protocol.SecretSharing import Shamir
-
-    width = len(shares[0][1])
-    return b"".join(
-        Shamir.combine([(index, share[i : i + SEED_BYTES]) for index, share in shares], ssss=False)
-        for i in range(0, width, SEED_BYTES)
-    )
+def seal(key: bytes, message: bytes) -> bytes:
+    """Authenticated encryption of a share for one peer (NaCl box: nonce ‖ ciphertext);
+    the arbiter relays it unread."""
+    nacl = _nacl()
+    nonce = secrets.token_bytes(nacl.crypto_box_NONCEBYTES)
+    return nonce + bytes(nacl.crypto_box_easy_afternm(message, nonce, key))
 
 
-def seal(secret: bytes, peer_public: bytes, message: bytes) -> bytes:
-    """Authenticated encryption of a share for one peer (NaCl Box); the arbiter relays it unread."""
-    from nacl.public import Box, PrivateKey, PublicKey
-
-    return bytes(Box(PrivateKey(secret), PublicKey(peer_public)).encrypt(message))
-
-
-def unseal(secret: bytes, peer_public: bytes, sealed: bytes) -> bytes:
-    from nacl.public import Box, PrivateKey, PublicKey
-
-    return bytes(Box(PrivateKey(secret), PublicKey(peer_public)).decrypt(sealed))
+def unseal(key: bytes, sealed: bytes) -> bytes:
+    """Open a share sealed by ``seal`` with the same pair's key; raises on any tampering."""
+    nacl = _nacl()
+    size = nacl.crypto_box_NONCEBYTES
+    return bytes(nacl.crypto_box_open_easy_afternm(sealed[size:], sealed[:size], key))

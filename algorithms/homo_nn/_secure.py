@@ -94,14 +94,23 @@ def client_round(
     if not roster.get("included"):
         return False
     keys: dict[str, dict[str, bytes]] = roster["keys"]
-    holders = group(list(keys), me, params.secure.neighbours)
+    holders = group(list(roster["ids"]), me, params.secure.neighbours)
+    if missing := sorted(v for v in holders if v not in keys):
+        raise RoundError(ctx.job_id, -1, f"the arbiter withheld the keys of neighbours {missing} from {me}")
     t = threshold(params, len(holders))
     self_seed = m.new_seed()
     seed_shares = m.split_secret(self_seed, t, len(holders))
     key_shares = m.split_secret(mask_key.secret, t, len(holders))
     mine: dict[str, tuple[bytes, bytes]] = {me: (seed_shares[holders.index(me)], key_shares[holders.index(me)])}
+    boxes: dict[str, bytes] = {}  # one box key per peer, for the shares both ways
+
+    def box(v: str) -> bytes:
+        if v not in boxes:
+            boxes[v] = m.box_key(seal_key.secret, keys[v]["seal"])
+        return boxes[v]
+
     sealed = {
-        v: m.seal(seal_key.secret, keys[v]["seal"], _share_message(me, v, seed_shares[i], key_shares[i]))
+        v: m.seal(box(v), _share_message(me, v, seed_shares[i], key_shares[i]))
         for i, v in enumerate(holders)
         if v != me
     }
@@ -111,8 +120,10 @@ def client_round(
     relay = s.arbiter.get("relay")
     if not relay.get("included"):
         return False
-    for u, box in relay["shares"].items():
-        mine[u] = _open_share(ctx, u, me, m.unseal(seal_key.secret, keys[u]["seal"], box))
+    for u, sealed_share in relay["shares"].items():
+        if u not in keys or u == me:
+            raise RoundError(ctx.job_id, -1, f"the arbiter relayed a share from {u}, who is not in the round")
+        mine[u] = _open_share(ctx, u, me, m.unseal(box(u), sealed_share))
     round_peers = {v: keys[v]["mask"] for v in mine}
     weights, n, loss = local_update()
     q = m.quantise(encode_update(weights, n, loss), params.secure.frac_bits, len(round_peers))
@@ -135,11 +146,13 @@ def _share_message(sender: str, recipient: str, seed_share: bytes, key_share: by
 
 
 def _open_share(ctx: Context, sender: str, me: str, message: bytes) -> tuple[bytes, bytes]:
+    """(seed share, key share) from a sealed message; both shares have the same length."""
     header = f"{sender}>{me}|".encode()
     body = message[len(header) :]
-    if not message.startswith(header) or len(body) != m.SEED_BYTES + m.KEY_BYTES:
+    if not message.startswith(header) or not body or len(body) % 2:
         raise RoundError(ctx.job_id, -1, f"a share relayed as coming from {sender} is not addressed from it to {me}")
-    return body[: m.SEED_BYTES], body[m.SEED_BYTES :]
+    half = len(body) // 2
+    return body[:half], body[half:]
 
 
 # ------------------------------------------------------------------ arbiter
@@ -167,7 +180,12 @@ def arbiter_round(
     enough = len(u1) >= t
     for pid, party in selected.items():
         included = enough and pid in g1.values
-        at(s, party).put("roster", {"included": included, "keys": g1.values if included else {}, "threshold": t})
+        # Everyone gets the ids (each client derives its neighbourhood itself), but only the
+        # keys of its own neighbourhood: 100 clients × 100 keys made the roster the round's
+        # largest message set.
+        keys = {v: g1.values[v] for v in group(u1, pid, params.secure.neighbours)} if included else {}
+        at(s, party).put("roster", {"included": included, "ids": u1 if included else [], "keys": keys,
+                                    "threshold": t})
     if not enough:
         return SecureOutcome(None, late=sorted(g1.late), aborted=f"{len(u1)} clients sent keys, {t} needed")
     p1 = {pid: selected[pid] for pid in u1}

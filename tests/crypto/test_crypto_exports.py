@@ -23,6 +23,7 @@ def test_exported_names() -> None:
         "SECURE_MIN_KEY_SIZE",
         "add_batches",
         "add_plain_batches",
+        "combine_secret",
         "encrypt_batches",
         "exponent_bits",
         "generate_keypair",
@@ -31,6 +32,7 @@ def test_exported_names() -> None:
         "obfuscator_batches",
         "quantise_features",
         "security_level",
+        "split_secret",
         "sum_batches",
         "xtd_batches",
     ]
