@@ -73,6 +73,8 @@ def bench_homo_nn(
     rounds: Annotated[int, typer.Option(help="plaintext rounds (the first includes start-up)")] = 5,
     masked_rounds: Annotated[int, typer.Option(help="rounds with pairwise masking")] = 1,
     neighbours: Annotated[int, typer.Option(help="clients each masks with (0 = all: full Bonawitz)")] = 16,
+    paillier_rounds: Annotated[int, typer.Option(help="timed rounds of the 10k-parameter model, plain and Paillier")] = 2,
+    paillier_key_size: Annotated[int, typer.Option(help="the clients' shared Paillier key (under 2048 is insecure)")] = 2048,
     sim: Annotated[bool, typer.Option("--sim/--no-sim", help="simulated clients as Spark tasks (the only mode)")] = True,
 ) -> None:
     """Rounds/s of simulated clients on breast, and masked vs plaintext round time (one JSON object)."""
@@ -82,7 +84,8 @@ def bench_homo_nn(
     if not sim:
         raise ConfigError("bench homo-nn measures simulated clients only: pass --sim")
     Console().print_json(data=run_homo_nn_bench(clients=clients, rounds=rounds, masked_rounds=masked_rounds,
-                                                      neighbours=neighbours or None))
+                                                      neighbours=neighbours or None, paillier_rounds=paillier_rounds,
+                                                      paillier_key_size=paillier_key_size))
 
 
 def predict(

@@ -7,6 +7,12 @@ the arbiter's round messages for all of them, and trains the selected ones as
 one Spark job per round (``train_clients_kernel`` over the table partitioned by
 client). Secure mode runs each selected client's masking steps in a thread, so
 simulated masked rounds exercise the same ``_secure`` code as a real party.
+With packed Paillier the virtual clients agree their shared key through the
+arbiter-free ``client_key`` exchange, each encrypts its own update in its Spark
+task, and the arbiter adds ciphertexts as it does for real parties. The
+encrypted global model is identical for every virtual client, so the proxy
+decrypts it once per round for all of them (the same plaintext each real client
+would get; only the repeated work is saved).
 """
 
 from __future__ import annotations
@@ -23,10 +29,13 @@ import numpy as np
 import pyarrow as pa
 
 from fedspark.algorithms.homo_nn import HomoNNParams, build_network, get_vector, train_arbiter
+from fedspark.algorithms.homo_nn._paillier_agg import client_key, decrypt_global, packer
+from fedspark.algorithms.homo_nn._roster import client_refs
 from fedspark.algorithms.homo_nn._secure import client_round
 from fedspark.algorithms.homo_nn._sim_kernel import UPDATE_SCHEMA, train_clients_kernel
 from fedspark.algorithms.homo_nn._split import dirichlet_split
 from fedspark.common import ConfigError, PartyRef, Role
+from fedspark.crypto import Packer, PrivateKey, PublicKey
 from fedspark.engine._config import JobConfig, SimulationConfig
 from fedspark.engine._homo_nn_job import load_xy
 from fedspark.federation import Context, Federation, LoopbackHub
@@ -53,9 +62,9 @@ class Simulation:
 
     def __init__(self, spark: SparkSession, sim: SimulationConfig, params: HomoNNParams, job_id: str,
                  timeout_s: float = 300.0) -> None:
-        if params.secure.mode == "paillier" or params.mode == "async":
-            raise ConfigError("simulation runs synchronous rounds, plaintext or masked; "
-                              f"not mode {params.mode} with secure.mode {params.secure.mode}")
+        if params.mode == "async":
+            raise ConfigError("simulation runs synchronous rounds (plaintext, masked or packed Paillier), "
+                              f"not mode {params.mode}")
         started = time.monotonic()
         self.spark, self.sim, self.params, self.job_id, self.timeout_s = spark, sim, params, job_id, timeout_s
         self.feature_names, x, y = load_xy(spark, sim.data, PartyRef(Role.GUEST, "simulation"))
@@ -63,6 +72,7 @@ class Simulation:
         self.frame = self._frame(x, y)
         self.initial = get_vector(build_network(params.network, x.shape[1], params.seed))
         self.clients = [PartyRef(Role.HOST, f"c{i:04d}") for i in range(sim.clients)]
+        self._key: _SharedKey | None = None
         self.setup_seconds = time.monotonic() - started
 
     def _frame(self, x: np.ndarray, y: np.ndarray) -> DataFrame:
@@ -107,7 +117,8 @@ class Simulation:
         if "error" in outcome:
             raise outcome["error"]
         result = outcome["result"]
-        return SimResult(rounds=result.rounds, weights=result.weights, feature_names=self.feature_names,
+        weights = result.weights if self._key is None else self._key.open(result.weights)
+        return SimResult(rounds=result.rounds, weights=weights, feature_names=self.feature_names,
                          client_rows=np.bincount(self.owner, minlength=self.sim.clients).tolist(),
                          seconds=time.monotonic() - started, setup_seconds=self.setup_seconds)
 
@@ -117,6 +128,8 @@ class Simulation:
         for i, ctx in enumerate(ctxs.values()):
             ctx.sub("setup").arbiter.put("hello", {"n_samples": int(rows[i]), "n_parameters": self.initial.size})
         index = {pid: i for i, pid in enumerate(ctxs)}
+        if self.params.secure.mode == "paillier":
+            self._key = _SharedKey.agree(ctxs, self.params)
         weights = self.initial
         # One thread per client: a masked round blocks every client until all sent their keys.
         pool = ThreadPoolExecutor(max_workers=len(ctxs))
@@ -127,8 +140,10 @@ class Simulation:
                 starts = {pid: rctx.arbiter.get("start") for pid, rctx in scoped.items()}
                 selected = [pid for pid, start in starts.items() if start["selected"]]
                 if selected and starts[selected[0]].get("weights") is not None:
-                    weights = np.asarray(starts[selected[0]]["weights"], dtype=np.float64)
+                    model = starts[selected[0]]["weights"]
+                    weights = np.asarray(model, dtype=np.float64) if self._key is None else self._key.open(model)
                 chosen = frozenset(index[pid] for pid in selected)
+                shares = {index[pid]: float(starts[pid]["share"]) for pid in selected}
                 if self.params.secure.mode == "masking":
                     # As real clients do, the key and share exchanges run while the clients
                     # train (the Spark job); each client's masking step waits for its update.
@@ -139,10 +154,11 @@ class Simulation:
                     for future in futures:
                         future.result()
                 else:
-                    updates = self._train(weights, round_no, chosen)
+                    updates = self._train(weights, round_no, chosen, shares)
                     for pid in selected:
                         w, n, loss = updates[index[pid]]
-                        scoped[pid].arbiter.put("update", {"weights": w, "n": n, "loss": loss})
+                        update = {"weights": w, "n": n, "loss": loss} if self._key is None else {"enc": self._key.column(w)}
+                        scoped[pid].arbiter.put("update", update)
         finally:
             pool.shutdown()
             trainer.shutdown()
@@ -150,18 +166,50 @@ class Simulation:
             ctx.sub("final").arbiter.get("model")
             ctx.sub("final").arbiter.put("bye", {})
 
-    def _train(self, weights: np.ndarray, round_no: int, selected: frozenset[int]) -> dict[int, tuple[np.ndarray, int, float]]:
+    def _train(self, weights: np.ndarray, round_no: int, selected: frozenset[int],
+               shares: dict[int, float] | None = None) -> dict[int, tuple[np.ndarray, int, float]]:
+        """Each selected client's (weights, or with Paillier its ciphertexts as uint8, n, loss)."""
         from fedspark.arrow_bridge import collect_arrow, map_in_arrow
 
         kernel = functools.partial(
             train_clients_kernel, params_json=self.params.model_dump_json(), weights=weights.tobytes(),
             round_no=round_no, selected=selected, feature_names=self.feature_names,
+            paillier_n=None if self._key is None else self._key.public_key.n, shares=shares,
+            clients=len(self.clients),
         )
         table = collect_arrow(map_in_arrow(self.frame, kernel, UPDATE_SCHEMA))
         out: dict[int, tuple[np.ndarray, int, float]] = {}
+        dtype = np.float64 if self._key is None else np.uint8
         for client, n, loss, w in zip(*(table.column(c).to_pylist() for c in ("client", "n", "loss", "weights"))):
-            out[int(client)] = (np.frombuffer(w, dtype=np.float64).copy(), int(n), float(loss))
+            out[int(client)] = (np.frombuffer(w, dtype=dtype).copy(), int(n), float(loss))
         return out
+
+
+@dataclass
+class _SharedKey:
+    """The virtual clients' shared Paillier key, agreed through the real ``client_key`` exchange."""
+
+    private_key: PrivateKey
+    pack: Packer
+
+    @property
+    def public_key(self) -> PublicKey:
+        return self.private_key.public_key
+
+    @classmethod
+    def agree(cls, ctxs: dict[str, Context], params: HomoNNParams) -> _SharedKey:
+        order = list(client_refs(next(iter(ctxs.values()))).values())  # as a real client orders them
+        keys = [client_key(ctx, order, params) for ctx in ctxs.values()]  # the first one sends first
+        return cls(keys[0], packer(keys[0].public_key, params, len(order)))
+
+    def open(self, model: Any) -> np.ndarray:
+        return decrypt_global(self.private_key, self.pack, model)[0]
+
+    def column(self, ciphertexts: np.ndarray) -> pa.FixedSizeBinaryArray:
+        """A client's concatenated ciphertexts (from its Spark task) as the update column."""
+        width = self.public_key.ciphertext_width
+        return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(ciphertexts) // width,
+                                                    [None, pa.py_buffer(ciphertexts.tobytes())])
 
 
 def _update_of(training: Future[dict[int, tuple[np.ndarray, int, float]]], client: int) -> tuple[np.ndarray, int, float]:

@@ -5,11 +5,15 @@ partitioned by client): it trains every selected client found in its partition
 from the round's global weights and emits one row per client — its id, row
 count, mean loss and new weights as float64 bytes. The same ``LocalTrainer``
 as a real client runs inside the executor, so simulation and federation train
-identically.
+identically. With packed Paillier (``paillier_n`` given) each client also
+encrypts its update in the executor, as a real client would on its own
+machine, and the row carries the ciphertexts (fixed-width, concatenated)
+instead of the weights, which then never reach the driver in the clear.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -17,6 +21,7 @@ import pyarrow as pa
 
 from fedspark.algorithms.homo_nn._local import LocalTrainer
 from fedspark.algorithms.homo_nn._params import HomoNNParams
+from fedspark.crypto import PublicKey
 
 UPDATE_SCHEMA = "client long, n long, loss double, weights binary"
 
@@ -29,8 +34,15 @@ def train_clients_kernel(
     round_no: int,
     selected: frozenset[int],
     feature_names: list[str],
+    paillier_n: int | None = None,
+    shares: dict[int, float] | None = None,
+    clients: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """Train each selected client of this partition for one round (see the module docstring)."""
+    """Train each selected client of this partition for one round (see the module docstring).
+
+    ``shares`` (paillier) are the clients' FedAvg weights n_k / Σ n told by the
+    arbiter; ``clients`` sizes the packing headroom as at a real client.
+    """
     import torch
 
     torch.set_num_threads(1)
@@ -51,9 +63,30 @@ def train_clients_kernel(
         ids.append(int(c))
         n.append(result.n_samples)
         loss.append(result.loss)
-        out.append(result.weights.tobytes())
+        if paillier_n is None:
+            out.append(result.weights.tobytes())
+        else:
+            share = (shares or {}).get(int(c), 0.0)
+            out.append(_encrypted(paillier_n, params, clients, share, result.weights, result.loss))
     if ids:
         yield pa.RecordBatch.from_arrays(
             [pa.array(ids, pa.int64()), pa.array(n, pa.int64()), pa.array(loss, pa.float64()), pa.array(out, pa.binary())],
             names=["client", "n", "loss", "weights"],
         )
+
+
+def _encrypted(n: int, params: HomoNNParams, clients: int, share: float, weights: np.ndarray, loss: float) -> bytes:
+    """Enc(p_k·w_k ‖ p_k·loss) packed, as the concatenated fixed-width ciphertexts."""
+    from fedspark.algorithms.homo_nn._paillier_agg import encrypt_update, packer
+
+    public_key = _public_key(n)
+    column = encrypt_update(public_key, packer(public_key, params, clients), share, weights, loss)
+    data: bytes = column.buffers()[1].to_pybytes()
+    return data[: len(column) * public_key.ciphertext_width]
+
+
+@functools.lru_cache(maxsize=4)
+def _public_key(n: int) -> PublicKey:
+    """One key object per Python worker: its obfuscator table takes ~0.4 s to build, and
+    Spark reuses workers across tasks and rounds. Each obfuscator is still drawn fresh."""
+    return PublicKey.from_n(n)

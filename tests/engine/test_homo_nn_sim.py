@@ -58,3 +58,16 @@ def test_masked_simulated_rounds_match_plain_ones(spark: Any, test_data: Path) -
     assert [r["reported"] for r in masked.rounds] == [r["reported"] for r in plain.rounds]
     assert masked.weights is not None and plain.weights is not None
     assert np.max(np.abs(masked.weights - plain.weights)) < 1e-5
+
+
+def test_packed_paillier_simulated_rounds_match_plain_ones(spark: Any, test_data: Path) -> None:
+    """Clients encrypt in their Spark tasks; the arbiter only adds ciphertexts; the model the
+    clients decrypt equals plain FedAvg to within the packing's quantisation."""
+    torch.set_num_threads(1)
+    plain = Simulation(spark, _sim(test_data), _params(), "sim-plain-p", timeout_s=120).run()
+    secure = {"mode": "paillier", "key_size": 1024, "allow_insecure_key_size": True}
+    sealed = Simulation(spark, _sim(test_data), _params(secure=secure), "sim-paillier", timeout_s=120).run()
+    assert [r["reported"] for r in sealed.rounds] == [r["reported"] for r in plain.rounds]
+    assert all("loss" not in r for r in sealed.rounds)  # the arbiter cannot read the aggregate
+    assert sealed.weights is not None and plain.weights is not None
+    assert np.max(np.abs(sealed.weights - plain.weights)) < 1e-5
