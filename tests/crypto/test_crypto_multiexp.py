@@ -110,3 +110,21 @@ def test_dot_many_shapes(keys512):
         public.dot_many(cs, np.zeros((2, 1)))
     with pytest.raises(ValueError):
         public.dot(cs, [1])
+
+
+def test_worker_processes_compute_the_same_columns(keys512, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from fedspark.crypto import _multiexp
+
+    public, _ = keys512
+    monkeypatch.setattr(_multiexp, "PROCESS_MIN_TERMS", 0)  # a small batch through the worker pool
+    cs = public.encrypt_many(range(30))
+    xq = np.random.default_rng(5).integers(-(1 << 23), 1 << 23, size=(30, 5))
+    expected = [naive_multi_exp(cs, xq[:, j].tolist(), public.nsquare) for j in range(5)]
+    assert public.dot_many(cs, xq, workers=2) == expected
+    from fedspark.crypto import _parallel
+
+    assert 2 in _parallel._pools  # the pool ran it (a broken pool would have been dropped)
+    big = np.array([[1 << 70, 3], [-(1 << 65), -2]], dtype=object)  # the generic path in workers too
+    assert public.dot_many(cs[:2], big, workers=2) == [
+        naive_multi_exp(cs[:2], [1 << 70, -(1 << 65)], public.nsquare), naive_multi_exp(cs[:2], [3, -2], public.nsquare)
+    ]
