@@ -31,20 +31,13 @@ from typing import IO, Any
 
 import pyarrow as pa
 
+from fedspark.engine._malloc import GATEWAY_MALLOC_ENV
+
 TARGET_RATIO = 0.5
 TARGET_RSS_MIB = 300.0
 COLUMNS = 16
 BARE_CHUNK = 1 << 20
 MiB = 1 << 20
-GATEWAY_MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "262144", "MALLOC_ARENA_MAX": "2"}
-"""glibc settings for the receiving process: chunk-sized buffers are mmap'd and returned when freed.
-
-Without them glibc keeps freed 1 MiB chunk buffers in per-thread arenas (a gRPC
-server has many threads), and the receiver's RSS grows by ~200 MiB per 256 MiB
-received although nothing holds the data: a property of the allocator, not of
-the spill, which the figure would otherwise mix in. Party processes should be
-started with the same settings.
-"""
 
 
 def parse_size(text: str) -> int:

@@ -27,6 +27,7 @@ from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.engine import _events, _star
 from fedspark.engine._cluster import ClusterConfig, spark_submit_command
 from fedspark.engine._config import JobConfig
+from fedspark.engine._malloc import GATEWAY_MALLOC_ENV
 from fedspark.engine._outputs import write_json
 
 READY_TIMEOUT_S = 120.0
@@ -157,7 +158,8 @@ class EmbeddedRunner:
         log = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS at exit
         popen = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
-            bufsize=1, start_new_session=True, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            bufsize=1, start_new_session=True,
+            env={**GATEWAY_MALLOC_ENV, **os.environ, **env, "PYTHONUNBUFFERED": "1"},
         )
         log.close()
         proc = _Proc(ref, popen, log_path, routes_on_stdin="--routes" not in cmd)
