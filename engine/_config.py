@@ -35,7 +35,8 @@ class PartyConfig(_Strict):
     party_id: str
     data: TableConfig | None = None
     model_dir: str | None = Field(
-        None, description="scoring: this party's trained model folder (model.json, transforms.json)"
+        None, description="this party's model folder (model.json, transforms.json), a path or a file://, "
+        "hdfs:// or webhdfs:// URI: training writes there too, scoring reads from there"
     )
     test_data: TableConfig | None = Field(None, description="held-out table this party scores the final model on")
     cluster: ClusterConfig | None = Field(None, description="this party's cluster for spark-submit (engine/_cluster.py)")

@@ -67,6 +67,13 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
     result = train(ctx, data, params, factory, on_epoch=on_epoch, record_gradients=job.debug.record_gradients)
     seconds = time.monotonic() - started
     result.model.save(out / "model.json")
+    model_dir = job.party_config(me).model_dir
+    if model_dir:  # also where the party keeps its models: a path or a file://, hdfs://, webhdfs:// URI
+        from fedspark.storage import write_file
+
+        base = model_dir.rstrip("/")
+        write_file(f"{base}/model.json", result.model.to_bytes(), spark=spark)
+        write_file(f"{base}/transforms.json", (out / "transforms.json").read_bytes(), spark=spark)
     if job.debug.record_gradients:
         write_json(out / "gradients.json", result.gradients)
     metrics: dict[str, Any] = {

@@ -36,9 +36,7 @@ def run_hetero_lr_predict(
         raise ConfigError(f"job {ctx.job_id}: scoring has no arbiter role; remove parties.arbiter")
     started = time.monotonic()
     model_dir = resolve_model_dir(job, me, runs_dir=out.parent.parent)
-    model = LRModelShare.load(model_dir / "model.json")
-    transform_file = model_dir / "transforms.json"
-    transform = FeatureTransform.load(transform_file) if transform_file.exists() else None
+    model, transform = load_model_files(job, me, model_dir, spark)
     table, own_ids = _read(spark, job, me, model, transform)
     metrics = score_table(
         ctx, me, spark, table, own_ids, model, transform, align=job.align,
@@ -102,13 +100,35 @@ class _PhaseClock:
         self._last = now
 
 
-def resolve_model_dir(job: JobConfig, me: PartyRef, runs_dir: Path) -> Path:
-    """This party's model folder: its ``model_dir``, or its folder in the named training run."""
+def load_model_files(
+    job: JobConfig, me: PartyRef, model_dir: str, spark: SparkSession
+) -> tuple[LRModelShare, FeatureTransform | None]:
+    """This party's model share and feature transform from ``model_dir``: a local folder or any
+    URI ``fedspark.storage`` reads (``file://``, ``hdfs://`` through Spark's Hadoop FileSystem,
+    ``webhdfs://``). A model saved without a transform (older runs) is scored without one."""
+    from fedspark.storage import StorageFileError, read_file
+
+    base = model_dir.rstrip("/")
+    try:
+        model = LRModelShare.from_bytes(read_file(f"{base}/model.json", spark=spark))
+    except StorageFileError as exc:
+        raise ConfigError(f"job {job.name}: {me} has no model.json in {model_dir} ({exc.detail})") from None
+    try:
+        transform = FeatureTransform.from_bytes(read_file(f"{base}/transforms.json", spark=spark))
+    except StorageFileError as exc:
+        if not exc.missing:
+            raise
+        transform = None
+    return model, transform
+
+
+def resolve_model_dir(job: JobConfig, me: PartyRef, runs_dir: Path) -> str:
+    """This party's model folder: its ``model_dir`` (a path or URI), or its folder in the named training run."""
     folder = f"{me.role.value}-{me.party_id}"
     configured = job.party_config(me).model_dir
     if configured:
-        path = Path(configured)
-    elif job.scoring.model_job_id:
+        return configured  # checked when read: it may live on another file system
+    if job.scoring.model_job_id:
         path = runs_dir / job.scoring.model_job_id / folder
     elif job.scoring.model_job:
         runs = sorted(
@@ -126,7 +146,7 @@ def resolve_model_dir(job: JobConfig, me: PartyRef, runs_dir: Path) -> Path:
                           "or parties.<role>.model_dir)")
     if not (path / "model.json").is_file():
         raise ConfigError(f"job {job.name}: {me} has no model.json in {path}")
-    return path
+    return str(path)
 
 
 def _read(

@@ -34,9 +34,11 @@ _WEBHDFS = re.compile(r"^webhdfs://([^/]+)(/.*)$", re.IGNORECASE)
 class StorageFileError(DataError):
     """A model or other driver-side file cannot be read or written at ``uri``."""
 
-    def __init__(self, uri: str, detail: str) -> None:
+    def __init__(self, uri: str, detail: str, *, missing: bool = False) -> None:
         super().__init__(f"file {uri}: {detail}")
         self.uri, self.detail = uri, detail
+        self.missing = missing
+        """True when the file does not exist (as opposed to an unreachable or unreadable one)."""
 
 
 def resolve_file_uri(uri: str) -> str:
@@ -88,6 +90,8 @@ def read_file(uri: str, *, spark: SparkSession | None = None) -> bytes:
         client, path = _webhdfs(resolved)
 
         def read_web() -> bytes:
+            if client.status(path, strict=False) is None:
+                raise StorageFileError(resolved, "no such file", missing=True)
             with client.read(path) as reader:
                 return bytes(reader.read())
 
@@ -95,11 +99,11 @@ def read_file(uri: str, *, spark: SparkSession | None = None) -> bytes:
     if spark is None and resolved.startswith("file://"):
         local = Path(resolved[len("file://"):])
         if not local.is_file():
-            raise StorageFileError(resolved, "no such file")
+            raise StorageFileError(resolved, "no such file", missing=True)
         return local.read_bytes()
     fs, path = _hadoop(spark, resolved)
     if not _call(resolved, "cannot reach its file system", lambda: bool(fs.isFile(path))):
-        raise StorageFileError(resolved, "no such file")
+        raise StorageFileError(resolved, "no such file", missing=True)
 
     def read_hadoop() -> bytes:
         stream = fs.open(path)

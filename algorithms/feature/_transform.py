@@ -39,12 +39,19 @@ class FeatureTransform:
     steps: dict[str, str]
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+        path.write_bytes(self.to_bytes())
 
     @classmethod
     def load(cls, path: Path) -> FeatureTransform:
-        raw = json.loads(path.read_text())
-        return cls(**raw)
+        return cls.from_bytes(path.read_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The transform as JSON, for ``fedspark.storage.write_file`` (any file system) or a local file."""
+        return json.dumps(asdict(self), indent=2).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> FeatureTransform:
+        return cls(**json.loads(data))
 
     @classmethod
     def identity(cls, columns: Sequence[str]) -> FeatureTransform:

@@ -21,11 +21,19 @@ class LRModelShare:
     meta: dict[str, object] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+        path.write_bytes(self.to_bytes())
 
     @classmethod
     def load(cls, path: Path) -> LRModelShare:
-        return cls(**json.loads(path.read_text()))
+        return cls.from_bytes(path.read_bytes())
+
+    def to_bytes(self) -> bytes:
+        """The share as JSON, for ``fedspark.storage.write_file`` (any file system) or a local file."""
+        return json.dumps(asdict(self), indent=2).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LRModelShare:
+        return cls(**json.loads(data))
 
     @property
     def weight_vector(self) -> np.ndarray:

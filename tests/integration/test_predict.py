@@ -50,6 +50,9 @@ def trained(test_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("predict")
     job = breast_job(test_data, params={"max_iter": 3, "early_stop": False, "seed": 5},
                      features={"scale": "standard"}, federation={"timeout_s": 240})
+    # The guest also keeps its model under a file:// URI: written and later read through Spark's
+    # Hadoop FileSystem API, the code path of hdfs://.
+    job["parties"]["guest"]["model_dir"] = f"file://{tmp}/models/guest"
     proc = run_cli(tmp, job, TRAIN_ID)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return tmp
@@ -114,12 +117,16 @@ def test_psi_scores_the_intersection_and_counts_what_had_no_match(trained: Path,
     host = pd.read_csv(test_data / "breast_hetero_host.csv").iloc[:500]
     host.to_csv(trained / "host_500_psi.csv", index=False)
     job = _scoring_job(test_data, trained / "host_500_psi.csv") | {"align": "psi"}
+    job["parties"]["guest"]["model_dir"] = f"file://{trained}/models/guest"  # the copy training wrote by URI
+    assert (trained / "models" / "guest" / "model.json").read_bytes() == (
+        trained / "runs" / TRAIN_ID / "guest-9999" / "model.json").read_bytes()
     proc = _predict(trained, job, "it-predict-psi")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = trained / "runs" / "it-predict-psi"
     guest = json.loads((run / "guest-9999" / "metrics.json").read_text())
     host_metrics = json.loads((run / "host-10000" / "metrics.json").read_text())
     assert (guest["own_rows"], guest["scored_rows"], guest["unmatched_rows"]) == (569, 500, 69)
+    assert guest["model"] == f"file://{trained}/models/guest"
     assert (host_metrics["own_rows"], host_metrics["scored_rows"], host_metrics["unmatched_rows"]) == (500, 500, 0)
     scores = pq.read_table(run / "guest-9999" / "scores.parquet").to_pandas()
     assert sorted(scores["id"].astype(int)) == sorted(host["id"])

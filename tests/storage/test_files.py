@@ -90,6 +90,9 @@ class _WebHdfs(BaseHTTPRequestHandler):
         if path not in self.files:
             error = {"RemoteException": {"exception": "FileNotFoundException", "message": f"File {path} not found"}}
             return self._reply(404, json.dumps(error).encode(), {"Content-Type": "application/json"})
+        if parse_qs(parts.query).get("op") == ["GETFILESTATUS"]:
+            status = {"FileStatus": {"type": "FILE", "length": len(self.files[path]), "pathSuffix": ""}}
+            return self._reply(200, json.dumps(status).encode(), {"Content-Type": "application/json"})
         self._reply(200, self.files[path], {"Content-Type": "application/octet-stream"})
 
 
@@ -112,5 +115,6 @@ def test_webhdfs_round_trip(webhdfs: str) -> None:
     assert read_file(uri) == MODEL
     with pytest.raises(StorageFileError, match="exists"):
         write_file(uri, b"v2", overwrite=False)
-    with pytest.raises(StorageFileError, match="not found"):
+    with pytest.raises(StorageFileError, match="no such file") as missing:
         read_file(f"{webhdfs}/fl/models/none.json")
+    assert missing.value.missing
