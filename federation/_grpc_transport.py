@@ -13,6 +13,11 @@ Topology is only a matter of routes: in a mesh each peer's route is its own
 gateway; in a star every route is the exchange's address, ``exchange`` names
 the identity its certificate must show, and a ``sealer`` seals every payload
 for its receiver so the exchange forwards opaque bytes (:mod:`._seal`).
+
+The transport also sends for this party's executors: ``table_sink`` hands
+them the gateway's in-party address and a per-table token, and the gateway
+forwards what they send through this transport's channels, with its TLS
+identity and sealer (:mod:`._relay`).
 """
 
 from __future__ import annotations
@@ -107,6 +112,10 @@ class GrpcTransport(Transport):
         Star topology: the certified name of the exchange all routes point at.
         TLS then verifies the server as that exchange, and this party's own
         gateway accepts messages the exchange delivers in other parties' names.
+    in_party_host
+        With ``tls``, the interface of the gateway's in-party port, where this
+        party's executors hand over table partitions (default ``host``; bind
+        it to the party's internal network). See ``_relay``.
     """
 
     def __init__(
@@ -131,6 +140,7 @@ class GrpcTransport(Transport):
         faults: FaultPlan | None = None,
         sealer: Sealer | None = None,
         exchange: str | None = None,
+        in_party_host: str | None = None,
     ) -> None:
         if not 0 < chunk_bytes <= MAX_CHUNK_BYTES:
             raise ValueError(f"chunk_bytes must be in 1..{MAX_CHUNK_BYTES}, got {chunk_bytes}")
@@ -152,6 +162,7 @@ class GrpcTransport(Transport):
                 work_dir=work_dir,
                 memory_limit_bytes=memory_limit_bytes,
                 relays=(exchange,) if exchange is not None else (),
+                in_party_host=in_party_host,
             )
         self._gateway = gateway
         self.chunk_bytes = chunk_bytes

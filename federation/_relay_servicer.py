@@ -97,8 +97,10 @@ def relay_outbound(
     who, what = f"gateway of party {relay.party_id}", f"'{key.tag}' to {key.dst}"
     if not relay.forwarder.sealing:
         address, stub = relay.forwarder.relay_stub(key)
+        started = time.monotonic()
         requests_down = _chain(first, requests)
         yield from relay_stream(stub, requests_down, context, relay_timeout(context, relay.rpc_timeout_s), who, what, address)
+        _log_forwarded(header, "cut-through", started)
         return
     session = _Forwarding(TransferSession(relay.mailbox, header, boot_id=relay.boot_id),
                           lambda: _forward_once(relay, header, context))
@@ -161,7 +163,15 @@ def _forward_once(relay: OutboundRelay, header: Header, context: grpc.ServicerCo
         future.set_exception(failure)
         raise failure from exc
     future.set_result(None)
-    log.debug("%s: sealed and forwarded %d bytes in %.3fs", key, header.total_bytes, time.monotonic() - started)
+    _log_forwarded(header, "sealed", started)
+
+
+def _log_forwarded(header: Header, mode: str, started: float) -> None:
+    """One INFO line per partition this gateway forwarded for its executors (next to the "stored" lines)."""
+    key = header.key
+    log.info("forwarded job=%s tag=%s seq=%d src=%s dst=%s bytes=%d mode=%s duration_ms=%.1f",
+             key.job_id, key.tag, key.seq, key.src, key.dst, header.total_bytes, mode,
+             (time.monotonic() - started) * 1000)
 
 
 def _chain(first: pb.TransferRequest, rest: Iterator[pb.TransferRequest]) -> Iterator[pb.TransferRequest]:
