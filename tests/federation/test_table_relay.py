@@ -15,6 +15,7 @@ import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -26,16 +27,21 @@ from fedspark.federation import (
     Context,
     Envelope,
     Exchange,
+    FaultKind,
+    FaultPlan,
     Federation,
+    Gateway,
     GrpcTransport,
     MessageKey,
     PayloadKind,
+    PeerTimeout,
     RefusalReason,
     Sealer,
     SealingKey,
     SendRefused,
     TlsConfig,
     create_exchange,
+    create_gateway,
     decode_value,
 )
 from fedspark.federation import federation_pb2_grpc as pb_grpc
@@ -177,26 +183,45 @@ def test_a_closed_job_revokes_its_tokens(plain: dict[str, GrpcTransport]) -> Non
 # ------------------------------------------------------------ star with sealing
 
 
+SealedStar = Callable[..., tuple[Exchange, dict[str, GrpcTransport]]]
+
+
 @pytest.fixture
-def sealed_star(tmp_path: Path) -> Iterator[tuple[Exchange, dict[str, GrpcTransport]]]:
-    keys = {p.party_id: SealingKey.generate() for p in MEMBERS}
-    table = {p: bytes.fromhex(k.public_hex) for p, k in keys.items()}
-    exchange = create_exchange(tap_dir=tmp_path / "exchange-tap")
-    transports = {
-        p.party_id: GrpcTransport(p, sealer=Sealer(p.party_id, keys[p.party_id], table), exchange=exchange.name,
-                                  work_dir=tmp_path / p.party_id, connect_deadline_s=5)
-        for p in MEMBERS
-    }
-    try:
+def sealed_star_factory(tmp_path: Path) -> Iterator[SealedStar]:
+    """An exchange (tap in ``tmp_path/exchange-tap``) and two sealing parties routed through it."""
+    started: list[tuple[Exchange, list[GrpcTransport]]] = []
+
+    def make(host_gateway_faults: FaultPlan | None = None, **transport_options: Any) -> tuple[Exchange, dict[str, GrpcTransport]]:
+        keys = {p.party_id: SealingKey.generate() for p in MEMBERS}
+        table = {p: bytes.fromhex(k.public_hex) for p, k in keys.items()}
+        exchange = create_exchange(tap_dir=tmp_path / "exchange-tap")
+        transports: dict[str, GrpcTransport] = {}
+        for party in MEMBERS:
+            gateway: Gateway | PartyRef = party
+            if party.party_id == "10000" and host_gateway_faults is not None:
+                gateway, _ = create_gateway("10000", faults=host_gateway_faults, relays=(exchange.name,),
+                                            work_dir=tmp_path / "10000")
+            transports[party.party_id] = GrpcTransport(
+                gateway, sealer=Sealer(party.party_id, keys[party.party_id], table), exchange=exchange.name,
+                work_dir=tmp_path / party.party_id, connect_deadline_s=5, **transport_options,
+            )
+        started.append((exchange, list(transports.values())))
         exchange.set_routes({p: f"127.0.0.1:{t.port}" for p, t in transports.items()})
         for transport in transports.values():
             transport.set_routes({p: f"127.0.0.1:{exchange.port}" for p in transports})
             transport.open_job(JOB, MEMBERS)
-        yield exchange, transports
-    finally:
-        for transport in transports.values():
+        return exchange, transports
+
+    yield make
+    for exchange, transports in started:
+        for transport in transports:
             transport.close()
         exchange.stop(grace_s=0)
+
+
+@pytest.fixture
+def sealed_star(sealed_star_factory: SealedStar) -> tuple[Exchange, dict[str, GrpcTransport]]:
+    return sealed_star_factory()
 
 
 def test_a_sealed_star_table_crosses_from_executors_and_the_exchange_sees_no_arrow(
@@ -232,3 +257,52 @@ def test_a_sealed_star_table_crosses_from_executors_and_the_exchange_sees_no_arr
             decode_value(data)
     # Nothing is left in the host gateway's outbound spill once forwarded.
     assert not list((tmp_path / "10000").rglob("*.msg"))
+
+
+@pytest.mark.parametrize("kind", [FaultKind.KILL_AFTER_WRITE, FaultKind.CORRUPT, FaultKind.KILL])
+def test_faults_between_executor_and_its_sealing_gateway_still_deliver_once(
+    sealed_star_factory: SealedStar, kind: FaultKind
+) -> None:
+    """Store-and-forward resumes the in-party hop like any transfer; the peer gets the partition once."""
+    plan = FaultPlan.of(kind, 3, tag="scores")
+    _, transports = sealed_star_factory(plan, chunk_bytes=1024)
+    target = transports["10000"].table_sink(MessageKey(JOB, "scores", HOST, GUEST))
+    payload = _partition(2000)
+    push_partition(target, 0, 0, payload)
+    assert [event.kind for event in plan.fired] == [kind]
+    key = MessageKey(JOB, "scores", HOST, GUEST, part_seq(0, 0))
+    with transports["9999"].recv_payload(key, 5) as got:
+        assert got.read() == payload.to_pybytes()
+    push_partition(target, 0, 0, payload)  # a late retry of the same attempt: answered, not sent again
+    with pytest.raises(PeerTimeout):
+        transports["9999"].recv_payload(key, 0.3)
+
+
+@pytest.mark.parametrize("kind", [FaultKind.KILL_AFTER_WRITE, FaultKind.CORRUPT])
+def test_faults_at_the_peer_reach_the_executor_through_its_gateway_and_it_resumes(
+    grpc_network_factory: Connect, kind: FaultKind
+) -> None:
+    """Cut-through: the peer's acks and failures pass the relay unchanged, so the executor's resume works."""
+    plan = FaultPlan.of(kind, 3, tag="scores")
+    net = grpc_network_factory(JOB, MEMBERS, gateway_options={"9999": {"faults": plan}},
+                               transport_options={"10000": {"chunk_bytes": 1024}}, connect_deadline_s=5.0)
+    payload = _partition(2000)
+    push_partition(net["10000"].table_sink(MessageKey(JOB, "scores", HOST, GUEST)), 0, 0, payload)
+    assert [event.kind for event in plan.fired] == [kind]
+    key = MessageKey(JOB, "scores", HOST, GUEST, part_seq(0, 0))
+    with net["9999"].recv_payload(key, 5) as got:
+        assert got.read() == payload.to_pybytes()
+
+
+def test_a_forward_that_fails_is_a_clear_final_error_for_the_executor(
+    sealed_star: tuple[Exchange, dict[str, GrpcTransport]],
+) -> None:
+    exchange, transports = sealed_star
+    exchange.set_routes({"10000": exchange.routes["10000"]})  # the exchange lost its route to the guest
+    target = transports["10000"].table_sink(MessageKey(JOB, "scores", HOST, GUEST))
+    for _ in range(2):  # a retry of the same attempt gets the same answer, without forwarding again
+        with pytest.raises(SendRefused) as info:
+            push_partition(target, 0, 0, _partition())
+        assert info.value.reason is RefusalReason.FORWARD_FAILED
+        assert "party 10000's gateway could not forward 'scores' to guest:9999" in str(info.value)
+        assert "exchange exchange has no route to party 9999" in str(info.value)
