@@ -7,6 +7,7 @@ hands out the route table afterwards; tests do the same, so they never collide.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from pathlib import Path
@@ -134,8 +135,19 @@ def create_gateway(
         f"gateway-{party_id}", register, host, port, tls=tls, max_workers=max_workers, owner=str(party_id)
     )
     gateway.attach_server(server, bound, executor)
-    gateway.in_party_address = format_address(in_party_host or host, in_party[0] if in_party else bound)
+    gateway.in_party_address = format_address(_advertised(in_party_host or host), in_party[0] if in_party else bound)
     return gateway, bound
+
+
+def _advertised(host: str) -> str:
+    """The name executors dial for a gateway bound to ``host``: a wildcard bind is reached by this machine's name.
+
+    ("0.0.0.0" would make an executor on another machine dial itself; Spark
+    already requires executors to reach the driver's machine by name.)
+    """
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        return socket.getfqdn()
+    return host
 
 
 def start_server(

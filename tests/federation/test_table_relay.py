@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -306,3 +307,11 @@ def test_a_forward_that_fails_is_a_clear_final_error_for_the_executor(
         assert info.value.reason is RefusalReason.FORWARD_FAILED
         assert "party 10000's gateway could not forward 'scores' to guest:9999" in str(info.value)
         assert "exchange exchange has no route to party 9999" in str(info.value)
+
+
+def test_a_wildcard_gateway_is_advertised_to_executors_by_this_machines_name() -> None:
+    gateway, port = create_gateway("10000", "0.0.0.0", 0)
+    try:
+        assert gateway.in_party_address == f"{socket.getfqdn()}:{port}"
+    finally:
+        gateway.stop(grace_s=0)
