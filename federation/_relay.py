@@ -12,8 +12,9 @@ speak for the party. The driver registers a random per-table token with its
 own gateway (:meth:`OutboundRelay.issue`, 32 bytes from ``secrets``, for one
 job, tag and destination) and ships it to its executors in the sink target;
 each Transfer carries it as metadata and the gateway compares it with
-``hmac.compare_digest``. The message must also come from this party, and a
-caller that presents a certificate (the federation port) must be this party.
+``hmac.compare_digest``. The message must also come from this party and be a
+table partition (a raw Arrow stream, never the manifest), and a caller that
+presents a certificate (the federation port) must be this party.
 Anything else is refused with :class:`~fedspark.federation.RelayRefused`
 before a byte is forwarded. Tokens are forgotten when the job closes.
 
@@ -45,7 +46,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from fedspark.federation._errors import RelayRefused
 from fedspark.federation._mailbox import Mailbox
-from fedspark.federation._message import Envelope, MessageKey
+from fedspark.federation._message import Envelope, MessageKey, PayloadKind
 
 if TYPE_CHECKING:
     from fedspark.federation import federation_pb2_grpc as pb_grpc
@@ -109,6 +110,10 @@ class OutboundRelay:
             raise refuse(f"the message claims to come from {key.src}; a gateway forwards only its own party's messages")
         if identity is not None and identity != self.party_id:
             raise refuse(f"the caller's certificate names party {identity}, not this party")
+        if header.kind is not PayloadKind.ARROW_STREAM or key.seq == 0:
+            # The manifest (seq 0) and every other message leave through the driver's own send.
+            raise refuse(f"only table partitions are forwarded for executors (raw Arrow streams, seq > 0), "
+                         f"not a {header.kind.value} message with seq {key.seq}")
         with self._lock:
             expected = self._tokens.get((key.job_id, key.tag, key.dst.party_id))
         if expected is None:

@@ -145,7 +145,7 @@ def test_a_wrong_token_is_refused_with_a_clear_error(plain: dict[str, GrpcTransp
     assert len(plain["9999"].gateway.mailbox) == 0
 
 
-def test_a_missing_token_another_partys_message_and_an_unregistered_tag_are_refused(
+def test_a_missing_token_another_partys_message_an_unregistered_tag_and_a_manifest_are_refused(
     plain: dict[str, GrpcTransport],
 ) -> None:
     sender = plain["10000"]
@@ -169,6 +169,8 @@ def test_a_missing_token_another_partys_message_and_an_unregistered_tag_are_refu
             MessageKey(JOB, "scores", PartyRef(Role.ARBITER, "9999"), GUEST, 1), with_token
         )
         assert "no relay token registered" in refused(MessageKey(JOB, "other", HOST, GUEST, 1), with_token)
+        # The token is for partitions only: the manifest (seq 0) comes from the driver.
+        assert "only table partitions are forwarded" in refused(MessageKey(JOB, "scores", HOST, GUEST, 0), with_token)
     finally:
         channel.close()
     assert len(plain["9999"].gateway.mailbox) == 0
