@@ -39,7 +39,9 @@ code and the sender sees a ``SendRefused`` carrying the same ``RefusalReason``::
         ├── MessageTooLarge bigger than this gateway accepts
         ├── UnsupportedPayload  a payload kind the codec does not declare (never guessed at)
         ├── IdentityMismatch    the TLS certificate names another party than the message claims
-        └── UnknownDestination  an exchange has no route to the party a message is addressed to
+        ├── UnknownDestination  an exchange has no route to the party a message is addressed to
+        ├── RelayRefused        a party's own gateway will not forward a table partition (token, sender)
+        └── ForwardFailed       a party's own gateway stored a partition but could not deliver it onwards
 """
 
 from __future__ import annotations
@@ -178,6 +180,8 @@ class RefusalReason(str, enum.Enum):
     UNSUPPORTED = "unsupported"
     IDENTITY = "identity"
     NO_ROUTE = "no_route"
+    RELAY_REFUSED = "relay_refused"
+    FORWARD_FAILED = "forward_failed"
 
     def __str__(self) -> str:
         return self.value
@@ -437,3 +441,32 @@ class UnknownDestination(MessageRefused):
             f"exchange {exchange} has no route to party {party_id} ('{tag}' from {src}; routes known for: {known_text})",
         )
         self.party_id, self.exchange = party_id, exchange
+
+
+class RelayRefused(MessageRefused):
+    """A party's gateway will not forward a message an executor handed it (see ``_relay``).
+
+    Only this party's executors, holding the per-table token the driver
+    registered, may make the gateway send in the party's name: anyone else who
+    can reach the in-party port (or a peer on the federation port) must not.
+    """
+
+    reason = RefusalReason.RELAY_REFUSED
+
+    def __init__(self, job_id: str, tag: str, dst: str, party_id: str, why: str) -> None:
+        super().__init__(job_id, tag, dst, f"job {job_id}: party {party_id}'s gateway will not forward '{tag}' to {dst}: {why}")
+        self.party_id = party_id
+
+
+class ForwardFailed(MessageRefused):
+    """A party's gateway stored an executor's partition but could not deliver it to the peer.
+
+    Final for this task attempt (the partition was handed over once); Spark's
+    task retry sends the partition again as a new attempt.
+    """
+
+    reason = RefusalReason.FORWARD_FAILED
+
+    def __init__(self, job_id: str, tag: str, dst: str, party_id: str, cause: str) -> None:
+        super().__init__(job_id, tag, dst, f"job {job_id}: party {party_id}'s gateway could not forward '{tag}' to {dst}: {cause}")
+        self.party_id = party_id

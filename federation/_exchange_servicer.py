@@ -6,11 +6,10 @@ header (first request of a Transfer or Push) says where a message goes;
 Heartbeat and Ping carry no header, so the sending transport names their
 destination in the ``fedspark-dst-party`` metadata.
 
-Relaying is symmetric: requests flow downstream as they arrive, replies
-(acks) flow back as the receiver sends them, and the receiver's final status
-(with its refusal reason) is handed back unchanged. An unreachable receiver
-becomes ``UNAVAILABLE`` for the sender, who retries with backoff; a sender
-that goes away cancels the downstream call.
+Relaying is symmetric (:func:`~fedspark.federation._relay_servicer.relay_stream`,
+shared with a party gateway's outbound relay): requests flow downstream as
+they arrive, replies (acks) flow back, and the receiver's final status (with
+its refusal reason) is handed back unchanged.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from typing import NoReturn, cast
+from typing import cast
 
 import grpc
 
@@ -29,8 +28,8 @@ from fedspark.federation._chunks import ChunkPart, Header, checksum
 from fedspark.federation._errors import CodecError, CorruptMessage, MessageRefused
 from fedspark.federation._exchange import Exchange
 from fedspark.federation._gateway import refusal_for
-from fedspark.federation._sender import RETRYABLE_CODES
-from fedspark.federation._servicer import DST_METADATA_KEY, REFUSAL_METADATA_KEY, _identity, _refuse
+from fedspark.federation._relay_servicer import metadata_value, relay_failure, relay_stream, relay_timeout
+from fedspark.federation._servicer import DST_METADATA_KEY, _identity, _refuse
 
 log = logging.getLogger("fedspark.federation.exchange")
 
@@ -59,12 +58,8 @@ class ExchangeServicer(pb_grpc.GatewayServicer):
         key = header.key
         started = time.monotonic()
         stub = self._exchange.stub(key.dst.party_id, address)
-        call = stub.Transfer(self._relayed(first, requests, header), timeout=self._timeout(context))
-        context.add_callback(call.cancel)
-        try:
-            yield from call
-        except grpc.RpcError as exc:
-            _relay_failure(context, exc, self._exchange.name, f"'{key.tag}' to {key.dst}", address)
+        yield from relay_stream(stub, self._relayed(first, requests, header), context, self._timeout(context),
+                                self._who, f"'{key.tag}' to {key.dst}", address)
         log.debug("%s: relayed %d bytes to %s in %.3fs", key, header.total_bytes, address, time.monotonic() - started)
 
     def Push(self, request_iterator: Iterator[pb.Chunk], context: grpc.ServicerContext) -> pb.PushAck:
@@ -91,7 +86,7 @@ class ExchangeServicer(pb_grpc.GatewayServicer):
         try:
             return cast(pb.PushAck, stub.Push(relayed(), timeout=self._timeout(context)))
         except grpc.RpcError as exc:
-            _relay_failure(context, exc, self._exchange.name, f"'{key.tag}' to {key.dst}", address)
+            relay_failure(context, exc, self._who, f"'{key.tag}' to {key.dst}", address)
 
     def Heartbeat(self, request: pb.HeartbeatRequest, context: grpc.ServicerContext) -> pb.HeartbeatReply:
         party_id = _destination(context)
@@ -126,7 +121,7 @@ class ExchangeServicer(pb_grpc.GatewayServicer):
         try:
             return call(request, timeout=self._timeout(context))
         except grpc.RpcError as exc:
-            _relay_failure(context, exc, self._exchange.name, what, address)
+            relay_failure(context, exc, self._who, what, address)
 
     # ------------------------------------------------------------ helpers
 
@@ -159,33 +154,12 @@ class ExchangeServicer(pb_grpc.GatewayServicer):
         return chunk
 
     def _timeout(self, context: grpc.ServicerContext) -> float:
-        """The sender's remaining deadline, capped by the exchange's own (a call without one reports years)."""
-        remaining = context.time_remaining()
-        limit = self._exchange.rpc_timeout_s
-        return limit if remaining is None else max(0.0, min(remaining, limit))
+        return relay_timeout(context, self._exchange.rpc_timeout_s)
+
+    @property
+    def _who(self) -> str:
+        return f"exchange {self._exchange.name}"
 
 
 def _destination(context: grpc.ServicerContext) -> str | None:
-    for name, value in context.invocation_metadata():
-        if name == DST_METADATA_KEY:
-            return value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return None
-
-
-def _relay_failure(context: grpc.ServicerContext, exc: grpc.RpcError, name: str, what: str, address: str) -> NoReturn:
-    """Hand the receiver's failure back to the sender: same code, same refusal reason.
-
-    A receiver that cannot be reached is ``UNAVAILABLE`` for the sender (it
-    retries); anything else is the receiver's final word and passes unchanged.
-    """
-    call = cast(grpc.Call, exc)
-    code, details = call.code(), call.details() or ""
-    if code in RETRYABLE_CODES or code is grpc.StatusCode.CANCELLED:
-        log.warning("exchange %s: %s at %s failed: %s: %s", name, what, address, code.name, details)
-        context.abort(grpc.StatusCode.UNAVAILABLE, f"exchange {name}: {what} at {address}: {code.name}: {details}")
-    refusal = [(k, v) for k, v in (call.trailing_metadata() or ()) if k == REFUSAL_METADATA_KEY]
-    if refusal:
-        context.set_trailing_metadata(tuple(refusal))
-    log.warning("exchange %s: %s refused by %s: %s: %s", name, what, address, code.name, details)
-    context.abort(code, details)
-    raise AssertionError("grpc's context.abort returned")  # it raises; this line satisfies the type checker
+    return metadata_value(context, DST_METADATA_KEY)

@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fedspark.common import PartyRef
 from fedspark.federation._admission import JobAdmission
@@ -32,6 +32,9 @@ from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck,
 from fedspark.federation._message import Heartbeat, HeartbeatReply, JobState, MessageKey, Receipt
 from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._tap import RecordingTap
+
+if TYPE_CHECKING:
+    from fedspark.federation._relay import OutboundRelay
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 """1 GiB per message; larger payloads belong in a distributed table (one message per partition)."""
@@ -103,6 +106,10 @@ class Gateway:
         self._heard: dict[str, float] = {}
         self._heard_lock = threading.Lock()
         self.port: int | None = None
+        self.in_party_address: str | None = None
+        """Where this party's own executors reach the gateway (set by ``create_gateway``; see ``_relay``)."""
+        self.relay: OutboundRelay | None = None
+        """Set by the party's transport: forwards table partitions this party's executors hand over."""
         self._server: _Server | None = None
         self._executor: _Executor | None = None
 

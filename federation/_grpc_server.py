@@ -7,6 +7,7 @@ hands out the route table afterwards; tests do the same, so they never collide.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterable
 from concurrent import futures
 from pathlib import Path
@@ -20,7 +21,15 @@ from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
 from fedspark.federation._servicer import GatewayServicer
-from fedspark.federation._tls import TlsConfig, channel_credentials, channel_options, server_credentials
+from fedspark.federation._tls import (
+    TlsConfig,
+    channel_credentials,
+    channel_options,
+    in_party_channel_credentials,
+    in_party_server_credentials,
+    party_dns_name,
+    server_credentials,
+)
 
 GRPC_MESSAGE_LIMIT = 2 * MAX_CHUNK_BYTES
 """Per gRPC message (one chunk plus its header); whole payloads are limited separately."""
@@ -55,6 +64,14 @@ def dial(address: str, tls: TlsConfig | None, party_id: str) -> grpc.Channel:
     return grpc.secure_channel(address, channel_credentials(tls), options=options)
 
 
+def dial_in_party(address: str, ca_pem: bytes | None, party_id: str) -> grpc.Channel:
+    """An executor's channel to its own party's gateway: verifies the gateway (CA only), presents no key."""
+    if ca_pem is None:
+        return grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS)
+    options = [*CLIENT_CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", party_dns_name(party_id))]
+    return grpc.secure_channel(address, in_party_channel_credentials(ca_pem), options=options)
+
+
 def format_address(host: str, port: int) -> str:
     """``host:port``, bracketing bare IPv6 hosts."""
     if ":" in host and not host.startswith("["):
@@ -75,6 +92,7 @@ def create_gateway(
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
     faults: FaultPlan | None = None,
     relays: Iterable[str] = (),
+    in_party_host: str | None = None,
 ) -> tuple[Gateway, int]:
     """Start ``party_id``'s gateway on ``host:port`` and return it with the bound port.
 
@@ -86,6 +104,12 @@ def create_gateway(
     ``memory_limit_bytes`` spill under ``work_dir``. ``faults`` (tests only)
     damages arriving chunks, see :class:`FaultPlan`. ``relays`` are the
     certified exchanges that may deliver other parties' messages (star topology).
+
+    With ``tls`` a second, *in-party* port is bound on ``in_party_host``
+    (default ``host``, port chosen freely) where the gateway shows its
+    certificate but asks none: this party's executors, which hold no key,
+    hand it table partitions there (``Gateway.in_party_address``, see
+    ``_relay``). Without ``tls`` they use the one plaintext port.
     """
     if tls is not None:
         tls.check()
@@ -99,17 +123,31 @@ def create_gateway(
         relays=relays,
     )
     servicer = GatewayServicer(gateway, faults)
+    in_party: list[int] = []
+
+    def register(srv: grpc.Server) -> None:
+        pb_grpc.add_GatewayServicer_to_server(servicer, srv)  # type: ignore[no-untyped-call]
+        if tls is not None:
+            address = format_address(in_party_host or host, 0)
+            in_party.append(_bind(srv, address, in_party_server_credentials(tls), str(party_id)))
+
     server, executor, bound = start_server(
-        f"gateway-{party_id}",
-        lambda srv: pb_grpc.add_GatewayServicer_to_server(servicer, srv),  # type: ignore[no-untyped-call]
-        host,
-        port,
-        tls=tls,
-        max_workers=max_workers,
-        owner=str(party_id),
+        f"gateway-{party_id}", register, host, port, tls=tls, max_workers=max_workers, owner=str(party_id)
     )
     gateway.attach_server(server, bound, executor)
+    gateway.in_party_address = format_address(_advertised(in_party_host or host), in_party[0] if in_party else bound)
     return gateway, bound
+
+
+def _advertised(host: str) -> str:
+    """The name executors dial for a gateway bound to ``host``: a wildcard bind is reached by this machine's name.
+
+    ("0.0.0.0" would make an executor on another machine dial itself; Spark
+    already requires executors to reach the driver's machine by name.)
+    """
+    if host in ("0.0.0.0", "::", "[::]", ""):
+        return socket.getfqdn()
+    return host
 
 
 def start_server(
@@ -129,20 +167,26 @@ def start_server(
     """
     executor = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix=label)
     server = grpc.server(executor, options=SERVER_OPTIONS)
-    register(server)
-    address = format_address(host, port)
     try:
-        if tls is not None:
-            bound = server.add_secure_port(address, server_credentials(tls))
+        register(server)
+        bound = _bind(server, format_address(host, port), server_credentials(tls) if tls is not None else None, owner)
+    except BindFailed:
+        server.stop(None)
+        executor.shutdown(wait=False)
+        raise
+    server.start()
+    return server, executor, bound
+
+
+def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None, owner: str) -> int:
+    """Add a (secure when ``credentials``) port to ``server``; ``BindFailed`` naming it when it cannot."""
+    try:
+        if credentials is not None:
+            bound = server.add_secure_port(address, credentials)
         else:
             bound = server.add_insecure_port(address)
     except RuntimeError as exc:  # recent grpcio raises instead of returning 0
-        server.stop(None)
-        executor.shutdown(wait=False)
         raise BindFailed(owner, address, str(exc)) from exc
     if bound == 0:
-        server.stop(None)
-        executor.shutdown(wait=False)
         raise BindFailed(owner, address, "the port is taken or the host is not local")
-    server.start()
-    return server, executor, bound
+    return int(bound)

@@ -13,6 +13,11 @@ Topology is only a matter of routes: in a mesh each peer's route is its own
 gateway; in a star every route is the exchange's address, ``exchange`` names
 the identity its certificate must show, and a ``sealer`` seals every payload
 for its receiver so the exchange forwards opaque bytes (:mod:`._seal`).
+
+The transport also sends for this party's executors: ``table_sink`` hands
+them the gateway's in-party address and a per-table token, and the gateway
+forwards what they send through this transport's channels, with its TLS
+identity and sealer (:mod:`._relay`).
 """
 
 from __future__ import annotations
@@ -41,9 +46,10 @@ from fedspark.federation._faults import FaultPlan
 from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation._grpc_server import create_gateway, dial
 from fedspark.federation._liveness import HeartbeatLoop, Liveness
-from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck
+from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck, Mailbox
 from fedspark.federation._message import Envelope, Heartbeat, HeartbeatReply, JobState, MessageKey
 from fedspark.federation._outbox import Outbox
+from fedspark.federation._relay import OutboundRelay
 from fedspark.federation._seal import Sealer
 from fedspark.federation._sender import RETRYABLE_CODES, SendSettings, refused, transfer
 from fedspark.federation._servicer import DST_METADATA_KEY
@@ -106,6 +112,10 @@ class GrpcTransport(Transport):
         Star topology: the certified name of the exchange all routes point at.
         TLS then verifies the server as that exchange, and this party's own
         gateway accepts messages the exchange delivers in other parties' names.
+    in_party_host
+        With ``tls``, the interface of the gateway's in-party port, where this
+        party's executors hand over table partitions (default ``host``; bind
+        it to the party's internal network). See ``_relay``.
     """
 
     def __init__(
@@ -130,6 +140,7 @@ class GrpcTransport(Transport):
         faults: FaultPlan | None = None,
         sealer: Sealer | None = None,
         exchange: str | None = None,
+        in_party_host: str | None = None,
     ) -> None:
         if not 0 < chunk_bytes <= MAX_CHUNK_BYTES:
             raise ValueError(f"chunk_bytes must be in 1..{MAX_CHUNK_BYTES}, got {chunk_bytes}")
@@ -151,6 +162,7 @@ class GrpcTransport(Transport):
                 work_dir=work_dir,
                 memory_limit_bytes=memory_limit_bytes,
                 relays=(exchange,) if exchange is not None else (),
+                in_party_host=in_party_host,
             )
         self._gateway = gateway
         self.chunk_bytes = chunk_bytes
@@ -170,6 +182,14 @@ class GrpcTransport(Transport):
         self._resender: ThreadPoolExecutor | None = None
         self._liveness: Liveness | None = None
         self._heartbeats: HeartbeatLoop | None = None
+        self._relay = OutboundRelay(
+            gateway.party_id,
+            self,
+            Mailbox(memory_limit_bytes=0, work_dir=gateway.mailbox.work_dir, label=f"{gateway.party_id}-outbound"),
+            boot_id=gateway.boot_id,
+            rpc_timeout_s=rpc_timeout_s,
+        )
+        gateway.relay = self._relay
         if routes:
             self.set_routes(routes)
         if heartbeat_s is not None:
@@ -226,6 +246,7 @@ class GrpcTransport(Transport):
     def close_job(self, job_id: str) -> None:
         """Close the job on this gateway and forget the messages kept for it."""
         self._gateway.close_job(job_id)
+        self._relay.forget_job(job_id)
         self._outbox.drop(job_id)
 
     # ------------------------------------------------------------ sending
@@ -254,16 +275,19 @@ class GrpcTransport(Transport):
             self._outbox.forget(delivered.read)
             self._resend_later(delivered.missing)
 
-    def table_sink(self, key: MessageKey) -> SinkTarget | None:
-        """The route, chunking, deadlines and TLS file paths executors need to send ``key``'s partitions.
+    def table_sink(self, key: MessageKey) -> SinkTarget:
+        """Where executors hand ``key``'s partitions over: this party's own gateway, with a fresh table token.
 
-        None in a star (payloads sealed for the receiver): executors do not hold
-        the sealing key, so the driver sends the table through ``send``, which seals it.
+        The gateway forwards them in this party's name (cut-through, or sealed
+        first in a star; see ``_relay``), so executors carry no key material:
+        only the gateway's in-party address, the token, and the public CA
+        certificate to verify the gateway.
         """
-        if self.sealer is not None or self.exchange is not None:
-            return None
-        address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
-        tls = self.tls
+        self._check_from_me(key)
+        self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))  # no route: fail now, on the driver
+        address = self._gateway.in_party_address
+        if address is None:
+            raise BindFailed(self.party_id, "-", "this gateway has no in-party address (not built by create_gateway)")
         return SinkTarget(
             key.job_id,
             key.tag,
@@ -272,13 +296,35 @@ class GrpcTransport(Transport):
             key.dst.role.value,
             key.dst.party_id,
             address,
+            self._relay.issue(key),
             chunk_bytes=self.chunk_bytes,
             connect_deadline_s=self.connect_deadline_s,
             rpc_timeout_s=self.rpc_timeout_s,
-            ca_cert=str(tls.ca_cert) if tls is not None else None,
-            cert=str(tls.cert) if tls is not None else None,
-            key=str(tls.key) if tls is not None else None,
+            ca_pem=self.tls.pem("ca_cert") if self.tls is not None else None,
         )
+
+    # ------------------------------------------------------------ forwarding for executors (see _relay)
+
+    @property
+    def sealing(self) -> bool:
+        return self.sealer is not None
+
+    def relay_stub(self, key: MessageKey) -> tuple[str, pb_grpc.GatewayStub]:
+        """The route and a stub, on this party's own channel (its TLS identity), for ``key``'s destination."""
+        address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+        return address, self._stub(address, key.dst.party_id, key)
+
+    def forward(self, envelope: Envelope) -> None:
+        """Seal (in a star) and deliver a partition an executor handed over; kept nowhere after the ack.
+
+        Not kept in the outbox like a driver's message: the partition's
+        manifest names one attempt, and a lost one is resent by Spark's task
+        retry as a new attempt, as before executors went through the gateway.
+        """
+        if self.sealer is not None:
+            envelope = self.sealer.seal(envelope)
+        address, stub = self.relay_stub(envelope.key)
+        transfer(stub, envelope, address, self._settings(), is_closed=lambda: self._closed)
 
     def _settings(self) -> SendSettings:
         return SendSettings(
@@ -335,6 +381,10 @@ class GrpcTransport(Transport):
         self._check_mine(key)
         payload = self._gateway.take_payload(key, timeout_s, alive=self._alive_check(key))
         return payload if self.sealer is None else self.sealer.open_payload(key, payload)
+
+    def _check_from_me(self, key: MessageKey) -> None:
+        if key.src.party_id != self.party_id:
+            raise ValueError(f"{key} is not sent by party {self.party_id}, which this transport serves")
 
     def _check_mine(self, key: MessageKey) -> None:
         if key.dst.party_id != self.party_id:
@@ -421,6 +471,7 @@ class GrpcTransport(Transport):
         if resender is not None:
             resender.shutdown(wait=True, cancel_futures=True)
         self._gateway.stop(grace_s=1.0)
+        self._relay.mailbox.close()
 
     def _address(self, party_id: str, job_id: str, tag: str, peer: str) -> str:
         with self._lock:

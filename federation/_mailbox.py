@@ -116,6 +116,11 @@ class Mailbox:
         self._closed = False
 
     @property
+    def work_dir(self) -> Path | None:
+        """The folder spill files go under (None: the system temp dir)."""
+        return self._spill.work_dir
+
+    @property
     def spill_root(self) -> Path | None:
         """The folder of this mailbox's spill files (None until something spilled)."""
         return self._spill.root

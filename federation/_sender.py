@@ -64,6 +64,8 @@ class SendSettings:
     rpc_timeout_s: float
     faults: FaultPlan | None = None
     diagnose: Diagnose | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
+    """Sent with every Transfer (an executor's relay token for its own gateway)."""
 
 
 @dataclass(frozen=True)
@@ -182,7 +184,9 @@ class _Attempt:
     def run(self) -> None:
         """Stream until the receiver completes the message or ends the stream; RpcError on a break."""
         job_id = self._header.key.job_id
-        responses = self._stub.Transfer(self._requests(), timeout=self._settings.rpc_timeout_s)
+        responses = self._stub.Transfer(
+            self._requests(), timeout=self._settings.rpc_timeout_s, metadata=self._settings.metadata or None
+        )
         with self._cond:
             self._call = cast(grpc.Call, responses)
         try:

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import grpc
 
@@ -31,6 +31,7 @@ from fedspark.federation._errors import (
 )
 from fedspark.federation._faults import FaultKind, FaultPlan, damage
 from fedspark.federation._gateway import Gateway, refusal_for
+from fedspark.federation._message import TransferAck
 from fedspark.federation._tls import party_of_auth_context
 
 REFUSAL_METADATA_KEY = "fedspark-refusal"
@@ -46,11 +47,27 @@ STATUS_OF_REFUSAL: dict[RefusalReason, grpc.StatusCode] = {
     RefusalReason.UNSUPPORTED: grpc.StatusCode.INVALID_ARGUMENT,
     RefusalReason.IDENTITY: grpc.StatusCode.PERMISSION_DENIED,
     RefusalReason.NO_ROUTE: grpc.StatusCode.NOT_FOUND,
+    RefusalReason.RELAY_REFUSED: grpc.StatusCode.PERMISSION_DENIED,
+    RefusalReason.FORWARD_FAILED: grpc.StatusCode.ABORTED,
 }
 
 INJECTED_KILL = "fault injection: stream killed"
 
 log = logging.getLogger("fedspark.federation.gateway")
+
+
+class StreamSession(Protocol):
+    """What ``write_stream`` drives: a ``TransferSession``, or one that forwards when complete (``_relay_servicer``)."""
+
+    @property
+    def first_ack(self) -> TransferAck: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def write(self, part: ChunkPart) -> TransferAck | None: ...
+
+    def finish(self) -> TransferAck | None: ...
 
 
 class GatewayServicer(pb_grpc.GatewayServicer):
@@ -83,13 +100,26 @@ class GatewayServicer(pb_grpc.GatewayServicer):
             if not isinstance(opening, tuple):
                 raise CorruptMessage("?", "?", "?", "a transfer must start with an open (header)")
             header, pending = opening
-            session = self._gateway.open_transfer(header, pending, identity=identity)
+            relay = self._gateway.relay if header.key.dst.party_id != self._gateway.party_id else None
+            session = self._gateway.open_transfer(header, pending, identity=identity) if relay is None else None
         except CodecError as exc:
             _refuse(context, refusal_for(exc))
         except MessageRefused as exc:
             _refuse(context, exc)
         except TransportClosed as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        if session is None:  # this party's executor hands a table partition over for the peer
+            from fedspark.federation._relay_servicer import relay_outbound
+
+            assert relay is not None and first is not None  # by the branch above
+            yield from relay_outbound(self, relay, first, header, requests, context)
+            return
+        yield from self.write_stream(session, header, requests, context)
+
+    def write_stream(
+        self, session: StreamSession, header: Header, requests: Iterator[pb.TransferRequest], context: grpc.ServicerContext
+    ) -> Iterator[pb.TransferReply]:
+        """Answer the open, write the stream's chunks through ``session`` and ack them (see ``TransferSession``)."""
         job_id = header.key.job_id
         started = time.monotonic()
         yield codec.transfer_ack_to_proto(session.first_ack, job_id)

@@ -1,14 +1,18 @@
-"""The executor side of ``send_table``: each Spark task pushes its partition to the peer's gateway.
+"""The executor side of ``send_table``: each Spark task hands its partition to its own party's gateway.
 
 This is the one place where code running inside ``mapInArrow`` opens a
 connection (STYLE rule 7): a table of millions of ciphertexts must not pass
 through either party's driver, so the executor holding a partition encodes it
 as one Arrow IPC stream and sends it as its own message with the ordinary
-resumable ``transfer`` (checksummed chunks, retries, acks after the write).
+resumable ``transfer`` (checksummed chunks, retries, acks after the write)
+to its party's gateway, which forwards it to the peer (``_relay``). Executors
+live inside the party's network: they never dial a peer, and hold no TLS or
+sealing key; the gateway sends in the party's name.
 
 What the executor gets is a :class:`SinkTarget`: plain strings and numbers
-(address, certificate *paths*, chunk size) bound into the task's closure within
-this party's own Spark application. No live channel or key object is
+(the gateway's in-party address, the per-table relay token, the public CA
+certificate to verify the gateway, chunk size) bound into the task's closure
+within this party's own Spark application. No live channel or key is
 serialised, and nothing pickled ever reaches the peer: the wire carries only
 the Arrow IPC bytes.
 
@@ -60,9 +64,12 @@ def part_seq(partition: int, attempt: int) -> int:
 class SinkTarget:
     """Where and how an executor sends one table: plain data, safe to ship to executors.
 
-    Built by the sending party's transport (``Transport.table_sink``) from its
-    own route table and TLS settings; only file paths of the TLS material are
-    carried, and each executor reads them itself.
+    Built by the sending party's transport (``Transport.table_sink``):
+    ``address`` is the party's own gateway (its in-party port), ``token`` the
+    secret that gateway registered for this table, ``ca_pem`` the federation
+    CA certificate (public) to verify the gateway when TLS is on. No private
+    key, no key path: whoever sees a task's closure can at most send this one
+    table, through this party's gateway, until the job ends.
     """
 
     job_id: str
@@ -72,12 +79,11 @@ class SinkTarget:
     dst_role: str
     dst_party: str
     address: str
+    token: str
     chunk_bytes: int
     connect_deadline_s: float
     rpc_timeout_s: float
-    ca_cert: str | None = None
-    cert: str | None = None
-    key: str | None = None
+    ca_pem: bytes | None = None
 
     def message_key(self, seq: int) -> MessageKey:
         return MessageKey(
@@ -107,21 +113,22 @@ def encode_partition(schema: pa.Schema, batches: Iterator[pa.RecordBatch]) -> tu
 
 
 def push_partition(target: SinkTarget, partition: int, attempt: int, payload: pa.Buffer) -> None:
-    """Send one encoded partition to the peer's gateway; returns once it is stored there."""
-    from fedspark.federation import federation_pb2_grpc as pb_grpc
-    from fedspark.federation._grpc_server import dial
-    from fedspark.federation._sender import SendSettings, transfer
-    from fedspark.federation._tls import TlsConfig, diagnose
+    """Hand one encoded partition to this party's gateway; returns once the peer stored it.
 
-    tls = None
-    if target.ca_cert is not None and target.cert is not None and target.key is not None:
-        tls = TlsConfig(target.ca_cert, target.cert, target.key)
-    channel = dial(target.address, tls, target.dst_party)
+    The gateway acks the last chunk only after the peer's gateway did (see
+    ``_relay``), so a returned call means "delivered", as a direct send did.
+    """
+    from fedspark.federation import federation_pb2_grpc as pb_grpc
+    from fedspark.federation._grpc_server import dial_in_party
+    from fedspark.federation._relay import RELAY_TOKEN_METADATA_KEY
+    from fedspark.federation._sender import SendSettings, transfer
+
+    channel = dial_in_party(target.address, target.ca_pem, target.src_party)
     settings = SendSettings(
         chunk_bytes=target.chunk_bytes,
         connect_deadline_s=target.connect_deadline_s,
         rpc_timeout_s=target.rpc_timeout_s,
-        diagnose=lambda address, party_id: diagnose(address, tls, party_id),
+        metadata=((RELAY_TOKEN_METADATA_KEY, target.token),),
     )
     envelope = Envelope(target.message_key(part_seq(partition, attempt)), payload.to_pybytes(), PayloadKind.ARROW_STREAM)
     try:

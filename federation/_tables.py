@@ -2,8 +2,9 @@
 
 A party sends a Spark DataFrame to a peer and the peer gets a Spark DataFrame
 back; neither driver holds the table. On the sending side every executor
-pushes its partition straight to the peer's gateway as one Arrow IPC message
-(:mod:`._table_sink`); the driver only collects one small report row per
+hands its partition, as one Arrow IPC message, to its own party's gateway
+(:mod:`._table_sink`), which forwards it to the peer's gateway in the party's
+name, sealed first in a star (:mod:`._relay`); the driver only collects one small report row per
 partition and sends the *manifest*: the data's Arrow schema, and per
 partition which attempt's message to read, its rows and bytes. The
 receiving gateway spills every partition to its own file; the receiver's

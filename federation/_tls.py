@@ -112,6 +112,26 @@ def server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
     )
 
 
+def in_party_server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
+    """The gateway's in-party port: it proves who it is, but asks no client certificate.
+
+    Its callers are this party's own executors, which hold no key material;
+    they are authenticated per table by a token instead (see ``_relay``). A
+    caller without a certificate can never pass as a party (``party_of_auth_context``
+    gives None), so this port cannot deliver a peer's message either.
+    """
+    import grpc
+
+    return grpc.ssl_server_credentials([(tls.pem("key"), tls.pem("cert"))], root_certificates=None, require_client_auth=False)
+
+
+def in_party_channel_credentials(ca_pem: bytes) -> grpc.ChannelCredentials:
+    """An executor's credentials towards its own gateway: the federation CA only, no key."""
+    import grpc
+
+    return grpc.ssl_channel_credentials(root_certificates=ca_pem)
+
+
 def channel_credentials(tls: TlsConfig) -> grpc.ChannelCredentials:
     import grpc
 

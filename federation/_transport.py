@@ -71,10 +71,12 @@ class Transport(abc.ABC):
         return ReceivedPayload(len(data), data=data)
 
     def table_sink(self, key: MessageKey) -> SinkTarget | None:
-        """Where Spark executors can send ``key``'s table partitions themselves (see ``send_table``).
+        """Where Spark executors hand ``key``'s table partitions over themselves (see ``send_table``).
 
-        None (the default) means executors cannot reach this transport's
-        peers, as for an in-process transport: the driver then sends the table.
+        For a networked transport that is this party's own gateway, which
+        forwards them to the peer (``_relay``). None (the default) means
+        executors cannot reach this transport, as for an in-process one: the
+        driver then sends the table.
         """
         return None
 

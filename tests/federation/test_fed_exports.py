@@ -27,6 +27,8 @@ EXPECTED = {
     "Exchange", "create_exchange", "Sealer", "SealingKey", "SealBroken", "SealingKeyError", "UnknownDestination",
     # Distributed tables (issue 5, item 6).
     "TableIncomplete",
+    # Executors hand partitions to their own gateway, which forwards them (issue 5, item 6).
+    "RelayRefused", "ForwardFailed",
     # Operability (issue 5, item 7).
     "PingFailed", "PingResult", "ping_peer",
 }

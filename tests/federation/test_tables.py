@@ -17,7 +17,6 @@ from fedspark.federation import (
     GrpcTransport,
     ReceivedPayload,
     TableIncomplete,
-    TlsConfig,
     run_parties,
 )
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
@@ -189,14 +188,3 @@ def test_a_value_that_is_not_a_manifest_is_refused(wire: dict[str, GrpcTransport
     Federation(JOB, HOST, MEMBERS, wire["10000"]).send("scores", {"rows": 1}, GUEST)
     with pytest.raises(TableIncomplete, match=r"table 'scores' from host:10000: expected a table manifest"):
         Context(Federation(JOB, GUEST, MEMBERS, wire["9999"])).hosts[0].get_table("scores", spark)
-
-
-def test_table_crosses_mtls_gateways_with_executors_using_the_party_certificate(
-    spark: SparkSession, grpc_network_factory: Connect, party_tls: dict[str, TlsConfig]
-) -> None:
-    tls = {pid: {"tls": party_tls[pid]} for pid in ("9999", "10000")}
-    net = grpc_network_factory(JOB, MEMBERS, gateway_options=tls, transport_options=tls)
-    df = spark.range(0, 3000, numPartitions=3).selectExpr("id", "id * 3 as y")
-    Context(Federation(JOB, HOST, MEMBERS, net["10000"])).guest.put_table("t", df)
-    got = Context(Federation(JOB, GUEST, MEMBERS, net["9999"])).hosts[0].get_table("t", spark)
-    assert got.toArrow().equals(df.toArrow())

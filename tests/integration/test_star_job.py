@@ -162,3 +162,41 @@ def test_a_failed_star_job_leaves_no_exchange_behind(tmp_path: Path, test_data: 
     log = (tmp_path / "runs" / fresh_job_id / "exchange" / "exchange.log").read_text()
     assert "exchange exchange on 127.0.0.1" in log  # it was running when the job failed
     assert leftover_processes(fresh_job_id) == []
+
+
+def test_a_psi_job_over_star_with_mtls_sends_its_tables_from_executors_sealed(tmp_path: Path, fresh_job_id: str) -> None:
+    """PSI moves its blinded ids as distributed tables: executors -> own gateway -> sealed -> exchange -> peer."""
+    ids = {"9999": list(range(0, 300)), "10000": list(range(150, 450))}
+    for party, values in ids.items():
+        (tmp_path / f"{party}.csv").write_text("id,x\n" + "".join(f"{i},{i * 0.5}\n" for i in values))
+    job = {
+        "name": "psi_star",
+        "algorithm": "psi",
+        "parties": {
+            "guest": {"party_id": "9999", "data": {"uri": str(tmp_path / "9999.csv")}},
+            "hosts": [{"party_id": "10000", "data": {"uri": str(tmp_path / "10000.csv")}}],
+        },
+        "params": {"id_type": "int"},
+        "federation": {"timeout_s": 300, "topology": "star", "tls": True},
+        "spark": {"spark.master": "local[1]", "spark.driver.memory": "512m"},
+    }
+    tap = tmp_path / "tap"
+    proc = run_cli(tmp_path, job, fresh_job_id, "--tap-dir", str(tap), timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert leftover_processes(fresh_job_id) == []
+    run_dir = tmp_path / "runs" / fresh_job_id
+    assert json.loads((run_dir / "guest-9999" / "metrics.json").read_text())["matched"] == 150
+
+    carried = _messages(tap / "exchange", chunked=True)
+    partitions = {key: kind for key, (kind, _) in carried.items() if key[3] > 0}
+    assert partitions and set(partitions.values()) == {"arrow_stream"}  # table partitions crossed the star
+    assert {key[0].rsplit(".", 1)[-1] for key in partitions} >= {"blinded", "reblinded", "intersection"}
+    # Each partition was handed over by an executor and forwarded, sealed, by its party's own gateway.
+    logs = {party: (run_dir / party / "gateway.log").read_text() for party in ("guest-9999", "host-10000")}
+    for tag, src, dst, seq in partitions:
+        line = f"forwarded job={fresh_job_id} tag={tag} seq={seq} src={src} dst={dst} "
+        assert line in logs[src.replace(":", "-")] and "mode=sealed" in logs[src.replace(":", "-")], line
+    for key, (_, data) in carried.items():
+        assert data.startswith(b"FSEAL\x01"), key
+        with pytest.raises(pa.ArrowInvalid):
+            pa.ipc.open_stream(pa.py_buffer(data)).read_all()
