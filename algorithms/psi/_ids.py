@@ -51,13 +51,17 @@ def canonical_ids(df: DataFrame, column: str, kind: IdType, id_type: IdType, par
 
     original = F.col(f"`{column}`")
     canonical: Column
-    if id_type is IdType.INT and kind is IdType.STRING:
+    parsed = id_type is IdType.INT and kind is IdType.STRING
+    if parsed:
         canonical = F.expr(f"try_cast(`{column}` AS BIGINT)").cast("string")
     else:
         canonical = original.cast("string")
     ids = df.select(original.alias(column), canonical.alias(CANONICAL))
-    groups = ids.groupBy(CANONICAL).agg(F.count("*").alias("n"), F.first(column, ignorenulls=True).alias("example"))
-    bad = groups.where(F.col(CANONICAL).isNull() | (F.col("n") > 1)).orderBy(F.col(CANONICAL).isNotNull()).limit(1)
+    # Without parsing, the canonical text is a one-to-one function of the id, so the ids
+    # themselves are grouped (a number hashes and shuffles cheaper than its text).
+    key = F.col(CANONICAL if parsed else f"`{column}`").alias("key")
+    groups = ids.groupBy(key).agg(F.count("*").alias("n"), F.first(f"`{column}`", ignorenulls=True).alias("example"))
+    bad = groups.where(F.col("key").isNull() | (F.col("n") > 1)).orderBy(F.col("key").isNotNull()).limit(1)
     found = bad.collect()
     if found:
         canon, count, example = found[0]
