@@ -230,3 +230,46 @@ def test_masking_with_neighbourhoods_survives_a_dropout() -> None:
     assert arbiter.rounds[1]["dropped"] == ["10003"] and "aborted" not in arbiter.rounds[1]
     expected = _reference(params, sizes, [[0, 1, 2, 3, 4, 5], [0, 1, 2, 4, 5]])
     assert np.max(np.abs(arbiter.weights - expected)) <= 1e-5
+
+
+def _masking_clients(params: HomoNNParams) -> dict[PartyRef, Any]:
+    from fedspark.algorithms.homo_nn._secure import client_round
+
+    update = (np.zeros(3), 1, 0.0)
+    return {ref: (lambda ctx, ref=ref: client_round(ctx, ref.party_id, params, lambda: update)) for ref in CLIENTS}
+
+
+def test_a_client_refuses_a_roster_that_withholds_a_neighbours_keys() -> None:
+    from fedspark.algorithms.homo_nn import RoundError
+    from fedspark.algorithms.homo_nn._roster import at
+
+    params = _params(secure={"mode": "masking"})
+
+    def arbiter(ctx: Any) -> None:  # relays every id but drops 10002's keys
+        s = ctx.sub("sa")
+        keys = {ref.party_id: at(s, ref).get("keys") for ref in CLIENTS}
+        for ref in CLIENTS:
+            at(s, ref).put("roster", {"included": True, "ids": sorted(keys), "threshold": 2,
+                                      "keys": {pid: k for pid, k in keys.items() if pid != "10002"}})
+
+    with pytest.raises(RoundError, match=r"the arbiter withheld the keys of neighbours \['10002'\] from "):
+        run_parties("job-withheld", {**_masking_clients(params), ARBITER: arbiter}, timeout_s=10)
+
+
+def test_a_client_refuses_a_share_relayed_from_outside_the_round() -> None:
+    from fedspark.algorithms.homo_nn import RoundError
+    from fedspark.algorithms.homo_nn._roster import at
+
+    params = _params(secure={"mode": "masking"})
+
+    def arbiter(ctx: Any) -> None:  # an honest roster, then a share from a party that is not in it
+        s = ctx.sub("sa")
+        keys = {ref.party_id: at(s, ref).get("keys") for ref in CLIENTS}
+        for ref in CLIENTS:
+            at(s, ref).put("roster", {"included": True, "ids": sorted(keys), "keys": keys, "threshold": 2})
+        for ref in CLIENTS:
+            at(s, ref).get("shares")
+            at(s, ref).put("relay", {"included": True, "shares": {"10009": b"\x00" * 80}})
+
+    with pytest.raises(RoundError, match="relayed a share from 10009, who is not in the round"):
+        run_parties("job-outsider", {**_masking_clients(params), ARBITER: arbiter}, timeout_s=10)

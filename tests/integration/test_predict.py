@@ -113,6 +113,16 @@ def test_missing_model_names_the_party_and_the_folder(trained: Path, test_data: 
     assert leftover_processes("it-predict-nomodel") == []
 
 
+def test_a_model_uri_without_a_model_names_the_party_and_the_uri(trained: Path, test_data: Path) -> None:
+    job = _scoring_job(test_data)
+    job["parties"]["guest"]["model_dir"] = f"file://{trained}/models/nowhere"
+    proc = _predict(trained, job, "it-predict-nouri")
+    assert proc.returncode != 0
+    out = " ".join((proc.stdout + proc.stderr).split())  # rich wraps long lines
+    assert f"guest:9999 has no model.json in file://{trained}/models/nowhere (no such file)" in out
+    assert leftover_processes("it-predict-nouri") == []
+
+
 def test_psi_scores_the_intersection_and_counts_what_had_no_match(trained: Path, test_data: Path) -> None:
     host = pd.read_csv(test_data / "breast_hetero_host.csv").iloc[:500]
     host.to_csv(trained / "host_500_psi.csv", index=False)
