@@ -33,6 +33,7 @@ import yaml
 
 from fedspark.common import FedsparkError, PartyRef
 from fedspark.engine import _events
+from fedspark.engine._malloc import GATEWAY_MALLOC_ENV
 
 EXCHANGE_NAME = "exchange"
 READY_TIMEOUT_S = 60.0
@@ -124,7 +125,7 @@ class ExchangeProcess:
         with open(self.log_path, "w") as log:
             self._popen = subprocess.Popen(
                 cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, bufsize=1,
-                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                start_new_session=True, env={**GATEWAY_MALLOC_ENV, **os.environ, "PYTHONUNBUFFERED": "1"},
             )
         threading.Thread(target=self._pump, args=(self._popen.stdout,), daemon=True).start()
         deadline = time.monotonic() + READY_TIMEOUT_S
