@@ -97,6 +97,12 @@ def _agreement(federated: Path, plaintext: Path, rows: int, sample: int = 1000) 
     return (max(diffs) if diffs else 0.0), found
 
 
+def _phases(metrics: dict[str, Any]) -> dict[str, float]:
+    """A party's seconds per scoring phase; ``phase_read_s`` is loading the model and reading the table."""
+    phases = {k: round(float(v), 2) for k, v in metrics.items() if k.startswith("phase_")}
+    return {"phase_read_s": round(float(metrics["seconds"]) - sum(phases.values()), 2), **phases}
+
+
 def run_scoring_bench(*, rows: int, cols: int = 10, memory: str = "3g", work_dir: Path | None = None) -> dict[str, Any]:
     from fedspark.engine._config import load_job
     from fedspark.engine._runner import EmbeddedRunner
@@ -126,7 +132,7 @@ def run_scoring_bench(*, rows: int, cols: int = 10, memory: str = "3g", work_dir
         started = time.perf_counter()
         result = EmbeddedRunner(load_job(job_file), job_file, f"bench-scoring-{int(time.time())}", folder / "runs").run()
         wall = time.perf_counter() - started
-        guest = result.results["guest:9999"]
+        guest, host = result.results["guest:9999"], result.results["host:10000"]
         fed_s = float(guest["seconds"])
         diff, same_ids = _agreement(folder / "fed-scores", folder / "plain-scores", rows)
 
@@ -140,7 +146,8 @@ def run_scoring_bench(*, rows: int, cols: int = 10, memory: str = "3g", work_dir
             "federated": {"rate": fed_rate, "unit": "rows/s", "seconds": fed_s, "whole_run_s": wall},
             "plaintext_joined": {"rate": plain_rate, "unit": "rows/s", "seconds": plain_s},
             "agreement": {"max_abs_score_diff_sample": diff, "sample_ids_found": same_ids},
-            "guest_phases_s": {k: guest[k] for k in guest if k.startswith("phase_")},
+            "guest_phases_s": _phases(guest),
+            "host_phases_s": _phases(host),
         },
         "baseline": {"plaintext_joined": {"rate": plain_rate, "unit": "rows/s"}},
         "ratio": ratio,

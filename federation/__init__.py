@@ -60,6 +60,7 @@ from fedspark.federation._loopback_transport import LoopbackHub, LoopbackTranspo
 from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
 from fedspark.federation._message import Envelope, JobState, MessageKey, PayloadKind
 from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation._table_source import RowCursor, TableRows
 from fedspark.federation._tap import RecordingTap
 from fedspark.federation._tls import TlsConfig
 from fedspark.federation._transport import Transport
@@ -158,12 +159,14 @@ __all__ = [
     "RecordingTap",
     "RefusalReason",
     "RelayRefused",
+    "RowCursor",
     "SealBroken",
     "Sealer",
     "SealingKey",
     "SealingKeyError",
     "SendRefused",
     "TableIncomplete",
+    "TableRows",
     "TlsConfig",
     "Transport",
     "TransportClosed",

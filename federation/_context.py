@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
+    from fedspark.federation._table_source import TableRows
+
 _SEPARATOR = "."
 
 
@@ -74,6 +76,12 @@ class Party:
         from fedspark.federation._tables import recv_table
 
         return recv_table(self._ctx.federation, self._ctx.tag(name), self._require(f"get table {name!r}"), spark)
+
+    def get_table_rows(self, name: str) -> TableRows:
+        """Receive the distributed table this party sent under ``name`` for reading by row position."""
+        from fedspark.federation._tables import recv_table_rows
+
+        return recv_table_rows(self._ctx.federation, self._ctx.tag(name), self._require(f"get table {name!r}"))
 
     def _require(self, action: str) -> PartyRef:
         if self._party is None:

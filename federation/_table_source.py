@@ -65,3 +65,78 @@ def read_partitions(source: TableSource, batches: Iterator[pa.RecordBatch]) -> I
         indexes: Sequence[int] = batch.column(0).to_pylist()
         for index in indexes:
             yield from read_part(source, int(index))
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """A received table read by row position: where the rows are, no Spark needed to read them.
+
+    Vertical scoring pairs row i of the guest's table with row i of each host's
+    partial scores. Joining two DataFrames on the row number shuffles both; a
+    task that knows its rows are ``start..stop`` can instead read exactly that
+    range of each host's table in order (:meth:`cursor`). ``source`` names the
+    spilled files (gateway transports); in-process transports have no files and
+    hand over the ``table`` itself. Plain data, so Spark ships it to executors.
+    """
+
+    source: TableSource | None = None
+    table: pa.Table | None = None
+
+    @property
+    def num_rows(self) -> int:
+        if self.source is not None:
+            return sum(part.rows for part in self.source.parts)
+        return self.table.num_rows if self.table is not None else 0
+
+    def cursor(self, start: int) -> RowCursor:
+        """A reader positioned at row ``start`` (0-based, in the sender's order)."""
+        return RowCursor(self, start)
+
+
+class RowCursor:
+    """Reads a received table's rows forward from a starting row, a slice at a time.
+
+    Skips whole partitions by the sender's counts, opens only the files the
+    range touches, and never holds more than one partition's current batch.
+    """
+
+    def __init__(self, rows: TableRows, start: int) -> None:
+        if start < 0:
+            raise ValueError(f"row {start} is before the table's first row")
+        self._batches = self._from(rows, start)
+        self._pending: pa.RecordBatch | None = None
+
+    def take(self, n: int) -> pa.Table | None:
+        """The next ``n`` rows (fewer at the end of the table; None if none are left)."""
+        pieces: list[pa.RecordBatch] = []
+        needed = n
+        while needed > 0:
+            batch = self._pending if self._pending is not None else next(self._batches, None)
+            self._pending = None
+            if batch is None:
+                break
+            if batch.num_rows > needed:
+                batch, self._pending = batch.slice(0, needed), batch.slice(needed)
+            pieces.append(batch)
+            needed -= batch.num_rows
+        return pa.Table.from_batches(pieces) if pieces else None
+
+    @staticmethod
+    def _from(rows: TableRows, start: int) -> Iterator[pa.RecordBatch]:
+        if rows.source is None:
+            if rows.table is not None:
+                yield from rows.table.slice(start).to_batches()
+            return
+        first = 0
+        for index, part in enumerate(rows.source.parts):
+            if first + part.rows <= start:
+                first += part.rows
+                continue
+            skip = max(0, start - first)
+            for batch in read_part(rows.source, index):
+                if skip >= batch.num_rows:
+                    skip -= batch.num_rows
+                    continue
+                yield batch.slice(skip) if skip else batch
+                skip = 0
+            first += part.rows

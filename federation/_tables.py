@@ -36,7 +36,7 @@ from fedspark.common import PartyRef
 from fedspark.federation._errors import TableIncomplete
 from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._table_sink import REPORT_DDL, REPORT_SCHEMA, encode_partition, part_seq, sink_partition
-from fedspark.federation._table_source import PartFile, TableSource, read_partitions
+from fedspark.federation._table_source import PartFile, TableRows, TableSource, read_partitions
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -88,6 +88,26 @@ def recv_table(federation: Federation, tag: str, frm: PartyRef, spark: SparkSess
     a ``PeerTimeout`` here, not a failure deep inside a later Spark job), but
     does not read the rows: executors do, when the DataFrame is used.
     """
+    schema, received = _receive(federation, tag, frm)
+    if isinstance(received, TableSource):
+        return _read_files(spark, received, schema)
+    return spark.createDataFrame(received)
+
+
+def recv_table_rows(federation: Federation, tag: str, frm: PartyRef) -> TableRows:
+    """Receive the table ``frm`` sent under ``tag`` for reading by row position (:class:`TableRows`).
+
+    Waits exactly as :func:`recv_table` does; no Spark session is involved, the
+    rows are read where the returned object is used.
+    """
+    _schema, received = _receive(federation, tag, frm)
+    if isinstance(received, TableSource):
+        return TableRows(source=received)
+    return TableRows(table=received)
+
+
+def _receive(federation: Federation, tag: str, frm: PartyRef) -> tuple[pa.Schema, TableSource | pa.Table]:
+    """Wait for the manifest and its partitions: their spilled files, or (in-process transports) the rows."""
     peer = str(frm)
     manifest = federation.recv(tag, frm)
     schema, rows = _parse_manifest(manifest, federation.job_id, tag, peer)
@@ -101,8 +121,8 @@ def recv_table(federation: Federation, tag: str, frm: PartyRef, spark: SparkSess
             )
     if all(p.path is not None for p in payloads):
         parts = tuple(PartFile(p.path.resolve().as_uri(), count) for p, (_, count, _) in zip(payloads, rows, strict=True) if p.path)
-        return _read_files(spark, TableSource(federation.job_id, tag, peer, parts), schema)
-    return _from_memory(spark, payloads, schema)
+        return schema, TableSource(federation.job_id, tag, peer, parts)
+    return schema, _from_memory(payloads, schema)
 
 
 def _parse_manifest(manifest: object, job_id: str, tag: str, peer: str) -> tuple[pa.Schema, list[tuple[int, int, int]]]:
@@ -138,10 +158,10 @@ def _read_files(spark: SparkSession, source: TableSource, schema: pa.Schema) -> 
     return indexes.mapInArrow(functools.partial(read_partitions, source), spark_schema)
 
 
-def _from_memory(spark: SparkSession, payloads: list[ReceivedPayload], schema: pa.Schema) -> DataFrame:
+def _from_memory(payloads: list[ReceivedPayload], schema: pa.Schema) -> pa.Table:
     """In-process transports only: the partitions are already in this process's memory."""
     batches: list[pa.RecordBatch] = []
     for payload in payloads:
         with payload:
             batches.extend(pa.ipc.open_stream(pa.BufferReader(payload.buffer())))
-    return spark.createDataFrame(pa.Table.from_batches(batches, schema=schema))
+    return pa.Table.from_batches(batches, schema=schema)

@@ -113,3 +113,15 @@ def test_spark_executors_compute_what_the_driver_computes(spark) -> None:  # typ
     got = codec.decode(private.decrypt_many(on_spark.gradient(rows, enc[5:37])), frac_bits=48)
     np.testing.assert_allclose(got, want, atol=1e-9)
     np.testing.assert_allclose(want, xg[rows].T @ values[5:37], atol=1e-3)
+
+
+def test_spark_id_digest_equals_the_driver_digest(spark) -> None:  # type: ignore[no-untyped-def]
+    """The JVM digest (sha2 in Spark SQL) is the driver's Σ SHA-256[:64 bits] mod 2^64, order-free."""
+    from fedspark.algorithms.hetero_lr._alignment import id_digest, spark_id_digest
+
+    ids = [str(i) for i in range(2000)] + ["é-ü", "", " padded ", "x" * 300]
+    salt = bytes(range(32))
+    df = spark.createDataFrame([(i,) for i in reversed(ids)], "id string").repartition(3)
+    assert spark_id_digest(df, salt) == id_digest(salt, ids)
+    assert spark_id_digest(df, bytes(32)) != id_digest(salt, ids)
+    assert spark_id_digest(df.where("id != '7'"), salt) != id_digest(salt, ids)

@@ -139,3 +139,16 @@ def test_with_row_index_numbers_rows_in_order_across_partitions(spark: Any) -> N
     assert sorted(order.tolist()) == list(range(5000))
     by_row = numbered.sort_by("_row")
     assert by_row.column("id").to_pylist() == expected.column("id").to_pylist()
+
+
+def test_with_row_index_skips_empty_partitions_and_handles_an_empty_frame(spark: Any) -> None:
+    from pyspark.sql import functions as F
+
+    from fedspark.arrow_bridge import with_row_index
+
+    df = spark.range(0, 300, numPartitions=6).where((F.col("id") < 100) | (F.col("id") >= 250))
+    numbered = collect_arrow(with_row_index(df, "_row")).sort_by("_row")
+    assert numbered.column("_row").to_pylist() == list(range(150))
+    assert numbered.column("id").to_pylist() == [*range(100), *range(250, 300)]
+    empty = collect_arrow(with_row_index(spark.range(0, 0), "_row"))
+    assert empty.num_rows == 0 and empty.column_names == ["_row", "id"]

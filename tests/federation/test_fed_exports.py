@@ -12,7 +12,7 @@ EXPECTED = {
     "BindFailed", "CodecError", "Context", "CorruptMessage", "DuplicateRecv", "DuplicateSend",
     "EmptyGroup", "Envelope", "Federation", "Gateway", "GrpcTransport", "InvalidName",
     "InvalidRoster", "LoopbackHub", "LoopbackTransport", "MessageKey", "MessageRefused",
-    "MessageTooLarge", "NoRoute", "NotAMember", "Parties", "Party", "PartyFunction",
+    "MessageTooLarge", "NoRoute", "NotAMember", "Parties", "Party", "PartyFunction", "RowCursor", "TableRows",
     "PayloadKind", "PeerTimeout", "PeerUnreachable", "RecordingTap", "RefusalReason",
     "SendRefused", "Transport", "TransportClosed", "UnknownJob", "UnknownParty",
     "WrongRecipient", "create_gateway", "decode_value", "encode_value", "run_parties",
