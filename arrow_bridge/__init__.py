@@ -7,8 +7,9 @@
 - :func:`ints_to_fixed_binary` / :func:`fixed_binary_to_ints` /
   :func:`as_fixed_binary` carry big integers (Paillier ciphertexts) as
   fixed-width big-endian binary columns.
-- :func:`with_row_index` numbers rows in their current order (pairing rows
-  across parties by position).
+- :func:`with_row_index` numbers rows in their current order, and
+  :func:`number_in_id_order` in an order every party holding the same ids
+  reproduces (pairing rows across parties by position).
 - :func:`score_batches` is the scoring kernel: ``sigmoid(b + X·w)`` (or the
   plain linear term) over numpy views of the feature columns.
 """
@@ -17,7 +18,7 @@ from fedspark.arrow_bridge._binary import as_fixed_binary, fixed_binary_to_ints,
 from fedspark.arrow_bridge._errors import ArrowBridgeError, BinaryWidthError, ColumnViewError
 from fedspark.arrow_bridge._mapping import ArrowKernel, collect_arrow, map_in_arrow
 from fedspark.arrow_bridge._numpy import column_view, feature_matrix
-from fedspark.arrow_bridge._row_index import with_row_index
+from fedspark.arrow_bridge._row_index import number_in_id_order, partitions_for, with_row_index
 from fedspark.arrow_bridge._scoring import score_batches
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "fixed_binary_to_ints",
     "ints_to_fixed_binary",
     "map_in_arrow",
+    "number_in_id_order",
+    "partitions_for",
     "score_batches",
     "with_row_index",
 ]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from fedspark.algorithms.feature import FeatureTransform, apply_transform
 from fedspark.algorithms.hetero_lr import ROW, LRModelShare, check_complete, score_guest, score_host
 from fedspark.algorithms.hetero_lr._alignment import check_alignment_guest, check_alignment_host, spark_id_digest
-from fedspark.arrow_bridge import with_row_index
+from fedspark.arrow_bridge import number_in_id_order, partitions_for
 from fedspark.common import ConfigError, DataError, PartyRef, Role
 from fedspark.engine._config import JobConfig
 from fedspark.federation import Context
@@ -61,7 +61,7 @@ def score_table(
     aligned = _align(ctx.sub("align"), align, me, table, spark)
     n_rows = aligned.count()
     clock.lap("align")
-    numbered = with_row_index(aligned.orderBy("id"), ROW)
+    numbered = number_in_id_order(aligned, partitions_for(n_rows), "id", ROW)
     clock.lap("number")
     if transform is not None:
         numbered = apply_transform(numbered, transform, where=f"{me} scoring table")

@@ -16,6 +16,8 @@ def test_exported_names() -> None:
         "fixed_binary_to_ints",
         "ints_to_fixed_binary",
         "map_in_arrow",
+        "number_in_id_order",
+        "partitions_for",
         "score_batches",
         "with_row_index",
     ]

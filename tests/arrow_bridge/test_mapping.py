@@ -152,3 +152,26 @@ def test_with_row_index_skips_empty_partitions_and_handles_an_empty_frame(spark:
     assert numbered.column("id").to_pylist() == [*range(100), *range(250, 300)]
     empty = collect_arrow(with_row_index(spark.range(0, 0), "_row"))
     assert empty.num_rows == 0 and empty.column_names == ["_row", "id"]
+
+
+def test_number_in_id_order_is_the_same_for_any_layout_of_the_same_ids(spark: Any) -> None:
+    """Two parties holding the same ids in different partitions and orders number each id alike."""
+    from pyspark.sql import functions as F
+
+    from fedspark.arrow_bridge import number_in_id_order, partitions_for
+
+    ids = spark.range(0, 3000, numPartitions=5).select(F.col("id").cast("string").alias("id"))
+    guest = ids.withColumn("g", F.lit(1.0))
+    host = ids.orderBy(F.sha2("id", 256)).repartition(7).withColumn("h", F.lit(2.0))
+    numbered = [number_in_id_order(df, 4, "id", "_row") for df in (guest, host)]
+    assert all(df.rdd.getNumPartitions() == 4 for df in numbered)
+    a, b = (collect_arrow(df.select("_row", "id")).sort_by("_row") for df in numbered)
+    assert a.column("_row").to_pylist() == list(range(3000))
+    assert a.equals(b)
+    # Each partition holds consecutive row numbers, ids ascending within it (what positional pairing reads).
+    per_task = collect_arrow(numbered[0].select("_row", "id", F.spark_partition_id().alias("p")))
+    for p in range(4):
+        rows = [r for r in per_task.to_pylist() if r["p"] == p]
+        assert [r["_row"] for r in rows] == list(range(rows[0]["_row"], rows[0]["_row"] + len(rows)))
+        assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert partitions_for(1) == 1 and partitions_for(2_000_001) == 3
