@@ -53,15 +53,16 @@ def run_homo_nn_bench(
     *, clients: int, rounds: int, masked_rounds: int, neighbours: int | None = 16, partitions: int = 2,
     paillier_rounds: int = 2, paillier_key_size: int = 2048, spark: SparkSession | None = None,
 ) -> dict[str, Any]:
-    """The bench's JSON object; with ``spark`` given, that session is used and left running."""
-    import torch
+    """The bench's JSON object; with ``spark`` given, that session is used and left running.
 
+    torch is not imported here: the first round counts the driver's import too
+    (``Simulation`` overlaps it with the table read).
+    """
     from fedspark.algorithms.homo_nn import HomoNNParams
     from fedspark.engine._config import SimulationConfig, TableConfig
     from fedspark.engine._homo_nn_sim import Simulation
     from fedspark.engine._spark import build_session
 
-    torch.set_num_threads(1)
     base: dict[str, Any] = {"network": {"layers": [], "learning_rate": 0.1}, "local_epochs": 1, "batch_size": 16,
                             "seed": 1, "selection": {"fraction": 1.0}}
     started = time.monotonic()
