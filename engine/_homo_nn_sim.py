@@ -51,12 +51,13 @@ SIM_SPARK_CONF: dict[str, str] = {"spark.driver.extraJavaOptions": "-XX:TieredSt
 
 A simulation is one short-lived local driver whose JVM only plans small jobs
 and moves a few Arrow batches per round; the training runs in Python. Its
-JIT's optimising tier (C2) compiled code the run never got to reuse while it
+JIT's optimising tier (C2) compiled code the run barely reused while it
 competed for the same two cores: stopping at the quick C1 tier halved the
-driver JVM's CPU time from session start to the first round (10.5 -> 5.1 s
-for the start, 14.2 -> 8.3 s after it, on the loaded 2-core machine) with
-no slower later rounds in the runs measured. Not an engine-wide default: long jobs over big tables
-(the PSI and Arrow benches) do reuse C2's code.
+driver JVM's CPU time for the session start, cut it by 40% after it, and
+set-up + round 0 by 25-35% on the loaded 2-core machine (docs/benchmarks.md). Later rounds
+were not clearly slower in interleaved runs (means 0.62-0.66 s against
+0.52-0.90 s), but that is not proven; not an engine-wide default, as long
+jobs over big tables (the PSI and Arrow benches) do reuse C2's code.
 """
 ARBITER = PartyRef(Role.ARBITER, "arbiter")
 
