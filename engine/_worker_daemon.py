@@ -22,8 +22,9 @@ function carries the driver's executor environment (``SparkContext.environment``
 as it was when the function was created. Functions created inside
 :func:`preloading` carry :data:`PRELOAD_ENV`, so their tasks get workers from
 a second daemon that preloads, while other jobs (reading and validating a
-table) keep the light one, which starts in a fraction of the time: the two
-start-ups overlap instead of the table read waiting for torch. A listed
+table) keep the light one, which starts in a fraction of the time: the table
+read does not wait for torch, and on free cores the two start-ups overlap (on
+saturated ones they only share the CPU). A listed
 module that is not installed is skipped, so asking for torch works without
 the ``nn`` extra (such tasks then fail at their own ``import torch``).
 """
@@ -47,7 +48,7 @@ DAEMON_MODULE = "fedspark.engine._worker_daemon"
 """``spark.python.daemon.module`` of every engine session; without :data:`PRELOAD_ENV` it is PySpark's daemon."""
 PRELOAD_ENV = "FEDSPARK_WORKER_PRELOAD"
 NN_PRELOAD = ("pyspark.worker", "torch", "torch._dynamo", "fedspark.algorithms.homo_nn._sim_kernel", "fedspark.storage._kernel")
-"""What a ``homo_nn`` simulation's workers need: torch, the two kernels they run, and
+"""What a ``homo_nn`` simulation's workers need: PySpark's worker module, torch, the two kernels they run, and
 ``torch._dynamo``, which torch imports lazily on the first optimiser a process builds
 (``Optimizer.__init__`` is wrapped by ``torch._compile``): ~800 modules, 1-2 s in round 0."""
 
