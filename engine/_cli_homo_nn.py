@@ -17,23 +17,23 @@ from fedspark.engine._outputs import write_json
 
 
 def run_simulation_job(job: JobConfig, job_id: str, runs_dir: Path, console: Console) -> dict[str, Any]:
-    """Run a simulation job in this process; writes ``runs/<job_id>/simulation/``."""
-    import torch
+    """Run a simulation job in this process; writes ``runs/<job_id>/simulation/``.
 
+    torch is left to ``Simulation``, which imports it (one intra-op thread) while it reads the table.
+    """
     from fedspark.algorithms.evaluation import binary_metrics
     from fedspark.algorithms.homo_nn import build_network, predict
     from fedspark.algorithms.homo_nn._network import as_tensor
     from fedspark.common import PartyRef, Role
     from fedspark.engine._homo_nn_job import load_xy
-    from fedspark.engine._homo_nn_sim import Simulation, simulation_job
+    from fedspark.engine._homo_nn_sim import SIM_SPARK_CONF, Simulation, simulation_job
     from fedspark.engine._spark import build_session
 
-    torch.set_num_threads(1)
     sim, params = simulation_job(job)
     out = runs_dir / job_id / "simulation"
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    spark = build_session(f"fedspark-sim-{job_id}", job.spark)
+    spark = build_session(f"fedspark-sim-{job_id}", {**SIM_SPARK_CONF, **job.spark})
     try:
         simulation = Simulation(spark, sim, params, job_id, timeout_s=job.federation.timeout_s)
         rounds: list[dict[str, Any]] = []

@@ -34,16 +34,31 @@ from fedspark.algorithms.homo_nn._roster import client_refs
 from fedspark.algorithms.homo_nn._secure import client_round
 from fedspark.algorithms.homo_nn._sim_kernel import UPDATE_SCHEMA, train_clients_kernel
 from fedspark.algorithms.homo_nn._split import dirichlet_split
+from fedspark.arrow_bridge import collect_arrow
 from fedspark.common import ConfigError, PartyRef, Role
 from fedspark.crypto import Packer, PrivateKey, PublicKey
 from fedspark.engine._config import JobConfig, SimulationConfig
 from fedspark.engine._homo_nn_job import load_xy
+from fedspark.engine._worker_daemon import preloading, start_warm_up
 from fedspark.federation import Context, Federation, LoopbackHub
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 RoundCallback = Callable[[int, dict[str, Any]], None]
+SIM_SPARK_CONF: dict[str, str] = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+"""Session defaults for a simulation (a job's ``spark`` section overrides them).
+
+A simulation is one short-lived local driver whose JVM only plans small jobs
+and moves a few Arrow batches per round; the training runs in Python. Its
+JIT's optimising tier (C2) compiled code the run barely reused while it
+competed for the same two cores: stopping at the quick C1 tier halved the
+driver JVM's CPU time for the session start, cut it by 40% after it, and
+set-up + round 0 by 25-35% on the loaded 2-core machine (docs/benchmarks.md). Later rounds
+were not clearly slower in interleaved runs (means 0.62-0.66 s against
+0.52-0.90 s), but that is not proven; not an engine-wide default, as long
+jobs over big tables (the PSI and Arrow benches) do reuse C2's code.
+"""
 ARBITER = PartyRef(Role.ARBITER, "arbiter")
 
 
@@ -67,10 +82,18 @@ class Simulation:
                               f"not mode {params.mode}")
         started = time.monotonic()
         self.spark, self.sim, self.params, self.job_id, self.timeout_s = spark, sim, params, job_id, timeout_s
-        self.feature_names, x, y = load_xy(spark, sim.data, PartyRef(Role.GUEST, "simulation"))
-        self.owner = dirichlet_split(y, sim.clients, sim.dirichlet_alpha, sim.seed)
-        self.frame = self._frame(x, y)
-        self.initial = get_vector(build_network(params.network, x.shape[1], params.seed))
+        # Start-up work that needs no table runs alongside the table read: the executors'
+        # Python workers (with torch, under _worker_daemon) and the driver's torch import.
+        warm_up = start_warm_up(spark)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fedspark-sim-warm") as warm:
+            workers = warm.submit(collect_arrow, warm_up)
+            driver_torch = warm.submit(_driver_torch)
+            self.feature_names, x, y = load_xy(spark, sim.data, PartyRef(Role.GUEST, "simulation"))
+            self.owner = dirichlet_split(y, sim.clients, sim.dirichlet_alpha, sim.seed)
+            self.frame = self._frame(x, y)
+            driver_torch.result()
+            self.initial = get_vector(build_network(params.network, x.shape[1], params.seed))
+            workers.result()
         self.clients = [PartyRef(Role.HOST, f"c{i:04d}") for i in range(sim.clients)]
         self._key: _SharedKey | None = None
         self.setup_seconds = time.monotonic() - started
@@ -169,7 +192,7 @@ class Simulation:
     def _train(self, weights: np.ndarray, round_no: int, selected: frozenset[int],
                shares: dict[int, float] | None = None) -> dict[int, tuple[np.ndarray, int, float]]:
         """Each selected client's (weights, or with Paillier its ciphertexts as uint8, n, loss)."""
-        from fedspark.arrow_bridge import collect_arrow, map_in_arrow
+        from fedspark.arrow_bridge import map_in_arrow
 
         kernel = functools.partial(
             train_clients_kernel, params_json=self.params.model_dump_json(), weights=weights.tobytes(),
@@ -177,7 +200,9 @@ class Simulation:
             paillier_n=None if self._key is None else self._key.public_key.n, shares=shares,
             clients=len(self.clients),
         )
-        table = collect_arrow(map_in_arrow(self.frame, kernel, UPDATE_SCHEMA))
+        with preloading(self.spark):  # workers that have torch and this kernel imported
+            trained = map_in_arrow(self.frame, kernel, UPDATE_SCHEMA)
+        table = collect_arrow(trained)
         out: dict[int, tuple[np.ndarray, int, float]] = {}
         dtype = np.float64 if self._key is None else np.uint8
         for client, n, loss, w in zip(*(table.column(c).to_pylist() for c in ("client", "n", "loss", "weights"))):
@@ -210,6 +235,14 @@ class _SharedKey:
         width = self.public_key.ciphertext_width
         return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), len(ciphertexts) // width,
                                                     [None, pa.py_buffer(ciphertexts.tobytes())])
+
+
+def _driver_torch() -> None:
+    """Import torch for the driver's one use (the initial network), with one intra-op thread:
+    more would only compete with the executors' tasks for the same cores."""
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _update_of(training: Future[dict[int, tuple[np.ndarray, int, float]]], client: int) -> tuple[np.ndarray, int, float]:

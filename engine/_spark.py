@@ -14,6 +14,8 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
+from fedspark.engine._worker_daemon import DAEMON_MODULE
+
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
@@ -30,6 +32,8 @@ DEFAULT_SPARK_CONF: dict[str, str] = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.python.worker.reuse": "true",
+    # PySpark's daemon, plus imports chosen per job (a simulation's training workers start with torch).
+    "spark.python.daemon.module": DAEMON_MODULE,
 }
 
 
