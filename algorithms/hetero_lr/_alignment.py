@@ -1,9 +1,14 @@
 """Check that guest and hosts hold the same id set, without sending any id.
 
 For jobs whose parties declare identical id sets (no PSI). Each host sends
-Σ H(salt || id) mod 2^64 over its ids, H being the first 64 bits of SHA-256,
-with a salt the guest drew for this job, and its count; equal digests mean
-equal sets (two different sets agree with probability 2^-64). The sum does not
+Σ H_salt(id) mod 2^64 over its ids, H_salt being XXH64 of the id's UTF-8
+bytes seeded with XXH64(salt) (Spark's ``xxhash64(salt, id)``), with a salt
+the guest drew for this job, and its count; equal digests mean equal sets (two
+sets that differ by accident agree with probability about 2^-64). Only the
+guest sees digests, and it drew the salt: a cryptographic hash would hide
+nothing more from it (it could hash candidate ids either way), so the fast
+hash Spark has built in does the job at a small fraction of SHA-256's cost
+(10M ids: ~1 s of CPU against ~25 s). The sum does not
 depend on order, so a Spark job computes it partition by partition
 (:func:`spark_id_digest`, in the JVM) as well as the driver does from a list. A mismatch
 stops every party with an error that says PSI alignment is needed. The digest
@@ -14,10 +19,11 @@ compared across jobs or looked up.
 from __future__ import annotations
 
 import functools
-import hashlib
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
+
+import xxhash
 
 from fedspark.common import DataError, Role
 from fedspark.federation import Context
@@ -48,31 +54,30 @@ def id_digest(salt: bytes, ids: Iterable[str]) -> bytes:
 def spark_id_digest(df: DataFrame, salt: bytes, id_column: str = "id") -> bytes:
     """:func:`id_digest` of a DataFrame's id column, computed in the JVM in one aggregation.
 
-    Spark's ``sha2`` hashes the same bytes ``_digest_sum`` does (salt, 4-byte
-    big-endian length, UTF-8 id); the first 16 hex digits are summed exactly
-    as decimals and reduced on the driver. No id goes through Python: at 10M
-    ids the per-row Python hash took half a minute. (Each further 64-bit word
-    would cost another ``conv`` per row, the slowest step here, hence 64 bits.)
+    ``xxhash64(salt, id)`` is Spark's chained XXH64, the same H_salt(id) as the
+    driver computes; its low and high 32-bit halves are summed apart (exact in
+    64-bit sums up to 2^31 rows) and carried together on the driver.
     """
     from pyspark.sql import functions as F
 
     from fedspark.arrow_bridge import collect_arrow
 
-    ids = F.col(id_column).cast("string")
-    length = F.unhex(F.lpad(F.hex(F.octet_length(ids)), 8, "0"))
-    hashed = F.sha2(F.concat(F.lit(bytearray(salt)), length, F.encode(ids, "UTF-8")), 256)
-    head = F.conv(F.substring(hashed, 1, _DIGEST_BITS // 4), 16, 10).cast("decimal(20,0)")
-    total = collect_arrow(df.agg(F.sum(head).alias("total"))).column("total")[0].as_py()
-    return _digest_bytes(int(total or 0))
+    hashed = F.xxhash64(F.lit(bytearray(salt)), F.col(id_column).cast("string"))
+    halves = df.agg(
+        F.sum(hashed.bitwiseAND(F.lit(0xFFFFFFFF))).alias("low"),
+        F.sum(F.shiftrightunsigned(hashed, 32)).alias("high"),
+    )
+    row = collect_arrow(halves).to_pylist()[0]
+    return _digest_bytes(((row["high"] or 0) << 32) + (row["low"] or 0))
 
 
 def _digest_sum(salt: bytes, ids: Iterable[str]) -> int:
-    total = 0
-    for i in ids:
-        encoded = i.encode("utf-8")
-        hashed = hashlib.sha256(salt + len(encoded).to_bytes(4, "big") + encoded).digest()
-        total += int.from_bytes(hashed[: _DIGEST_BITS // 8], "big")
-    return total
+    seed = xxhash.xxh64_intdigest(salt, seed=_SPARK_HASH_SEED)
+    return sum(xxhash.xxh64_intdigest(i.encode("utf-8"), seed=seed) for i in ids)
+
+
+_SPARK_HASH_SEED = 42
+"""The seed Spark's ``xxhash64`` starts from (its first column, the salt, is hashed with it)."""
 
 
 def _digest_bytes(total: int) -> bytes:

@@ -116,7 +116,7 @@ def test_spark_executors_compute_what_the_driver_computes(spark) -> None:  # typ
 
 
 def test_spark_id_digest_equals_the_driver_digest(spark) -> None:  # type: ignore[no-untyped-def]
-    """The JVM digest (sha2 in Spark SQL) is the driver's Σ SHA-256[:64 bits] mod 2^64, order-free."""
+    """The JVM digest (Spark's xxhash64) is the driver's Σ XXH64 mod 2^64, whatever the order and partitions."""
     from fedspark.algorithms.hetero_lr._alignment import id_digest, spark_id_digest
 
     ids = [str(i) for i in range(2000)] + ["é-ü", "", " padded ", "x" * 300]
