@@ -35,6 +35,7 @@ from fedspark.storage._kernel import (
 )
 from fedspark.storage._spec import TableSpec
 from fedspark.storage._table import PartyTable
+from fedspark.storage._typed import jvm_checkable, quoted, validate_typed
 from fedspark.storage._uri import first_line, path_exists, resolve_uri
 
 if TYPE_CHECKING:
@@ -68,16 +69,8 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
             header, corrupt = list(raw.columns), None
         features = _plan_columns(spec, header, raw.schema, uri, party)
         if corrupt is None:
-            raw = raw.select(*(_quoted(c) for c in [spec.id_column, *_label(spec), *features]))
-        kernel = functools.partial(
-            validate_batches,
-            id_column=spec.id_column,
-            label_column=spec.label_column,
-            feature_columns=features,
-            fill_missing=math.nan if spec.keep_missing else spec.fill_missing,
-            corrupt_column=corrupt,
-        )
-        checked = map_in_arrow(raw, kernel, _spark_schema(features, spec.label_column is not None)).cache()
+            raw = raw.select(*(quoted(c) for c in [spec.id_column, *_label(spec), *features]))
+        checked = _validated(raw, spec, features, corrupt).cache()
         try:
             n_rows = _check(checked, spec, uri, party, len(header))
         except BaseException:
@@ -92,6 +85,24 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
         has_label=spec.label_column is not None,
         _cached=checked,
     )
+
+
+def _validated(raw: DataFrame, spec: TableSpec, features: list[str], corrupt: str | None) -> DataFrame:
+    """The kernel's output: by Spark SQL expressions when the columns are typed, else by the kernel.
+
+    Typed Parquet needs no parsing, and keeping it in the JVM saves the round
+    trip of every cell through Python (see ``_typed``); CSV cells are strings.
+    """
+    params: dict[str, Any] = {
+        "id_column": spec.id_column,
+        "label_column": spec.label_column,
+        "feature_columns": features,
+        "fill_missing": math.nan if spec.keep_missing else spec.fill_missing,
+    }
+    schema = _spark_schema(features, spec.label_column is not None)
+    if corrupt is None and jvm_checkable(raw.schema, spec.id_column, [*_label(spec), *features]):
+        return validate_typed(raw, **params, output=schema)
+    return map_in_arrow(raw, functools.partial(validate_batches, **params, corrupt_column=corrupt), schema)
 
 
 @contextlib.contextmanager
@@ -291,8 +302,3 @@ def _spark_schema(features: list[str], has_label: bool) -> StructType:
 
 def _label(spec: TableSpec) -> list[str]:
     return [] if spec.label_column is None else [spec.label_column]
-
-
-def _quoted(name: str) -> str:
-    """A column reference Spark will not parse as ``struct.field``."""
-    return "`" + name.replace("`", "``") + "`"
