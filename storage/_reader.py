@@ -7,8 +7,8 @@ Three stages, so each problem is reported where it is cheapest to see:
 2. executors: the cells, through the pure kernel in ``_kernel`` (numbers,
    missing values, malformed CSV lines), which flags problems instead of
    raising;
-3. driver, one aggregation over the cached result: flagged problems, row
-   count, duplicate ids.
+3. driver, one aggregation over the result (cached when the kernel made it):
+   flagged problems, row count, duplicate ids.
 
 Nothing is dropped: a CSV line that does not match the header is kept by
 Spark's PERMISSIVE mode in a corrupt-record column and reported, never
@@ -46,7 +46,7 @@ _MAX_LISTED_COLUMNS = 20
 
 
 def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None) -> PartyTable:
-    """Read, validate and cache the table ``spec`` describes.
+    """Read and validate the table ``spec`` describes (cached when it went through the kernel).
 
     Returns a :class:`PartyTable` whose DataFrame has ``id`` (string),
     ``label`` (double, if declared) and the features (double, no nulls, no
@@ -70,7 +70,9 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
         features = _plan_columns(spec, header, raw.schema, uri, party)
         if corrupt is None:
             raw = raw.select(*(quoted(c) for c in [spec.id_column, *_label(spec), *features]))
-        checked = _validated(raw, spec, features, corrupt).cache()
+        checked, in_jvm = _validated(raw, spec, features, corrupt)
+        if not in_jvm:
+            checked = checked.cache()
         try:
             n_rows = _check(checked, spec, uri, party, len(header))
         except BaseException:
@@ -87,11 +89,17 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
     )
 
 
-def _validated(raw: DataFrame, spec: TableSpec, features: list[str], corrupt: str | None) -> DataFrame:
-    """The kernel's output: by Spark SQL expressions when the columns are typed, else by the kernel.
+def _validated(
+    raw: DataFrame, spec: TableSpec, features: list[str], corrupt: str | None
+) -> tuple[DataFrame, bool]:
+    """The kernel's output, and whether it was computed in the JVM (by Spark SQL expressions).
 
     Typed Parquet needs no parsing, and keeping it in the JVM saves the round
     trip of every cell through Python (see ``_typed``); CSV cells are strings.
+    Only the kernel's output is worth caching: re-reading typed Parquet through
+    the JVM projection costs less than building and scanning the in-memory
+    copy (measured: see the commit that made this choice), and no copy of the
+    table sits in executor memory.
     """
     params: dict[str, Any] = {
         "id_column": spec.id_column,
@@ -101,8 +109,8 @@ def _validated(raw: DataFrame, spec: TableSpec, features: list[str], corrupt: st
     }
     schema = _spark_schema(features, spec.label_column is not None)
     if corrupt is None and jvm_checkable(raw.schema, spec.id_column, [*_label(spec), *features]):
-        return validate_typed(raw, **params, output=schema)
-    return map_in_arrow(raw, functools.partial(validate_batches, **params, corrupt_column=corrupt), schema)
+        return validate_typed(raw, **params, output=schema), True
+    return map_in_arrow(raw, functools.partial(validate_batches, **params, corrupt_column=corrupt), schema), False
 
 
 @contextlib.contextmanager

@@ -131,6 +131,7 @@ def test_jvm_and_kernel_give_identical_dataframes(spark: Any, tmp_path: Path, jv
             patch.setattr(_reader, "jvm_checkable", lambda *args: False)
             kernel = read_table(spark, spec)
         assert jvm_calls == []
+        assert (jvm._cached.is_cached, kernel._cached.is_cached) == (False, True)  # only the kernel's output
         assert jvm.dataframe.schema == kernel.dataframe.schema
         assert jvm._cached.schema == kernel._cached.schema
         got, expected = jvm.to_arrow(), kernel.to_arrow()
