@@ -236,20 +236,19 @@ def _require_type(data_type: DataType, column: str, role: str, fail: Any, *, int
 
 
 def _check(checked: DataFrame, spec: TableSpec, uri: str, party: str | None, n_header: int) -> int:
-    """One aggregation over the converted table: problems, rows, duplicate ids."""
+    """One aggregation over the converted table: problems, rows, and whether any id repeats.
+
+    The group-by on the id is the one shuffle (it must be exact). Its result
+    is folded with plain sums and a max; naming an example of a repeated id
+    (a second group-by) is left to the error path. Measured on 10M rows
+    (local[2]): 9-18 s with this fold, 16-33 s when the fold also computed
+    the example with ``min_by`` over a struct for every id.
+    """
     from pyspark.sql import functions as F
 
-    per_id = checked.groupBy(ID_FIELD).agg(
-        F.count(F.lit(1)).alias("n"), F.count(PROBLEM_FIELD).alias("p")
-    )
+    per_id = checked.groupBy(ID_FIELD).agg(F.count(F.lit(1)).alias("n"), F.count(PROBLEM_FIELD).alias("p"))
     summary = collect_arrow(
-        per_id.agg(
-            F.sum("n").alias("rows"),
-            F.sum("p").alias("problems"),
-            F.count(F.when(F.col("n") > 1, True)).alias("duplicated"),
-            F.max("n").alias("most"),
-            F.min_by(ID_FIELD, F.struct(-F.col("n"), F.col(ID_FIELD))).alias("example"),
-        )
+        per_id.agg(F.sum("n").alias("rows"), F.sum("p").alias("problems"), F.max("n").alias("most"))
     ).to_pylist()[0]
     if summary["problems"]:
         found = collect_arrow(
@@ -259,8 +258,14 @@ def _check(checked: DataFrame, spec: TableSpec, uri: str, party: str | None, n_h
     rows = int(summary["rows"] or 0)
     if rows == 0:
         raise TableError(TableProblem.EMPTY_TABLE, uri, "the table has no rows", party=party)
-    if summary["duplicated"]:
-        example, most, duplicated = summary["example"], summary["most"], summary["duplicated"]
+    if summary["most"] > 1:
+        repeated = collect_arrow(
+            per_id.where(F.col("n") > 1).agg(
+                F.count(F.lit(1)).alias("duplicated"),
+                F.min_by(ID_FIELD, F.struct(-F.col("n"), F.col(ID_FIELD))).alias("example"),
+            )
+        ).to_pylist()[0]
+        example, most, duplicated = repeated["example"], summary["most"], repeated["duplicated"]
         raise TableError(
             TableProblem.DUPLICATE_ID,
             uri,

@@ -73,6 +73,7 @@ CASES = [
     case(table(ints(5, 17), [1, 0], x0=[NAN, INF]), TableProblem.NOT_FINITE, "x0", "17", "'inf' is not finite", keep_missing=True),
     case(table(ints(5, 17, 5, 5), [1, 0, 1, 0], x0=[1, 2, 3, 4]), TableProblem.DUPLICATE_ID, "id", "5", "id 5 appears 3 times (1 id(s) are not unique)"),
     case(table(pa.array(["7", " 7 "]), [1, 0], x0=[1, 2]), TableProblem.DUPLICATE_ID, "id", "7", "id 7 appears 2 times"),
+    case(table(ints(5, 9, 5, 9, 1, 9), [1, 0, 1, 0, 1, 0], x0=[1, 2, 3, 4, 5, 6]), TableProblem.DUPLICATE_ID, "id", "9", "id 9 appears 3 times (2 id(s) are not unique)"),
     case(pa.table({"id": [1.5], "y": [1.0]}), TableProblem.COLUMN_TYPE, "id", None, "id column has type double"),
     case(pa.table({"id": [1], "y": [True]}), TableProblem.COLUMN_TYPE, "y", None, "numeric column has type boolean"),
     case(table(ints(1, 2, 3, 4), [1, 0, None, 1], x0=[1, 2, 3, INF], x1=[1, INF, NAN, 1]), TableProblem.NOT_FINITE, "x1", "2", "'inf' is not finite"),
