@@ -28,7 +28,7 @@ PROBLEM_FIELD = "__fedspark_problem"
 CORRUPT_FIELD = "__fedspark_corrupt_record"
 PROBLEM_TYPE = pa.struct([("code", pa.string()), ("column", pa.string()), ("value", pa.string())])
 
-_MAX_VALUE_CHARS = 120
+MAX_VALUE_CHARS = 120
 
 
 def output_schema(feature_columns: Sequence[str], has_label: bool) -> pa.Schema:
@@ -203,6 +203,6 @@ def _row_preview(batch: pa.RecordBatch, row: int, skip: str | None) -> str:
 
 
 def _clip(value: str | None) -> str | None:
-    if value is None or len(value) <= _MAX_VALUE_CHARS:
+    if value is None or len(value) <= MAX_VALUE_CHARS:
         return value
-    return value[: _MAX_VALUE_CHARS - 3] + "..."
+    return value[: MAX_VALUE_CHARS - 3] + "..."

@@ -23,8 +23,11 @@ class PartyTable:
 
     ``dataframe`` has columns ``id`` (string), ``label`` (double; only if
     ``has_label``) and ``feature_names`` (double), in that order, without
-    nulls or NaN. It is cached, because every algorithm step scans it again;
-    call :meth:`unpersist` when done.
+    nulls or NaN. When the Python kernel validated it (CSV, text or decimal
+    columns) it is cached, because every algorithm step scans it again and
+    re-parsing costs more than the copy; typed Parquet is re-read through the
+    JVM checks instead, which is cheaper than building the copy. Call
+    :meth:`unpersist` when done either way.
     """
 
     spec: TableSpec
