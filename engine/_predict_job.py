@@ -80,7 +80,7 @@ def score_table(
     )
     scores.write.mode("errorifexists").parquet(output)
     check_complete(ctx, spark.read.parquet(output))
-    clock.lap("score_join_write")
+    clock.lap("score_and_write")
     metrics["scores"] = output
     if has_label and n_rows <= _METRICS_ROW_LIMIT:
         metrics.update(_label_metrics(spark, output, threshold))
