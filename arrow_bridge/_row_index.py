@@ -37,18 +37,8 @@ def with_row_index(df: DataFrame, name: str = "_row") -> DataFrame:
     if name in df.columns:
         raise ValueError(f"column {name!r} already exists")
     fixed = df.localCheckpoint(eager=True)
-    partition = F.spark_partition_id()
-    counts = collect_arrow(fixed.groupBy(partition.alias("partition")).count()).to_pydict()
-    sizes = dict(zip(counts["partition"], counts["count"]))
-    offsets, total = [], 0
-    for p in range(max(sizes, default=-1) + 1):
-        offsets.append(total)
-        total += sizes.get(p, 0)
-    if not offsets:
-        return fixed.select(F.lit(0).cast("long").alias(name), *fixed.columns).limit(0)
-    offset = F.element_at(F.array(*(F.lit(o).cast("long") for o in offsets)), partition + 1)
-    position = F.monotonically_increasing_id() - F.shiftleft(partition.cast("long"), _RECORD_BITS)
-    return fixed.select((offset + position).alias(name), *(_column(c) for c in fixed.columns))
+    sizes = _sizes(fixed.groupBy(F.spark_partition_id().alias("partition")).count())
+    return _numbered(fixed, sizes, max(sizes, default=-1) + 1, name)
 
 
 ROWS_PER_PARTITION = 1_000_000
@@ -77,17 +67,35 @@ def number_in_id_order(df: DataFrame, partitions: int, id_column: str = "id", na
     if name in df.columns:
         raise ValueError(f"column {name!r} already exists")
     bucket = F.pmod(F.hash(F.col(id_column)), F.lit(partitions))
-    counts = collect_arrow(df.groupBy(bucket.alias("bucket")).count()).to_pydict()
-    sizes = dict(zip(counts["bucket"], counts["count"]))
-    offsets, total = [], 0
-    for b in range(partitions):
-        offsets.append(total)
-        total += sizes.get(b, 0)
+    sizes = _sizes(df.groupBy(bucket.alias("partition")).count())
     ordered = df.repartition(partitions, F.col(id_column)).sortWithinPartitions(id_column)
+    return _numbered(ordered, sizes, partitions, name)
+
+
+def _sizes(counts: DataFrame) -> dict[int, int]:
+    """Rows per partition from a (partition, count) aggregation."""
+    columns = collect_arrow(counts).to_pydict()
+    return dict(zip(columns["partition"], columns["count"]))
+
+
+def _numbered(df: DataFrame, sizes: dict[int, int], partitions: int, name: str) -> DataFrame:
+    """``df`` with ``name`` = offset of its partition (rows in the partitions before) + position in it.
+
+    Evaluated directly over ``df``'s partitions, whose ids and row order must
+    be those ``sizes`` counted.
+    """
+    from pyspark.sql import functions as F
+
+    if partitions == 0:
+        return df.select(F.lit(0).cast("long").alias(name), *(_column(c) for c in df.columns)).limit(0)
+    offsets, total = [], 0
+    for p in range(partitions):
+        offsets.append(total)
+        total += sizes.get(p, 0)
     partition = F.spark_partition_id()
     offset = F.element_at(F.array(*(F.lit(o).cast("long") for o in offsets)), partition + 1)
     position = F.monotonically_increasing_id() - F.shiftleft(partition.cast("long"), _RECORD_BITS)
-    return ordered.select((offset + position).alias(name), *(_column(c) for c in ordered.columns))
+    return df.select((offset + position).alias(name), *(_column(c) for c in df.columns))
 
 
 def _column(name: str) -> Column:

@@ -58,8 +58,7 @@ def score_table(
     measures exactly what users run.
     """
     clock = _PhaseClock()
-    aligned = _align(ctx.sub("align"), align, me, table, spark)
-    n_rows = aligned.count()
+    aligned, n_rows = _align(ctx.sub("align"), align, me, table, own_rows, spark)
     clock.lap("align")
     numbered = number_in_id_order(aligned, partitions_for(n_rows), "id", ROW)
     clock.lap("number")
@@ -166,24 +165,29 @@ def _read(
     return table.dataframe, table.n_rows
 
 
-def _align(ctx: Context, align: str, me: PartyRef, df: DataFrame, spark: SparkSession) -> DataFrame:
-    """The rows every party holds, each party knowing only the count of its own unmatched ids.
+def _align(
+    ctx: Context, align: str, me: PartyRef, df: DataFrame, own_rows: int, spark: SparkSession
+) -> tuple[DataFrame, int]:
+    """The rows every party holds and their count, each party knowing only the count of its own unmatched ids.
 
     With PSI, every party keeps the intersection and learns nothing about the
     other parties' ids outside it; with ``same_ids`` the parties prove (salted
-    digest) that they hold the same ids and stop otherwise.
+    digest) that they hold the same ids and stop otherwise. ``own_rows`` is
+    the reader's exact count of ``df`` (the table is not cached: counting it
+    again would read and validate it again).
     """
     if align == "psi":
         from fedspark.algorithms.psi import align as psi_align
 
-        return psi_align(ctx, df, "id", spark).table
-    count = df.count()
+        aligned = psi_align(ctx, df, "id", spark).table
+        return aligned, aligned.count()
+    count = own_rows
     digest = lambda salt: spark_id_digest(df, salt)  # noqa: E731 - bound late, runs once
     if me.role is Role.GUEST:
         check_alignment_guest(ctx, None, count=count, digest=digest)
     else:
         check_alignment_host(ctx, None, count=count, digest=digest)
-    return df
+    return df, count
 
 
 def _label_metrics(spark: SparkSession, path: str, threshold: float) -> dict[str, Any]:
