@@ -154,4 +154,8 @@ def check_complete(ctx: Context, scores: DataFrame) -> None:
 
     missing = scores.where(F.col("score").isNull()).count()
     if missing:
-        raise ProtocolError(f"job {ctx.job_id}: the hosts sent no partial score for {missing} aligned row(s)")
+        hosts = ", ".join(str(party) for party in ctx.hosts.parties)
+        raise ProtocolError(
+            f"job {ctx.job_id}: {missing} aligned row(s) got no partial score from the host(s) {hosts} "
+            "(their table ended early or numbered the rows differently)"
+        )

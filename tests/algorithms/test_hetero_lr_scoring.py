@@ -51,3 +51,21 @@ def test_rows_a_host_did_not_send_get_no_score() -> None:
     shifted[40] = 41
     wrong = _score(_guest_batches(0, 100, 30), [_host(np.zeros(100), shifted)])
     assert [i for i, v in enumerate(wrong.column("score").to_pylist()) if v is None] == [40]
+
+
+def test_a_result_with_unscored_rows_is_refused_naming_the_hosts(spark) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from fedspark.algorithms.hetero_lr._scoring import check_complete
+    from fedspark.common import PartyRef, ProtocolError, Role
+    from fedspark.federation import Context, Federation, LoopbackHub
+
+    guest, host = PartyRef(Role.GUEST, "9999"), PartyRef(Role.HOST, "10000")
+    hub = LoopbackHub()
+    for party in (guest, host):
+        hub.transport(party.party_id).open_job("job-scores", (guest, host))
+    ctx = Context(Federation("job-scores", guest, (guest, host), hub.transport(guest.party_id), timeout_s=0.1))
+    table = _score(_guest_batches(0, 100, 30), [_host(np.zeros(90))])
+    check_complete(ctx, spark.createDataFrame(table.slice(0, 90)))
+    with pytest.raises(ProtocolError, match=r"job job-scores: 10 aligned row\(s\) got no partial score from the host\(s\) host:10000"):
+        check_complete(ctx, spark.createDataFrame(table))
