@@ -20,11 +20,14 @@ import pyarrow as pa
 from fedspark.arrow_bridge._binary import fixed_to_variable_binary
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import StructType
 
 ArrowKernel = Callable[[Iterator[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 """A pure function over record batches: no session, no network, no globals."""
+
+ColumnKernel = Callable[[Iterator[tuple[pa.Array, ...]]], Iterator[pa.Array]]
+"""A pure function from a task's batches of input columns to one output column per batch (same lengths)."""
 
 
 def map_in_arrow(df: DataFrame, kernel: ArrowKernel, schema: StructType | str) -> DataFrame:
@@ -39,6 +42,31 @@ def map_in_arrow(df: DataFrame, kernel: ArrowKernel, schema: StructType | str) -
     if not callable(kernel):
         raise TypeError(f"kernel must be callable, got {type(kernel).__name__}")
     return df.mapInArrow(functools.partial(_run_kernel, kernel), schema)
+
+
+def arrow_column(kernel: ColumnKernel, return_type: str, *columns: Column) -> Column:
+    """A column that ``kernel`` computes from ``columns``, one task's batches in order (an iterator Arrow UDF).
+
+    Unlike :func:`map_in_arrow`, only ``columns`` cross to Python: the row's
+    other columns (string ids, say) stay in the JVM and are joined back to the
+    kernel's output by position, which saves converting them twice. One kernel
+    call sees all of a task's batches, so it can keep state across them.
+    """
+    from pyspark.sql.functions import arrow_udf  # type: ignore[attr-defined]  # new in Spark 4.1, not in the stubs
+    from pyspark.util import PythonEvalType
+
+    if not callable(kernel):
+        raise TypeError(f"kernel must be callable, got {type(kernel).__name__}")
+    run = functools.partial(_run_column_kernel, kernel, len(columns))
+    udf = arrow_udf(run, return_type, PythonEvalType.SQL_SCALAR_ARROW_ITER_UDF)  # type: ignore[call-overload]
+    return udf(*columns)  # type: ignore[no-any-return]
+
+
+def _run_column_kernel(kernel: ColumnKernel, arity: int, batches: Iterator[pa.Array | tuple[pa.Array, ...]]) -> Iterator[pa.Array]:
+    """Executor-side wrapper: Spark hands a one-column UDF bare arrays, the kernel always gets tuples."""
+    if arity == 1:
+        return kernel((column,) for column in batches)  # type: ignore[misc]
+    return kernel(batches)  # type: ignore[arg-type]
 
 
 def collect_arrow(df: DataFrame) -> pa.Table:

@@ -1,17 +1,24 @@
-"""Number a DataFrame's rows 0..n-1 in its current order, without a single-partition window.
+"""Row positions that parties agree on without sending ids: numbering, and a shared key order.
 
-Vertical scoring and training pair rows across parties by position: row i is
-the same person everywhere once the id columns are aligned and sorted the
-same way. Spark has no cheap positional index (``row_number`` over an
-unpartitioned window moves every row to one task; ``zipWithIndex`` pickles
-rows). Instead: checkpoint the ordered frame (so both passes see the same
-partitions), count rows per partition with one small aggregation, then add
-``offset[partition] + position`` as a column expression. Both passes stay in
-the JVM: no row goes to Python just to be counted or numbered.
+Vertical algorithms pair rows across parties by position: row i is the same
+person everywhere once the ids are aligned and ordered the same way.
+
+- :func:`with_row_index` numbers a frame's rows 0..n-1 in its current order.
+  Spark has no cheap positional index (``row_number`` over an unpartitioned
+  window moves every row to one task; ``zipWithIndex`` pickles rows). Instead:
+  checkpoint the ordered frame (so both passes see the same partitions), count
+  rows per partition with one small aggregation, then add
+  ``offset[partition] + position`` as a column expression, all in the JVM.
+- :func:`in_key_order` puts rows in an order every party holding the same ids
+  reproduces on its own: bucket, then a salted 64-bit hash of the id
+  (:func:`order_key`). The buckets' first rows come from a histogram
+  (:func:`order_cell`, :func:`bucket_offsets`) that a party can fold into a
+  pass it makes anyway, so the order costs one shuffle and nothing else.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from fedspark.arrow_bridge._mapping import collect_arrow
@@ -41,35 +48,70 @@ def with_row_index(df: DataFrame, name: str = "_row") -> DataFrame:
     return _numbered(fixed, sizes, max(sizes, default=-1) + 1, name)
 
 
-ROWS_PER_PARTITION = 1_000_000
-"""Target partition size of :func:`number_in_id_order` (about 50 MB of features at 6 columns)."""
+ROWS_PER_BUCKET = 1_000_000
+"""Target rows per bucket of :func:`in_key_order` (a task's share of a large scoring table)."""
+
+ORDER_CELLS = 1024
+"""Cells of the bucket histogram (:func:`order_cell`): any power-of-two bucket count up to this divides it."""
 
 
-def partitions_for(n_rows: int) -> int:
-    """The partition count :func:`number_in_id_order` uses for ``n_rows``: a function of the count alone,
-    so parties holding the same ids choose the same one without asking each other."""
-    return max(1, -(-n_rows // ROWS_PER_PARTITION))
+def order_key(id_column: str, salt: bytes) -> Column:
+    """A 64-bit key per id, ``xxhash64(salt, id)`` of the id's text: the order parties holding the same ids share.
 
-
-def number_in_id_order(df: DataFrame, partitions: int, id_column: str = "id", name: str = "_row") -> DataFrame:
-    """``df`` hash-partitioned by id into ``partitions`` buckets, sorted by id in each, numbered 0..n-1.
-
-    An order any party holding the same ids reproduces exactly (Spark's Murmur3
-    hash of the id picks the bucket; ids are unique), cheaper than a global
-    sort: no sampling pass, no checkpoint, one shuffle. The counts per bucket
-    come from an aggregation of the hash alone, so the rows are shuffled once,
-    when the result is used. Spark keeps the explicit partition count
-    (adaptive execution never coalesces ``repartition(n, col)``), so the task's
-    partition id is the bucket.
+    Sorting by a long is cheaper than by a string, and a fresh salt per job
+    keeps the order unrelated to the ids' own order (and to any file's).
     """
     from pyspark.sql import functions as F
 
-    if name in df.columns:
-        raise ValueError(f"column {name!r} already exists")
-    bucket = F.pmod(F.hash(F.col(id_column)), F.lit(partitions))
-    sizes = _sizes(df.groupBy(bucket.alias("partition")).count())
-    ordered = df.repartition(partitions, F.col(id_column)).sortWithinPartitions(id_column)
-    return _numbered(ordered, sizes, partitions, name)
+    return F.xxhash64(F.lit(bytearray(salt)), F.col(id_column).cast("string"))
+
+
+def order_cell(key: Column) -> Column:
+    """The histogram cell of a key: Spark's hash-partition id of it among :data:`ORDER_CELLS` partitions.
+
+    Since every bucket count :func:`buckets_for` picks divides ``ORDER_CELLS``,
+    a row's bucket is its cell modulo the bucket count: one aggregation over
+    the cells gives the size of every bucket, whatever the count turns out to be.
+    """
+    from pyspark.sql import functions as F
+
+    return F.pmod(F.hash(key), F.lit(ORDER_CELLS))
+
+
+def buckets_for(n_rows: int) -> int:
+    """The bucket count :func:`in_key_order` uses for ``n_rows``: a function of the count alone (a power of
+    two, about :data:`ROWS_PER_BUCKET` rows each), so parties holding the same ids choose the same one."""
+    wanted = max(1, -(-n_rows // ROWS_PER_BUCKET))
+    return min(ORDER_CELLS, 1 << (wanted - 1).bit_length())
+
+
+def in_key_order(df: DataFrame, key_column: str, buckets: int) -> DataFrame:
+    """``df`` hash-partitioned by key into ``buckets`` partitions, sorted by key in each.
+
+    An order any party holding the same keys reproduces exactly, with one
+    shuffle and no sampling pass: Spark's Murmur3 hash of the key picks the
+    partition (``pmod(hash(key), buckets)``, which is :func:`order_cell` modulo
+    ``buckets``), and Spark keeps the explicit partition count (adaptive
+    execution never coalesces ``repartition(n, col)``), so a task's partition
+    id is its bucket. Bucket b starts at row ``bucket_offsets(...)[b]``.
+    """
+    from pyspark.sql import functions as F
+
+    if ORDER_CELLS % buckets:
+        raise ValueError(f"{buckets} buckets do not divide the {ORDER_CELLS} histogram cells")
+    return df.repartition(buckets, F.col(key_column)).sortWithinPartitions(key_column)
+
+
+def bucket_offsets(cell_counts: Mapping[int, int], buckets: int) -> list[int]:
+    """The first row of each bucket of :func:`in_key_order`, from the rows per :func:`order_cell`."""
+    sizes = [0] * buckets
+    for cell, count in cell_counts.items():
+        sizes[cell % buckets] += count
+    offsets, total = [], 0
+    for size in sizes:
+        offsets.append(total)
+        total += size
+    return offsets
 
 
 def _sizes(counts: DataFrame) -> dict[int, int]:

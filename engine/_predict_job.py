@@ -2,28 +2,53 @@
 
 Each party loads only its own part of the trained model (weights and saved
 feature transforms) from its run folder of the training job, reads its
-scoring table with Spark, aligns ids with the other parties, numbers the
-aligned rows in the agreed order and runs the scoring protocol. The guest
+scoring table with Spark, aligns ids with the other parties, keys the
+aligned rows for the agreed order and runs the scoring protocol. The guest
 writes Parquet (id, score, predicted_label, label where present). Every party
 reports how many of its own ids found no match: a count, never the ids.
+
+With ``align: same_ids`` a large table is read once before scoring: the
+guest shares a salt first, so the pass that validates the table also sums
+the id digest and counts the rows per bucket (a :class:`~fedspark.storage.Tally`).
+That pass skips the reader's exact duplicate-id check (a group-by over every
+id): equal digests (multisets) plus the guest's own check in scoring (keys
+in key order, so a repeat sits next to its twin) prove every table's ids
+unique; the exact check runs only on the error path, to name the id.
 """
 
 from __future__ import annotations
 
+import contextlib
+import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from fedspark.algorithms.feature import FeatureTransform, apply_transform
-from fedspark.algorithms.hetero_lr import ROW, LRModelShare, check_complete, score_guest, score_host
-from fedspark.algorithms.hetero_lr._alignment import check_alignment_guest, check_alignment_host, spark_id_digest
-from fedspark.arrow_bridge import number_in_id_order, partitions_for
+from fedspark.algorithms.hetero_lr import KEY, LRModelShare, check_complete, score_guest, score_host
+from fedspark.algorithms.hetero_lr._alignment import (
+    IdsNotAligned,
+    check_alignment_guest,
+    check_alignment_host,
+    digest_aggregates,
+    digest_from_sums,
+    explain_mismatch_guest,
+    receive_salt,
+    send_mismatch_diagnosis,
+    share_salt,
+)
+from fedspark.algorithms.hetero_lr._scoring import REPEATED_KEY
+from fedspark.arrow_bridge import bucket_offsets, buckets_for, collect_arrow, order_cell, order_key
 from fedspark.common import ConfigError, DataError, PartyRef, Role
 from fedspark.engine._config import JobConfig
 from fedspark.federation import Context
+from fedspark.storage import discard, path_exists, publish, staging_uri, with_value_check
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from fedspark.storage import PartyTable, ValueCheck
 
 _METRICS_ROW_LIMIT = 5_000_000
 """AUC/KS of a labelled scoring table are computed on the guest's driver: only up to this many rows."""
@@ -35,13 +60,21 @@ def run_hetero_lr_predict(
     if me.role is Role.ARBITER or spark is None:
         raise ConfigError(f"job {ctx.job_id}: scoring has no arbiter role; remove parties.arbiter")
     started = time.monotonic()
+    clock = _PhaseClock()
     model_dir = resolve_model_dir(job, me, runs_dir=out.parent.parent)
     model, transform = load_model_files(job, me, model_dir, spark)
-    table, own_ids = _read(spark, job, me, model, transform)
+    clock.lap("load_model")
+    # The salt comes first (its own tag space, apart from PSI's): it keys the rows' order and, with
+    # same_ids, lets the read that validates the table also sum the id digest.
+    salt = share_salt(ctx.sub("order")) if me.role is Role.GUEST else receive_salt(ctx.sub("order"))
+    clock.lap("salt")
+    table = _read(spark, job, me, model, transform, salt=salt if job.align == "same_ids" else None)
+    clock.lap("read")
     metrics = score_table(
-        ctx, me, spark, table, own_ids, model, transform, align=job.align,
+        ctx, me, spark, table, model, transform, align=job.align, salt=salt,
         output=job.scoring.output or str((out / "scores.parquet").resolve()),
     )
+    metrics.update(clock.phases)
     metrics["model"] = str(model_dir)
     metrics["seconds"] = time.monotonic() - started
     metrics["rows_per_second"] = metrics["scored_rows"] / max(metrics["seconds"], 1e-9)
@@ -49,41 +82,78 @@ def run_hetero_lr_predict(
 
 
 def score_table(
-    ctx: Context, me: PartyRef, spark: SparkSession, table: DataFrame, own_rows: int, model: LRModelShare,
-    transform: FeatureTransform | None, *, align: str, output: str,
+    ctx: Context, me: PartyRef, spark: SparkSession, table: PartyTable, model: LRModelShare,
+    transform: FeatureTransform | None, *, align: str, salt: bytes, output: str,
 ) -> dict[str, Any]:
-    """Align, number, transform and score one party's validated table; the guest writes ``output``.
-
-    Shared by scoring jobs and ``fedspark bench scoring``, so the benchmark
-    measures exactly what users run.
-    """
+    """Align, key, transform and score one party's validated table; the guest writes ``output``."""
     clock = _PhaseClock()
-    aligned, n_rows = _align(ctx.sub("align"), align, me, table, own_rows, spark)
+    frame, values = with_value_check(table)  # typed Parquet read for same_ids: values checked in this pass
+    aligned, n_rows, cells = _align(ctx.sub("align"), align, me, table, frame, salt, spark)
     clock.lap("align")
-    numbered = number_in_id_order(aligned, partitions_for(n_rows), "id", ROW)
-    clock.lap("number")
+    keyed = aligned.select(order_key("id", salt).alias(KEY), *aligned.columns)
     if transform is not None:
-        numbered = apply_transform(numbered, transform, where=f"{me} scoring table")
+        keyed = apply_transform(keyed, transform, where=f"{me} scoring table")
     metrics: dict[str, Any] = {
-        "role": me.role.value, "own_rows": own_rows, "scored_rows": n_rows, "unmatched_rows": own_rows - n_rows,
+        "role": me.role.value, "own_rows": table.n_rows, "scored_rows": n_rows, "unmatched_rows": table.n_rows - n_rows,
     }
     if me.role is Role.HOST:
-        score_host(ctx.sub("score"), numbered, model, n_rows)
+        with _values_blamed(values):
+            score_host(ctx.sub("score"), keyed, model, n_rows, values.after_pass)
         clock.lap("score_and_send")
         return {**metrics, **clock.phases}
-    has_label = "label" in table.columns
+    if path_exists(spark, output):
+        raise ConfigError(f"job {ctx.job_id}: scoring output {output} already exists; choose another or remove it")
+    has_label = "label" in aligned.columns
     threshold = float(model.meta.get("decision_threshold", 0.5))  # type: ignore[arg-type]
     scores = score_guest(
-        ctx.sub("score"), numbered, model, n_rows, spark, label_column="label" if has_label else None,
-        threshold=threshold,
+        ctx.sub("score"), keyed, model, bucket_offsets(cells, buckets_for(n_rows)), n_rows,
+        label_column="label" if has_label else None, threshold=threshold,
     )
-    scores.write.mode("errorifexists").parquet(output)
-    check_complete(ctx, spark.read.parquet(output))
+    # Written aside and published only when complete and every value checked: never half a result.
+    staged = staging_uri(output, re.sub(r"[^A-Za-z0-9_-]", "_", ctx.job_id))
+    try:
+        with _repeats_named(table), _values_blamed(values):
+            scores.write.mode("overwrite").parquet(staged)
+        values.after_pass()
+        check_complete(ctx, spark.read.parquet(staged))
+        publish(spark, staged, output)
+    finally:
+        discard(spark, staged)
     clock.lap("score_and_write")
     metrics["scores"] = output
     if has_label and n_rows <= _METRICS_ROW_LIMIT:
         metrics.update(_label_metrics(spark, output, threshold))
     return {**metrics, **clock.phases}
+
+
+@contextlib.contextmanager
+def _values_blamed(values: ValueCheck) -> Iterator[None]:
+    """When the scoring pass fails, name the bad value if one is why (a kernel may meet it before the check)."""
+    try:
+        yield
+    except Exception:
+        values.after_failure()
+        raise
+
+
+@contextlib.contextmanager
+def _repeats_named(table: PartyTable) -> Iterator[None]:
+    """Turn the scoring kernel's "repeated key" failure into the reader's error naming the repeated id.
+
+    A key repeats when an id does (or, with odds near 2^-64 per pair, two ids' hashes collide).
+    """
+    from fedspark.storage import check_unique_ids
+
+    try:
+        yield
+    except Exception as exc:
+        if REPEATED_KEY not in str(exc):
+            raise
+        check_unique_ids(table)
+        raise DataError(
+            f"{table.party}: two ids of {table.uri} share a 64-bit scoring key (a hash collision, about "
+            "one chance in 2^64 per pair of ids); run the job again, which draws a new salt"
+        ) from None
 
 
 class _PhaseClock:
@@ -149,45 +219,71 @@ def resolve_model_dir(job: JobConfig, me: PartyRef, runs_dir: Path) -> str:
 
 
 def _read(
-    spark: SparkSession, job: JobConfig, me: PartyRef, model: LRModelShare, transform: FeatureTransform | None
-) -> tuple[DataFrame, int]:
-    from fedspark.storage import TableSpec, read_table
+    spark: SparkSession, job: JobConfig, me: PartyRef, model: LRModelShare, transform: FeatureTransform | None,
+    *, salt: bytes | None,
+) -> PartyTable:
+    """Read and validate this party's scoring table; with ``salt``, also tally the digest and bucket sizes."""
+    from fedspark.storage import TableSpec, Tally, read_table
 
     cfg = job.party_config(me).data
     assert cfg is not None  # checked by JobConfig
     keep_missing = transform is not None and any(v is not None for v in transform.fill)
     spec = TableSpec(**{**cfg.model_dump(), "feature_columns": cfg.feature_columns or model.feature_names},
                      keep_missing=keep_missing)
-    table = read_table(spark, spec, party=str(me))
+    tally = None
+    if salt is not None:
+        key = order_key("id", salt)
+        tally = Tally(by=order_cell(key), aggregates=digest_aggregates(key), values_later=True)
+    table = read_table(spark, spec, party=str(me), tally=tally)
     if table.feature_names != model.feature_names:
         raise DataError(f"{me}: scoring table {table.uri} has features {table.feature_names}, "
                         f"the model was trained on {model.feature_names}")
-    return table.dataframe, table.n_rows
+    return table
 
 
 def _align(
-    ctx: Context, align: str, me: PartyRef, df: DataFrame, own_rows: int, spark: SparkSession
-) -> tuple[DataFrame, int]:
-    """The rows every party holds and their count, each party knowing only the count of its own unmatched ids.
+    ctx: Context, align: str, me: PartyRef, table: PartyTable, frame: DataFrame, salt: bytes, spark: SparkSession
+) -> tuple[DataFrame, int, dict[int, int]]:
+    """The rows every party holds, their count and their count per key cell, each party knowing only the
+    count of its own unmatched ids.
 
     With PSI, every party keeps the intersection and learns nothing about the
     other parties' ids outside it; with ``same_ids`` the parties prove (salted
-    digest) that they hold the same ids and stop otherwise. ``own_rows`` is
-    the reader's exact count of ``df`` (the table is not cached: counting it
-    again would read and validate it again).
+    digest, tallied when the table was read) that they hold the same ids and
+    stop otherwise.
     """
     if align == "psi":
         from fedspark.algorithms.psi import align as psi_align
 
-        aligned = psi_align(ctx, df, "id", spark).table
-        return aligned, aligned.count()
-    count = own_rows
-    digest = lambda salt: spark_id_digest(df, salt)  # noqa: E731 - bound late, runs once
+        aligned = psi_align(ctx, frame, "id", spark).table
+        counts = collect_arrow(aligned.groupBy(order_cell(order_key("id", salt)).alias("group")).count()).to_pylist()
+        cells = {int(c["group"]): int(c["count"]) for c in counts}
+        return aligned, sum(cells.values()), cells
+    cells = {int(g["group"]): int(g["rows"]) for g in table.tally}
+    mine = digest_from_sums(sum(g["digest_low"] or 0 for g in table.tally), sum(g["digest_high"] or 0 for g in table.tally))
+    check = check_alignment_guest if me.role is Role.GUEST else check_alignment_host
+    try:
+        check(ctx, None, count=table.n_rows, digest=lambda _salt: mine, salt=salt)
+    except IdsNotAligned as exc:
+        # The read skipped the exact duplicate check; a repeated id may be why the digests differ.
+        _explain_mismatch(ctx, me, table, exc)
+    return frame, table.n_rows, cells
+
+
+def _explain_mismatch(ctx: Context, me: PartyRef, table: PartyTable, error: IdsNotAligned) -> NoReturn:
+    """Name this party's repeated id if it has one, else stop with what the parties found."""
+    from fedspark.storage import TableError, check_unique_ids
+
     if me.role is Role.GUEST:
-        check_alignment_guest(ctx, None, count=count, digest=digest)
-    else:
-        check_alignment_host(ctx, None, count=count, digest=digest)
-    return df, count
+        check_unique_ids(table)
+        raise explain_mismatch_guest(ctx, error) from None
+    try:
+        check_unique_ids(table)
+    except TableError:
+        send_mismatch_diagnosis(ctx, repeats_an_id=True)
+        raise
+    send_mismatch_diagnosis(ctx, repeats_an_id=False)
+    raise error
 
 
 def _label_metrics(spark: SparkSession, path: str, threshold: float) -> dict[str, Any]:

@@ -8,7 +8,9 @@ Three stages, so each problem is reported where it is cheapest to see:
    missing values, malformed CSV lines), which flags problems instead of
    raising;
 3. driver, one aggregation over the result (cached when the kernel made it):
-   flagged problems, row count, duplicate ids.
+   flagged problems, row count, duplicate ids; a caller that proves ids
+   unique another way asks for its own aggregates (a :class:`Tally`) in that
+   pass instead of the duplicate check.
 
 Nothing is dropped: a CSV line that does not match the header is kept by
 Spark's PERMISSIVE mode in a corrupt-record column and reported, never
@@ -21,7 +23,9 @@ import contextlib
 import csv
 import functools
 import math
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fedspark.arrow_bridge import collect_arrow, map_in_arrow
@@ -39,18 +43,43 @@ from fedspark.storage._typed import jvm_checkable, quoted, validate_typed
 from fedspark.storage._uri import first_line, path_exists, resolve_uri
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, Observation, SparkSession
     from pyspark.sql.types import DataType, StructType
 
 _MAX_LISTED_COLUMNS = 20
 
 
-def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None) -> PartyTable:
+@dataclass(frozen=True, eq=False)
+class Tally:
+    """Aggregates a caller wants from the reader's pass over the table, per group of rows.
+
+    ``by`` and the ``aggregates`` are expressions over the validated columns
+    (``id``, ``label``, features). With a tally the reader skips its exact
+    duplicate-id check, the one shuffle of the pass (a group-by over every id):
+    the caller must prove ids unique its own way, and call
+    :func:`check_unique_ids` to name a repeated id when that proof fails.
+
+    ``values_later``: the expressions use the id alone, and the pass reads
+    only the id column of typed Parquet (a fraction of the file). The label
+    and feature checks then run in the caller's own pass over the table, which
+    must use :func:`with_value_check`. (Tables that go through the Python
+    kernel, such as CSV, are checked in full either way.)
+    """
+
+    by: Column
+    aggregates: Mapping[str, Column]
+    values_later: bool = False
+
+
+def read_table(
+    spark: SparkSession, spec: TableSpec, *, party: str | None = None, tally: Tally | None = None
+) -> PartyTable:
     """Read and validate the table ``spec`` describes (cached when it went through the kernel).
 
     Returns a :class:`PartyTable` whose DataFrame has ``id`` (string),
     ``label`` (double, if declared) and the features (double, no nulls, no
-    NaN unless ``spec.keep_missing``), with unique ids. Raises :class:`TableError` naming ``party`` (if
+    NaN unless ``spec.keep_missing``), with unique ids (unless a ``tally``
+    was asked for: then the groups are in ``PartyTable.tally``). Raises :class:`TableError` naming ``party`` (if
     given), the file and, where it applies, the column and the row id.
     """
     try:
@@ -73,8 +102,15 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
         checked, in_jvm = _validated(raw, spec, features, corrupt)
         if not in_jvm:
             checked = checked.cache()
+        values_later = tally is not None and tally.values_later and in_jvm
+        groups: tuple[dict[str, Any], ...] = ()
         try:
-            n_rows = _check(checked, spec, uri, party, len(header))
+            if tally is None:
+                n_rows = _check(checked, spec, uri, party, len(header))
+            else:
+                ids = raw.select(quoted(spec.id_column))
+                counted = _validated(ids, spec, [], None, values=False)[0] if values_later else checked
+                n_rows, groups = _tally(counted, tally, spec, uri, party, len(header), shown_from=checked)
         except BaseException:
             checked.unpersist()
             raise
@@ -85,14 +121,19 @@ def read_table(spark: SparkSession, spec: TableSpec, *, party: str | None = None
         feature_names=features,
         n_rows=n_rows,
         has_label=spec.label_column is not None,
+        tally=groups,
+        party=party,
+        values_checked=not values_later,
         _cached=checked,
     )
 
 
 def _validated(
-    raw: DataFrame, spec: TableSpec, features: list[str], corrupt: str | None
+    raw: DataFrame, spec: TableSpec, features: list[str], corrupt: str | None, *, values: bool = True
 ) -> tuple[DataFrame, bool]:
     """The kernel's output, and whether it was computed in the JVM (by Spark SQL expressions).
+
+    ``values=False`` checks the ids alone (no label, ``features`` empty).
 
     Typed Parquet needs no parsing, and keeping it in the JVM saves the round
     trip of every cell through Python (see ``_typed``); CSV cells are strings.
@@ -103,12 +144,12 @@ def _validated(
     """
     params: dict[str, Any] = {
         "id_column": spec.id_column,
-        "label_column": spec.label_column,
+        "label_column": spec.label_column if values else None,
         "feature_columns": features,
         "fill_missing": math.nan if spec.keep_missing else spec.fill_missing,
     }
-    schema = _spark_schema(features, spec.label_column is not None)
-    if corrupt is None and jvm_checkable(raw.schema, spec.id_column, [*_label(spec), *features]):
+    schema = _spark_schema(features, params["label_column"] is not None)
+    if corrupt is None and jvm_checkable(raw.schema, spec.id_column, [*_label(spec), *features] if values else []):
         return validate_typed(raw, **params, output=schema), True
     return map_in_arrow(raw, functools.partial(validate_batches, **params, corrupt_column=corrupt), schema), False
 
@@ -246,10 +287,110 @@ def _check(checked: DataFrame, spec: TableSpec, uri: str, party: str | None, n_h
     """
     from pyspark.sql import functions as F
 
-    per_id = checked.groupBy(ID_FIELD).agg(F.count(F.lit(1)).alias("n"), F.count(PROBLEM_FIELD).alias("p"))
+    per_id = _per_id(checked)
     summary = collect_arrow(
         per_id.agg(F.sum("n").alias("rows"), F.sum("p").alias("problems"), F.max("n").alias("most"))
     ).to_pylist()[0]
+    rows = _rows_or_raise(checked, summary, spec, uri, party, n_header)
+    if summary["most"] > 1:
+        raise _repeated(per_id, int(summary["most"]), spec, uri, party)
+    return rows
+
+
+def _tally(
+    checked: DataFrame, tally: Tally, spec: TableSpec, uri: str, party: str | None, n_header: int,
+    *, shown_from: DataFrame,
+) -> tuple[int, tuple[dict[str, Any], ...]]:
+    """Like :func:`_check` without the duplicate-id group-by: problems, rows and the caller's aggregates
+    per group, from a hash aggregation over the (few) groups. A problem is reported from
+    ``shown_from``, the whole checked table (its error shows every column of the row)."""
+    from pyspark.sql import functions as F
+
+    grouped = collect_arrow(
+        checked.groupBy(tally.by.alias("group")).agg(
+            F.count(F.lit(1)).alias("rows"), F.count(PROBLEM_FIELD).alias("problems"),
+            *(expression.alias(name) for name, expression in tally.aggregates.items()),
+        )
+    ).to_pylist()
+    summary = {"rows": sum(g["rows"] for g in grouped), "problems": sum(g["problems"] for g in grouped)}
+    rows = _rows_or_raise(shown_from, summary, spec, uri, party, n_header)
+    return rows, tuple({k: v for k, v in group.items() if k != "problems"} for group in grouped)
+
+
+@dataclass(frozen=True, eq=False)
+class ValueCheck:
+    """The reader's label and feature checks, run during a caller's own pass (see :func:`with_value_check`)."""
+
+    table: PartyTable
+    observation: Observation | None
+
+    def after_pass(self) -> None:
+        """Call once the caller's action succeeded: raise the reader's error for the first bad value."""
+        if self.observation is not None and int(self.observation.get.get("problems") or 0):
+            self._raise_first()
+
+    def after_failure(self) -> None:
+        """Call when the caller's action failed (a kernel may have met a bad value first): raise the
+        reader's error, naming file, column and row, if a value explains it; else return."""
+        from pyspark.sql import functions as F
+
+        if self.observation is not None and collect_arrow(
+            self.table._cached.where(F.col(PROBLEM_FIELD).isNotNull()).select(ID_FIELD).limit(1)
+        ).num_rows:
+            self._raise_first()
+
+    def _raise_first(self) -> None:
+        table = self.table
+        _rows_or_raise(table._cached, {"problems": 1, "rows": table.n_rows}, table.spec, table.uri, table.party,
+                       n_header=0)  # typed Parquet only: there is no CSV line to report
+
+
+def with_value_check(table: PartyTable) -> tuple[DataFrame, ValueCheck]:
+    """``table``'s DataFrame for the caller's own pass, and the checks to finish that pass with.
+
+    For a table read with ``Tally(values_later=True)``: Spark counts the rows
+    with a bad label or feature while the caller's action reads them (an
+    observation, no extra pass); :meth:`ValueCheck.after_pass` then raises the
+    reader's :class:`TableError` for the first of them. Use the DataFrame in
+    exactly one action. For a table checked in full when read, both checks
+    do nothing.
+    """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    if table.values_checked:
+        return table.dataframe, ValueCheck(table, None)
+    observation = Observation(f"fedspark-values-{uuid.uuid4().hex}")
+    observed = table._cached.observe(observation, F.count(PROBLEM_FIELD).alias("problems"))
+    return observed.drop(PROBLEM_FIELD), ValueCheck(table, observation)
+
+
+def check_unique_ids(table: PartyTable) -> None:
+    """Raise the reader's :class:`TableError` naming a repeated id of ``table``, if it has one.
+
+    For callers that read with a :class:`Tally` (no duplicate check) and
+    found signs of a repeat their own way: the exact check, on the error path.
+    """
+    from pyspark.sql import functions as F
+
+    per_id = _per_id(table._cached)
+    most = collect_arrow(per_id.agg(F.max("n").alias("most"))).to_pylist()[0]["most"]
+    if most is not None and most > 1:
+        raise _repeated(per_id, int(most), table.spec, table.uri, table.party)
+
+
+def _per_id(checked: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    return checked.groupBy(ID_FIELD).agg(F.count(F.lit(1)).alias("n"), F.count(PROBLEM_FIELD).alias("p"))
+
+
+def _rows_or_raise(
+    checked: DataFrame, summary: dict[str, Any], spec: TableSpec, uri: str, party: str | None, n_header: int
+) -> int:
+    """The row count, after refusing a table with a flagged problem (the first one found) or no rows."""
+    from pyspark.sql import functions as F
+
     if summary["problems"]:
         found = collect_arrow(
             checked.where(F.col(PROBLEM_FIELD).isNotNull()).select(ID_FIELD, PROBLEM_FIELD).limit(1)
@@ -258,23 +399,28 @@ def _check(checked: DataFrame, spec: TableSpec, uri: str, party: str | None, n_h
     rows = int(summary["rows"] or 0)
     if rows == 0:
         raise TableError(TableProblem.EMPTY_TABLE, uri, "the table has no rows", party=party)
-    if summary["most"] > 1:
-        repeated = collect_arrow(
-            per_id.where(F.col("n") > 1).agg(
-                F.count(F.lit(1)).alias("duplicated"),
-                F.min_by(ID_FIELD, F.struct(-F.col("n"), F.col(ID_FIELD))).alias("example"),
-            )
-        ).to_pylist()[0]
-        example, most, duplicated = repeated["example"], summary["most"], repeated["duplicated"]
-        raise TableError(
-            TableProblem.DUPLICATE_ID,
-            uri,
-            f"id {example} appears {most} times ({duplicated} id(s) are not unique); ids must be unique",
-            party=party,
-            column=spec.id_column,
-            row_id=example,
-        )
     return rows
+
+
+def _repeated(per_id: DataFrame, most: int, spec: TableSpec, uri: str, party: str | None) -> TableError:
+    """The error naming one of the ids that appear most often (``most`` times)."""
+    from pyspark.sql import functions as F
+
+    repeated = collect_arrow(
+        per_id.where(F.col("n") > 1).agg(
+            F.count(F.lit(1)).alias("duplicated"),
+            F.min_by(ID_FIELD, F.struct(-F.col("n"), F.col(ID_FIELD))).alias("example"),
+        )
+    ).to_pylist()[0]
+    example, duplicated = repeated["example"], repeated["duplicated"]
+    return TableError(
+        TableProblem.DUPLICATE_ID,
+        uri,
+        f"id {example} appears {most} times ({duplicated} id(s) are not unique); ids must be unique",
+        party=party,
+        column=spec.id_column,
+        row_id=example,
+    )
 
 
 def _problem_error(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -36,6 +36,11 @@ class PartyTable:
     feature_names: list[str]
     n_rows: int
     has_label: bool
+    tally: tuple[dict[str, Any], ...]
+    """Per group of rows: ``group``, ``rows`` and the aggregates a reader's ``Tally`` asked for (else empty)."""
+    party: str | None
+    values_checked: bool
+    """False when a ``Tally(values_later=True)`` left the label and feature checks to the caller's pass."""
     _cached: DataFrame = field(repr=False)
 
     def to_arrow(self) -> pa.Table:

@@ -74,16 +74,49 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
     from py4j.protocol import Py4JError  # type: ignore[import-untyped]
     from pyspark.errors import PySparkException
 
-    session: Any = spark
     try:
-        path = session._jvm.org.apache.hadoop.fs.Path(uri)
-        filesystem = path.getFileSystem(session._jsc.hadoopConfiguration())
+        filesystem, path = _hadoop_path(spark, uri)
         matches = filesystem.globStatus(path)
     except (Py4JError, PySparkException) as exc:
         raise TableError(
             TableProblem.UNREADABLE, uri, f"cannot reach its file system: {first_line(exc)}"
         ) from exc
     return matches is not None and len(matches) > 0
+
+
+def staging_uri(uri: str, tag: str) -> str:
+    """A sibling of ``uri`` to write into first, then :func:`publish` (hidden from Spark's readers: ``_`` prefix)."""
+    head, _, name = uri.rstrip("/").rpartition("/")
+    return f"{head}/_{name}.{tag}.incomplete" if head else f"_{name}.{tag}.incomplete"
+
+
+def publish(spark: SparkSession, staged: str, uri: str) -> None:
+    """Move the finished output ``staged`` to ``uri`` (a rename on the same file system); refuse an existing ``uri``.
+
+    Output that is written to a staging path and published only once checked
+    never shows half a result, or one a later check refused, under its name.
+    """
+    filesystem, source = _hadoop_path(spark, staged)
+    _, target = _hadoop_path(spark, uri)
+    if filesystem.exists(target):
+        raise TableError(TableProblem.UNWRITABLE, uri, "it already exists; choose another output or remove it")
+    if not filesystem.rename(source, target):
+        raise TableError(TableProblem.UNWRITABLE, uri, f"could not move the finished output from {staged}")
+
+
+def discard(spark: SparkSession, staged: str) -> None:
+    """Delete a staging folder of :func:`staging_uri` (and everything a failed or refused write left in it)."""
+    if not staged.rstrip("/").rpartition("/")[2].endswith(".incomplete"):
+        raise ValueError(f"{staged} is not a staging folder")
+    filesystem, path = _hadoop_path(spark, staged)
+    if filesystem.exists(path):
+        filesystem.delete(path, True)
+
+
+def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    session: Any = spark
+    path = session._jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(session._jsc.hadoopConfiguration()), path
 
 
 def first_line(exc: BaseException) -> str:

@@ -12,16 +12,16 @@ from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
-from fedspark.algorithms.hetero_lr._scoring import ROW, check_complete, partial_score_batches, score_guest, score_host
+from fedspark.algorithms.hetero_lr._scoring import KEY, check_complete, partial_score_batches, score_guest, score_host
 
 __all__ = [
     "ArbiterResult",
     "DriverCompute",
     "HeteroLRParams",
     "IdsNotAligned",
+    "KEY",
     "LRModelShare",
     "PartyCompute",
-    "ROW",
     "SparkCompute",
     "TrainResult",
     "VerticalData",

@@ -29,7 +29,7 @@ from fedspark.common import DataError, Role
 from fedspark.federation import Context
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 _DIGEST_BITS = 64
 _MODULUS = 1 << _DIGEST_BITS
@@ -43,7 +43,7 @@ class IdsNotAligned(DataError):
             f"job {job_id}: the parties' id sets differ ({detail}); "
             "this job needs PSI alignment before vertical training"
         )
-        self.job_id = job_id
+        self.job_id, self.detail = job_id, detail
 
 
 def id_digest(salt: bytes, ids: Iterable[str]) -> bytes:
@@ -52,23 +52,45 @@ def id_digest(salt: bytes, ids: Iterable[str]) -> bytes:
 
 
 def spark_id_digest(df: DataFrame, salt: bytes, id_column: str = "id") -> bytes:
-    """:func:`id_digest` of a DataFrame's id column, computed in the JVM in one aggregation.
+    """:func:`id_digest` of a DataFrame's id column, computed in the JVM in one aggregation."""
+    from fedspark.arrow_bridge import collect_arrow, order_key
 
-    ``xxhash64(salt, id)`` is Spark's chained XXH64, the same H_salt(id) as the
-    driver computes; its low and high 32-bit halves are summed apart (exact in
-    64-bit sums up to 2^31 rows) and carried together on the driver.
+    sums = digest_aggregates(order_key(id_column, salt))
+    row = collect_arrow(df.agg(*(expression.alias(name) for name, expression in sums.items()))).to_pylist()[0]
+    return digest_from_sums(row["digest_low"], row["digest_high"])
+
+
+def digest_aggregates(key: Column) -> dict[str, Column]:
+    """The two Spark aggregates whose sums :func:`digest_from_sums` turns into the digest.
+
+    ``key`` is ``xxhash64(salt, id)`` (:func:`fedspark.arrow_bridge.order_key`),
+    Spark's chained XXH64, the same H_salt(id) as the driver computes; its low
+    and high 32-bit halves are summed apart (exact in 64-bit sums up to 2^31
+    rows), so partial sums (per group of an aggregation) add up too.
     """
     from pyspark.sql import functions as F
 
-    from fedspark.arrow_bridge import collect_arrow
+    return {"digest_low": F.sum(key.bitwiseAND(F.lit(0xFFFFFFFF))), "digest_high": F.sum(F.shiftrightunsigned(key, 32))}
 
-    hashed = F.xxhash64(F.lit(bytearray(salt)), F.col(id_column).cast("string"))
-    halves = df.agg(
-        F.sum(hashed.bitwiseAND(F.lit(0xFFFFFFFF))).alias("low"),
-        F.sum(F.shiftrightunsigned(hashed, 32)).alias("high"),
-    )
-    row = collect_arrow(halves).to_pylist()[0]
-    return _digest_bytes(((row["high"] or 0) << 32) + (row["low"] or 0))
+
+def digest_from_sums(low: int | None, high: int | None) -> bytes:
+    """The digest from the (summed) aggregates of :func:`digest_aggregates`."""
+    return _digest_bytes(((high or 0) << 32) + (low or 0))
+
+
+def share_salt(ctx: Context) -> bytes:
+    """Guest: draw this job's salt and send it to every host (before anyone reads a table)."""
+    salt = secrets.token_bytes(32)
+    ctx.hosts.put("salt", salt)
+    return salt
+
+
+def receive_salt(ctx: Context) -> bytes:
+    """Host: the salt :func:`share_salt` sent."""
+    salt = ctx.guest.get("salt")
+    if not isinstance(salt, bytes) or len(salt) != 32:
+        raise DataError(f"job {ctx.job_id}: the guest sent no valid 32-byte salt")
+    return salt
 
 
 def _digest_sum(salt: bytes, ids: Iterable[str]) -> int:
@@ -88,11 +110,14 @@ Digest = Callable[[bytes], bytes]
 """The digest of this party's id set under a salt (from a list, or a Spark job)."""
 
 
-def check_alignment_guest(ctx: Context, ids: Sequence[str] | None, *, count: int = 0, digest: Digest | None = None) -> None:
-    """Guest side: draw the salt, compare every host's digest with its own, announce the verdict."""
+def check_alignment_guest(
+    ctx: Context, ids: Sequence[str] | None, *, count: int = 0, digest: Digest | None = None, salt: bytes | None = None
+) -> None:
+    """Guest side: draw the salt (unless :func:`share_salt` did), compare every host's digest with its own,
+    announce the verdict."""
     count, digest = _of(ids, count, digest)
-    salt = secrets.token_bytes(32)
-    ctx.hosts.put("salt", salt)
+    if salt is None:
+        salt = share_salt(ctx)
     mine = digest(salt)
     replies = ctx.hosts.get("digest")
     problems = []
@@ -110,11 +135,30 @@ def check_alignment_guest(ctx: Context, ids: Sequence[str] | None, *, count: int
         raise IdsNotAligned(ctx.job_id, detail)
 
 
-def check_alignment_host(ctx: Context, ids: Sequence[str] | None, *, count: int = 0, digest: Digest | None = None) -> None:
+def check_alignment_host(
+    ctx: Context, ids: Sequence[str] | None, *, count: int = 0, digest: Digest | None = None, salt: bytes | None = None
+) -> None:
     count, digest = _of(ids, count, digest)
-    salt = ctx.guest.get("salt")
+    if salt is None:
+        salt = receive_salt(ctx)
     ctx.guest.put("digest", {"digest": digest(salt), "count": count})
     _raise_unless_aligned(ctx, ctx.guest.get("verdict"))
+
+
+def explain_mismatch_guest(ctx: Context, error: IdsNotAligned) -> IdsNotAligned:
+    """Guest, after a failed verdict: the error with what each host found in its own table.
+
+    Equal counts with different digests often mean a repeated id rather than a
+    different set; only the host can tell (its ids are its own), and the job
+    stops once the guest fails, so the guest waits for the hosts' word first.
+    """
+    notes = [f"host #{i}: {note}" for i, note in enumerate(ctx.hosts.get("diagnosis")) if note]
+    return IdsNotAligned(ctx.job_id, "; ".join([error.detail, *notes])) if notes else error
+
+
+def send_mismatch_diagnosis(ctx: Context, *, repeats_an_id: bool) -> None:
+    """Host, after a failed verdict: tell the guest whether its own table repeats an id (never which)."""
+    ctx.guest.put("diagnosis", "its table repeats an id (named in its own log)" if repeats_an_id else "")
 
 
 def check_alignment_arbiter(ctx: Context) -> None:

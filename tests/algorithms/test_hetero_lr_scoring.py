@@ -1,61 +1,64 @@
-"""The guest's scoring kernel pairs its rows with the hosts' partials by row number, never by guess."""
+"""The guest's scoring kernel pairs its rows with the hosts' partials by position and key, never by guess."""
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
-from fedspark.algorithms.hetero_lr._scoring import PARTIAL, ROW, guest_score_batches
+from fedspark.algorithms.hetero_lr._scoring import KEY, PARTIAL, REPEATED_KEY, RepeatedKey, guest_score_arrays
 from fedspark.federation import TableRows
 
-
-def _guest_batches(start: int, n: int, size: int) -> list[pa.RecordBatch]:
-    rows = np.arange(start, start + n)
-    table = pa.table({ROW: rows, "id": [f"u{r}" for r in rows], "y": (rows % 2).astype(np.float64),
-                      "g0": rows * 0.01, "g1": np.ones(n)})
-    return table.to_batches(max_chunksize=size)
+KEYS = np.arange(1000, dtype=np.int64) * 7 - 3000  # ascending, negative and positive like xxhash64 values
+"""Bucket 0 holds rows 0..299, bucket 1 rows 300..999 (offsets [0, 300])."""
+OFFSETS = [0, 300]
 
 
-def _host(partials: np.ndarray, rows: np.ndarray | None = None) -> TableRows:
-    rows = np.arange(len(partials)) if rows is None else rows
-    return TableRows(table=pa.table({ROW: rows, PARTIAL: partials}).combine_chunks())
+def _guest(bucket: int, keys: np.ndarray, size: int) -> list[tuple[pa.Array, ...]]:
+    linear = keys * 0.001
+    return [(pa.array(np.full(len(keys[i:i + size]), bucket, dtype=np.int32)), pa.array(keys[i:i + size]),
+             pa.array(linear[i:i + size])) for i in range(0, len(keys), size)]
 
 
-def _score(batches: list[pa.RecordBatch], hosts: list[TableRows]) -> pa.Table:
-    out = guest_score_batches(iter(batches), feature_names=["g0", "g1"], weights=[0.5, -0.25], intercept=0.1,
-                              keep=["id", "y"], hosts=hosts, threshold=0.5)
-    return pa.Table.from_batches(list(out))
+def _host(partials: np.ndarray, keys: np.ndarray = KEYS) -> TableRows:
+    return TableRows(table=pa.table({KEY: keys, PARTIAL: partials}).combine_chunks())
 
 
-def test_a_task_adds_every_hosts_partials_for_its_own_rows() -> None:
-    """A task holding rows 300..799 reads exactly those rows of each host, across batch boundaries."""
-    n_total = 1000
-    first, second = np.linspace(-2, 2, n_total), np.cos(np.arange(n_total))
-    got = _score(_guest_batches(300, 500, 64), [_host(first), _host(second)])
-    rows = np.arange(300, 800)
-    linear = rows * 0.01 * 0.5 - 0.25 + 0.1 + first[rows] + second[rows]
-    expected = 1 / (1 + np.exp(-linear))
-    assert got.column_names == ["id", "score", "predicted_label", "label"]
-    assert got.column("id").to_pylist() == [f"u{r}" for r in rows]
-    np.testing.assert_allclose(got.column("score").to_numpy(), expected, rtol=0, atol=1e-15)
-    assert got.column("predicted_label").to_pylist() == (expected >= 0.5).astype(int).tolist()
-    assert got.column("label").to_pylist() == (rows % 2).astype(float).tolist()
+def _score(batches: list[tuple[pa.Array, ...]], hosts: list[TableRows]) -> np.ndarray:
+    out = list(guest_score_arrays(iter(batches), offsets=OFFSETS, hosts=hosts))
+    assert [len(a) for a in out] == [len(b[1]) for b in batches]
+    return pa.chunked_array(out, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def test_a_task_adds_every_hosts_partials_for_its_own_bucket() -> None:
+    """The task of bucket 1 reads rows 300.. of each host, across batch boundaries."""
+    first, second = np.linspace(-2, 2, 1000), np.cos(np.arange(1000))
+    got = _score(_guest(1, KEYS[300:], 64), [_host(first), _host(second)])
+    linear = KEYS[300:] * 0.001 + first[300:] + second[300:]
+    np.testing.assert_allclose(got, 1 / (1 + np.exp(-linear)), rtol=0, atol=1e-15)
 
 
 def test_rows_a_host_did_not_send_get_no_score() -> None:
-    """A host table that ends early, or whose row numbers differ, leaves those scores null (check_complete refuses)."""
-    short = _score(_guest_batches(0, 100, 30), [_host(np.zeros(90))])
-    assert short.column("score").null_count == 10 and short.column("score")[89].is_valid
-    assert short.column("predicted_label").null_count == 10
-    shifted = np.arange(100)
-    shifted[40] = 41
-    wrong = _score(_guest_batches(0, 100, 30), [_host(np.zeros(100), shifted)])
-    assert [i for i, v in enumerate(wrong.column("score").to_pylist()) if v is None] == [40]
+    """A host table that ends early, or holds another key at a row, leaves those scores null
+    (check_complete refuses the result)."""
+    short = _score(_guest(0, KEYS[:300], 30), [_host(np.zeros(290), KEYS[:290])])
+    assert np.isnan(short[290:]).all() and not np.isnan(short[:290]).any()
+    other = KEYS.copy()
+    other[40] += 1
+    wrong = _score(_guest(0, KEYS[:300], 30), [_host(np.zeros(1000), other)])
+    assert np.flatnonzero(np.isnan(wrong)).tolist() == [40]
+
+
+@pytest.mark.parametrize("at", [5, 63, 64])
+def test_a_repeated_key_stops_the_task(at: int) -> None:
+    """A repeated id sits next to its twin in key order, within a batch or across two."""
+    keys = KEYS[:300].copy()
+    keys[at] = keys[at - 1]
+    with pytest.raises(RepeatedKey, match=REPEATED_KEY):
+        _score(_guest(0, keys, 64), [_host(np.zeros(1000))])
 
 
 def test_a_result_with_unscored_rows_is_refused_naming_the_hosts(spark) -> None:  # type: ignore[no-untyped-def]
-    import pytest
-
     from fedspark.algorithms.hetero_lr._scoring import check_complete
     from fedspark.common import PartyRef, ProtocolError, Role
     from fedspark.federation import Context, Federation, LoopbackHub
@@ -65,7 +68,7 @@ def test_a_result_with_unscored_rows_is_refused_naming_the_hosts(spark) -> None:
     for party in (guest, host):
         hub.transport(party.party_id).open_job("job-scores", (guest, host))
     ctx = Context(Federation("job-scores", guest, (guest, host), hub.transport(guest.party_id), timeout_s=0.1))
-    table = _score(_guest_batches(0, 100, 30), [_host(np.zeros(90))])
-    check_complete(ctx, spark.createDataFrame(table.slice(0, 90)))
+    scores = pa.table({"id": [str(i) for i in range(100)], "score": pa.array([0.5] * 90 + [None] * 10, pa.float64())})
+    check_complete(ctx, spark.createDataFrame(scores.slice(0, 90)))
     with pytest.raises(ProtocolError, match=r"job job-scores: 10 aligned row\(s\) got no partial score from the host\(s\) host:10000"):
-        check_complete(ctx, spark.createDataFrame(table))
+        check_complete(ctx, spark.createDataFrame(scores))

@@ -154,24 +154,37 @@ def test_with_row_index_skips_empty_partitions_and_handles_an_empty_frame(spark:
     assert empty.num_rows == 0 and empty.column_names == ["_row", "id"]
 
 
-def test_number_in_id_order_is_the_same_for_any_layout_of_the_same_ids(spark: Any) -> None:
-    """Two parties holding the same ids in different partitions and orders number each id alike."""
+def test_key_order_is_the_same_for_any_layout_of_the_same_ids(spark: Any) -> None:
+    """Two parties holding the same ids in different partitions and orders put each id in the same row;
+    the bucket histogram gives where each bucket starts."""
     from pyspark.sql import functions as F
 
-    from fedspark.arrow_bridge import number_in_id_order, partitions_for
+    from fedspark.arrow_bridge import ORDER_CELLS, bucket_offsets, in_key_order, order_cell, order_key
 
     ids = spark.range(0, 3000, numPartitions=5).select(F.col("id").cast("string").alias("id"))
     guest = ids.withColumn("g", F.lit(1.0))
     host = ids.orderBy(F.sha2("id", 256)).repartition(7).withColumn("h", F.lit(2.0))
-    numbered = [number_in_id_order(df, 4, "id", "_row") for df in (guest, host)]
-    assert all(df.rdd.getNumPartitions() == 4 for df in numbered)
-    a, b = (collect_arrow(df.select("_row", "id")).sort_by("_row") for df in numbered)
-    assert a.column("_row").to_pylist() == list(range(3000))
-    assert a.equals(b)
-    # Each partition holds consecutive row numbers, ids ascending within it (what positional pairing reads).
-    per_task = collect_arrow(numbered[0].select("_row", "id", F.spark_partition_id().alias("p")))
+    salt = b"s" * 32
+    ordered = [in_key_order(df.withColumn("_key", order_key("id", salt)), "_key", 4) for df in (guest, host)]
+    assert all(df.rdd.getNumPartitions() == 4 for df in ordered)
+    a, b = (collect_arrow(df.select("_key", "id", F.spark_partition_id().alias("p"))) for df in ordered)
+    assert a.num_rows == 3000 and a.equals(b)
+    cells = {r["c"]: r["count"] for r in collect_arrow(guest.groupBy(order_cell(order_key("id", salt)).alias("c")).count()).to_pylist()}
+    assert all(0 <= c < ORDER_CELLS for c in cells)
+    offsets = bucket_offsets(cells, 4)
+    rows = a.to_pylist()
     for p in range(4):
-        rows = [r for r in per_task.to_pylist() if r["p"] == p]
-        assert [r["_row"] for r in rows] == list(range(rows[0]["_row"], rows[0]["_row"] + len(rows)))
-        assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
-    assert partitions_for(1) == 1 and partitions_for(2_000_001) == 3
+        mine = [r for r in rows if r["p"] == p]
+        first = next(i for i, r in enumerate(rows) if r["p"] == p)
+        assert first == offsets[p]  # partitions arrive in order, bucket p starts where the histogram says
+        assert [r["_key"] for r in mine] == sorted(r["_key"] for r in mine)
+    # Another salt, another order: the order says nothing about the ids' own.
+    other = collect_arrow(in_key_order(guest.withColumn("_key", order_key("id", b"t" * 32)), "_key", 4).select("id"))
+    assert other.column("id").to_pylist() != a.column("id").to_pylist()
+
+
+def test_bucket_count_is_a_power_of_two_dividing_the_histogram() -> None:
+    from fedspark.arrow_bridge import ORDER_CELLS, buckets_for
+
+    assert [buckets_for(n) for n in (0, 1, 1_000_000, 1_000_001, 2_000_001, 10_000_000)] == [1, 1, 1, 2, 4, 16]
+    assert buckets_for(10**12) == ORDER_CELLS and all(ORDER_CELLS % buckets_for(10**k) == 0 for k in range(13))

@@ -126,3 +126,88 @@ def test_malformed_rows_are_found_in_a_multi_batch_table(spark: Any, tmp_path: P
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(TableError, match="row id=23456: malformed CSV line '23456,1.0,extra'"):
         read_table(spark, TableSpec(str(path)))
+
+
+def test_a_tally_folds_the_callers_aggregates_into_the_read_and_skips_the_duplicate_check(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Groups, rows and aggregates from the validating pass; a repeated id passes it, and
+    ``check_unique_ids`` names it afterwards (the caller's error path)."""
+    from pyspark.sql import functions as F
+
+    from fedspark.storage import Tally, check_unique_ids
+
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3, 4, 4], "y": [0, 1, 0, 1, 1], "x": [0.5, 1.5, 2.5, 3.5, 4.5]}), path)
+    spec = TableSpec(str(path), label_column="y")
+    tally = Tally(by=F.col("label"), aggregates={"x_sum": F.sum("x")})
+    table = read_table(spark, spec, party="guest:9999", tally=tally)
+    assert table.n_rows == 5 and table.party == "guest:9999"
+    assert sorted(table.tally, key=lambda g: g["group"]) == [
+        {"group": 0.0, "rows": 2, "x_sum": 3.0}, {"group": 1.0, "rows": 3, "x_sum": 9.5},
+    ]
+    with pytest.raises(TableError) as caught:
+        check_unique_ids(table)
+    assert caught.value.problem is TableProblem.DUPLICATE_ID and caught.value.row_id == "4"
+    assert "guest:9999" in str(caught.value) and "id 4 appears 2 times" in str(caught.value)
+    unique = tmp_path / "unique.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "y": [0, 1, 0], "x": [0.5, 1.5, 2.5]}), unique)
+    check_unique_ids(read_table(spark, TableSpec(str(unique), label_column="y"), tally=tally))  # no repeat: passes
+    assert read_table(spark, TableSpec(str(unique), label_column="y")).tally == ()
+    # Problems are still refused in the same pass.
+    pq.write_table(pa.table({"id": [1, 2], "y": [0, 1], "x": [0.5, float("nan")]}), tmp_path / "nan.parquet")
+    with pytest.raises(TableError) as bad:
+        read_table(spark, TableSpec(str(tmp_path / "nan.parquet"), label_column="y"), tally=tally)
+    assert bad.value.problem is TableProblem.MISSING_VALUE and bad.value.column == "x"
+
+
+def test_values_later_reads_only_ids_and_the_callers_pass_refuses_a_bad_value(spark: Any, tmp_path: Path) -> None:
+    """With ``values_later`` a NaN passes the read (only ids are read) and is refused, with the reader's
+    error, once the caller's own action has gone over the rows."""
+    from pyspark.sql import functions as F
+
+    from fedspark.storage import Tally, with_value_check
+
+    path = tmp_path / "late.parquet"
+    pq.write_table(pa.table({"id": [1, 2, 3], "y": [0, 1, 0], "x": [0.5, float("nan"), 2.5]}), path)
+    tally = Tally(by=F.lit(0), aggregates={"n_ids": F.count("id")}, values_later=True)
+    table = read_table(spark, TableSpec(str(path), label_column="y"), party="host:10000", tally=tally)
+    assert (table.n_rows, table.values_checked, table.tally) == (3, False, ({"group": 0, "rows": 3, "n_ids": 3},))
+    frame, check = with_value_check(table)
+    assert frame.columns == ["id", "label", "x"]
+    assert frame.where(F.col("x") < 1).count() == 1  # the caller's one action (Spark orders NaN above all)
+    with pytest.raises(TableError) as caught:
+        check.after_pass()
+    assert caught.value.problem is TableProblem.MISSING_VALUE and caught.value.column == "x"
+    assert caught.value.row_id == "2" and "host:10000" in str(caught.value)
+    with pytest.raises(TableError, match="missing value"):
+        check.after_failure()  # a kernel that met the NaN first: the reader's error explains it
+    good = tmp_path / "good.parquet"
+    pq.write_table(pa.table({"id": [1, 2], "y": [0, 1], "x": [0.5, 1.5]}), good)
+    frame, check = with_value_check(read_table(spark, TableSpec(str(good), label_column="y"), tally=tally))
+    assert frame.count() == 2
+    check.after_pass()  # nothing to refuse
+    check.after_failure()  # nor does a failed pass have a value to blame
+    # An empty id is still refused by the read itself, with the whole row shown.
+    pq.write_table(pa.table({"id": ["1", " "], "y": [0, 1], "x": [0.5, 1.5]}), tmp_path / "noid.parquet")
+    with pytest.raises(TableError) as no_id:
+        read_table(spark, TableSpec(str(tmp_path / "noid.parquet"), label_column="y"), tally=tally)
+    assert no_id.value.problem is TableProblem.EMPTY_ID and "x=1.5" in str(no_id.value)
+
+
+def test_output_is_staged_then_published_under_its_name(spark: Any, tmp_path: Path) -> None:
+    from fedspark.storage import discard, publish, staging_uri
+
+    final = str(tmp_path / "scores.parquet")
+    staged = staging_uri(final, "job-1")
+    assert staged == f"{tmp_path}/_scores.parquet.job-1.incomplete"
+    spark.range(3).write.parquet(staged)
+    publish(spark, staged, final)
+    assert spark.read.parquet(final).count() == 3 and not Path(staged).exists()
+    spark.range(2).write.parquet(staged)
+    with pytest.raises(TableError, match="already exists"):
+        publish(spark, staged, final)
+    discard(spark, staged)
+    assert not Path(staged).exists() and spark.read.parquet(final).count() == 3
+    with pytest.raises(ValueError, match="not a staging folder"):
+        discard(spark, final)

@@ -13,11 +13,18 @@ def test_exported_names() -> None:
         "TableFormat",
         "TableProblem",
         "TableSpec",
+        "Tally",
+        "ValueCheck",
+        "check_unique_ids",
+        "discard",
         "path_exists",
+        "publish",
         "read_file",
         "read_table",
         "resolve_file_uri",
         "resolve_uri",
+        "staging_uri",
+        "with_value_check",
         "write_file",
     ]
     for name in storage.__all__:
