@@ -9,8 +9,9 @@ guest sees digests, and it drew the salt: a cryptographic hash would hide
 nothing more from it (it could hash candidate ids either way), so the fast
 hash Spark has built in does the job at a small fraction of SHA-256's cost
 (10M ids: ~1 s of CPU against ~25 s). The sum does not
-depend on order, so a Spark job computes it partition by partition
-(:func:`spark_id_digest`, in the JVM) as well as the driver does from a list. A mismatch
+depend on order, so a Spark aggregation computes it partition by partition, or
+group by group (:func:`digest_aggregates`, in the JVM), as well as the driver
+does from a list. A mismatch
 stops every party with an error that says PSI alignment is needed. The digest
 reveals only equality: the salt is fresh per job, so digests cannot be
 compared across jobs or looked up.
@@ -29,7 +30,7 @@ from fedspark.common import DataError, Role
 from fedspark.federation import Context
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame
+    from pyspark.sql import Column
 
 _DIGEST_BITS = 64
 _MODULUS = 1 << _DIGEST_BITS
@@ -49,15 +50,6 @@ class IdsNotAligned(DataError):
 def id_digest(salt: bytes, ids: Iterable[str]) -> bytes:
     """The salted, order-independent digest of a set of ids (8 bytes)."""
     return _digest_bytes(_digest_sum(salt, ids))
-
-
-def spark_id_digest(df: DataFrame, salt: bytes, id_column: str = "id") -> bytes:
-    """:func:`id_digest` of a DataFrame's id column, computed in the JVM in one aggregation."""
-    from fedspark.arrow_bridge import collect_arrow, order_key
-
-    sums = digest_aggregates(order_key(id_column, salt))
-    row = collect_arrow(df.agg(*(expression.alias(name) for name, expression in sums.items()))).to_pylist()[0]
-    return digest_from_sums(row["digest_low"], row["digest_high"])
 
 
 def digest_aggregates(key: Column) -> dict[str, Column]:

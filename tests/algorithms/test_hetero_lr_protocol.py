@@ -115,13 +115,22 @@ def test_spark_executors_compute_what_the_driver_computes(spark) -> None:  # typ
     np.testing.assert_allclose(want, xg[rows].T @ values[5:37], atol=1e-3)
 
 
-def test_spark_id_digest_equals_the_driver_digest(spark) -> None:  # type: ignore[no-untyped-def]
-    """The JVM digest (Spark's xxhash64) is the driver's Σ XXH64 mod 2^64, whatever the order and partitions."""
-    from fedspark.algorithms.hetero_lr._alignment import id_digest, spark_id_digest
+def test_spark_digest_equals_the_driver_digest(spark) -> None:  # type: ignore[no-untyped-def]
+    """The JVM digest (Spark's xxhash64, summed per group and then over the groups, as scoring's read
+    pass does) is the driver's Σ XXH64 mod 2^64, whatever the order and partitions."""
+    from fedspark.algorithms.hetero_lr._alignment import digest_aggregates, digest_from_sums, id_digest
+    from fedspark.arrow_bridge import collect_arrow, order_cell, order_key
+
+    def spark_digest(df, salt: bytes) -> bytes:  # type: ignore[no-untyped-def]
+        key = order_key("id", salt)
+        sums = digest_aggregates(key)
+        groups = collect_arrow(df.groupBy(order_cell(key)).agg(*(e.alias(n) for n, e in sums.items()))).to_pylist()
+        return digest_from_sums(sum(g["digest_low"] for g in groups), sum(g["digest_high"] for g in groups))
 
     ids = [str(i) for i in range(2000)] + ["é-ü", "", " padded ", "x" * 300]
     salt = bytes(range(32))
     df = spark.createDataFrame([(i,) for i in reversed(ids)], "id string").repartition(3)
-    assert spark_id_digest(df, salt) == id_digest(salt, ids)
-    assert spark_id_digest(df, bytes(32)) != id_digest(salt, ids)
-    assert spark_id_digest(df.where("id != '7'"), salt) != id_digest(salt, ids)
+    assert spark_digest(df, salt) == id_digest(salt, ids)
+    assert spark_digest(df, bytes(32)) != id_digest(salt, ids)
+    assert spark_digest(df.where("id != '7'"), salt) != id_digest(salt, ids)
+    assert spark_digest(df.union(df.where("id = '7'")), salt) != id_digest(salt, ids)  # a repeat changes it
