@@ -64,6 +64,9 @@ def run_hetero_lr_predict(
     model_dir = resolve_model_dir(job, me, runs_dir=out.parent.parent)
     model, transform = load_model_files(job, me, model_dir, spark)
     clock.lap("load_model")
+    output = job.scoring.output or str((out / "scores.parquet").resolve())
+    if me.role is Role.GUEST and path_exists(spark, output):  # before any table is read
+        raise ConfigError(f"job {ctx.job_id}: scoring output {output} already exists; choose another or remove it")
     # The salt comes first (its own tag space, apart from PSI's): it keys the rows' order and, with
     # same_ids, lets the read that validates the table also sum the id digest.
     salt = share_salt(ctx.sub("order")) if me.role is Role.GUEST else receive_salt(ctx.sub("order"))
@@ -71,8 +74,7 @@ def run_hetero_lr_predict(
     table = _read(spark, job, me, model, transform, salt=salt if job.align == "same_ids" else None)
     clock.lap("read")
     metrics = score_table(
-        ctx, me, spark, table, model, transform, align=job.align, salt=salt,
-        output=job.scoring.output or str((out / "scores.parquet").resolve()),
+        ctx, me, spark, table, model, transform, align=job.align, salt=salt, output=output,
     )
     metrics.update(clock.phases)
     metrics["model"] = str(model_dir)
@@ -101,8 +103,6 @@ def score_table(
             score_host(ctx.sub("score"), keyed, model, n_rows, values.after_pass)
         clock.lap("score_and_send")
         return {**metrics, **clock.phases}
-    if path_exists(spark, output):
-        raise ConfigError(f"job {ctx.job_id}: scoring output {output} already exists; choose another or remove it")
     has_label = "label" in aligned.columns
     threshold = float(model.meta.get("decision_threshold", 0.5))  # type: ignore[arg-type]
     scores = score_guest(
@@ -129,8 +129,12 @@ def score_table(
 @contextlib.contextmanager
 def _values_blamed(values: ValueCheck) -> Iterator[None]:
     """When the scoring pass fails, name the bad value if one is why (a kernel may meet it before the check)."""
+    from fedspark.storage import TableError
+
     try:
         yield
+    except TableError:
+        raise  # already the reader's error (after_pass found the value)
     except Exception:
         values.after_failure()
         raise

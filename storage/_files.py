@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from fedspark.common import DataError
 from fedspark.storage._errors import TableError
-from fedspark.storage._uri import first_line, resolve_uri
+from fedspark.storage._uri import first_line, hadoop_path, resolve_uri
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -118,10 +118,7 @@ def read_file(uri: str, *, spark: SparkSession | None = None) -> bytes:
 def _hadoop(spark: SparkSession | None, uri: str) -> tuple[Any, Any]:
     if spark is None:
         raise StorageFileError(uri, "hdfs:// needs the party's Spark session (its Hadoop configuration)")
-    session: Any = spark
-    path = session._jvm.org.apache.hadoop.fs.Path(uri)
-    return _call(uri, "cannot reach its file system",
-                 lambda: path.getFileSystem(session._jsc.hadoopConfiguration())), path
+    return _call(uri, "cannot reach its file system", lambda: hadoop_path(spark, uri))  # type: ignore[no-any-return]
 
 
 def _webhdfs(uri: str) -> tuple[Any, str]:

@@ -327,22 +327,17 @@ class ValueCheck:
     def after_pass(self) -> None:
         """Call once the caller's action succeeded: raise the reader's error for the first bad value."""
         if self.observation is not None and int(self.observation.get.get("problems") or 0):
-            self._raise_first()
+            self.after_failure()
 
     def after_failure(self) -> None:
         """Call when the caller's action failed (a kernel may have met a bad value first): raise the
         reader's error, naming file, column and row, if a value explains it; else return."""
-        from pyspark.sql import functions as F
-
-        if self.observation is not None and collect_arrow(
-            self.table._cached.where(F.col(PROBLEM_FIELD).isNotNull()).select(ID_FIELD).limit(1)
-        ).num_rows:
-            self._raise_first()
-
-    def _raise_first(self) -> None:
-        table = self.table
-        _rows_or_raise(table._cached, {"problems": 1, "rows": table.n_rows}, table.spec, table.uri, table.party,
-                       n_header=0)  # typed Parquet only: there is no CSV line to report
+        if self.observation is None:
+            return
+        table = self.table  # typed Parquet only (n_header 0): there is no CSV line to report
+        first = _first_problem(table._cached, table.spec, table.uri, table.party, n_header=0)
+        if first is not None:
+            raise first
 
 
 def with_value_check(table: PartyTable) -> tuple[DataFrame, ValueCheck]:
@@ -389,17 +384,29 @@ def _rows_or_raise(
     checked: DataFrame, summary: dict[str, Any], spec: TableSpec, uri: str, party: str | None, n_header: int
 ) -> int:
     """The row count, after refusing a table with a flagged problem (the first one found) or no rows."""
-    from pyspark.sql import functions as F
 
     if summary["problems"]:
-        found = collect_arrow(
-            checked.where(F.col(PROBLEM_FIELD).isNotNull()).select(ID_FIELD, PROBLEM_FIELD).limit(1)
-        ).to_pylist()[0]
-        raise _problem_error(found[ID_FIELD], found[PROBLEM_FIELD], spec, uri, party, n_header)
+        first = _first_problem(checked, spec, uri, party, n_header)
+        if first is not None:
+            raise first
     rows = int(summary["rows"] or 0)
     if rows == 0:
         raise TableError(TableProblem.EMPTY_TABLE, uri, "the table has no rows", party=party)
     return rows
+
+
+def _first_problem(
+    checked: DataFrame, spec: TableSpec, uri: str, party: str | None, n_header: int
+) -> TableError | None:
+    """The error for the first row the checks flagged, or None if no row is flagged."""
+    from pyspark.sql import functions as F
+
+    found = collect_arrow(
+        checked.where(F.col(PROBLEM_FIELD).isNotNull()).select(ID_FIELD, PROBLEM_FIELD).limit(1)
+    ).to_pylist()
+    if not found:
+        return None
+    return _problem_error(found[0][ID_FIELD], found[0][PROBLEM_FIELD], spec, uri, party, n_header)
 
 
 def _repeated(per_id: DataFrame, most: int, spec: TableSpec, uri: str, party: str | None) -> TableError:

@@ -75,7 +75,7 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
     from pyspark.errors import PySparkException
 
     try:
-        filesystem, path = _hadoop_path(spark, uri)
+        filesystem, path = hadoop_path(spark, uri)
         matches = filesystem.globStatus(path)
     except (Py4JError, PySparkException) as exc:
         raise TableError(
@@ -96,8 +96,8 @@ def publish(spark: SparkSession, staged: str, uri: str) -> None:
     Output that is written to a staging path and published only once checked
     never shows half a result, or one a later check refused, under its name.
     """
-    filesystem, source = _hadoop_path(spark, staged)
-    _, target = _hadoop_path(spark, uri)
+    filesystem, source = hadoop_path(spark, staged)
+    _, target = hadoop_path(spark, uri)
     if filesystem.exists(target):
         raise TableError(TableProblem.UNWRITABLE, uri, "it already exists; choose another output or remove it")
     if not filesystem.rename(source, target):
@@ -108,12 +108,13 @@ def discard(spark: SparkSession, staged: str) -> None:
     """Delete a staging folder of :func:`staging_uri` (and everything a failed or refused write left in it)."""
     if not staged.rstrip("/").rpartition("/")[2].endswith(".incomplete"):
         raise ValueError(f"{staged} is not a staging folder")
-    filesystem, path = _hadoop_path(spark, staged)
+    filesystem, path = hadoop_path(spark, staged)
     if filesystem.exists(path):
         filesystem.delete(path, True)
 
 
-def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+def hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    """Hadoop's FileSystem for ``uri`` (with the session's Hadoop configuration) and its ``Path``."""
     session: Any = spark
     path = session._jvm.org.apache.hadoop.fs.Path(uri)
     return path.getFileSystem(session._jsc.hadoopConfiguration()), path

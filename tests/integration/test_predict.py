@@ -165,6 +165,17 @@ def test_a_bad_value_in_a_hosts_parquet_table_stops_scoring_before_any_output(tr
     assert leftover_processes("it-predict-late-nan") == []
 
 
+def test_an_existing_output_is_refused_before_any_table_is_read(trained: Path, test_data: Path) -> None:
+    (trained / "taken").mkdir(exist_ok=True)
+    (trained / "taken" / "part-0.parquet").write_bytes(b"earlier scores")
+    proc = _predict(trained, _scoring_job(test_data, output=str(trained / "taken")), "it-predict-taken")
+    out = " ".join((proc.stdout + proc.stderr).split())
+    assert proc.returncode != 0
+    assert f"scoring output {trained / 'taken'} already exists" in out
+    assert (trained / "taken" / "part-0.parquet").read_bytes() == b"earlier scores"  # nothing lost
+    assert leftover_processes("it-predict-taken") == []
+
+
 def test_missing_model_names_the_party_and_the_folder(trained: Path, test_data: Path) -> None:
     proc = _predict(trained, _scoring_job(test_data) | {"scoring": {"model_job_id": "nope"}},
                     "it-predict-nomodel")
