@@ -15,7 +15,10 @@ partition in order.
 Wire layout under the table's tag: seq 0 is the manifest (a typed value
 holding an Arrow record batch), seq ``part_seq(p, a)`` partition p as sent by
 task attempt a (raw Arrow IPC stream). Nothing else crosses, and nothing is
-pickled.
+pickled. A sender whose Spark job fails sends a *withdrawn* manifest instead
+(no rows, a marker in its metadata, never the error's text, which may quote
+its data), so the receiver stops at once with :class:`TableIncomplete`
+instead of waiting out its timeout for a manifest that will not come.
 
 The spilled files live in the job's spill folder until the job is closed, so a
 received DataFrame is readable for the rest of the job (write it out to keep
@@ -45,6 +48,9 @@ if TYPE_CHECKING:
 
 SCHEMA_METADATA_KEY = b"fedspark.table.schema"
 """Manifest schema metadata: the table's Arrow schema (IPC-serialised), so even an empty table has one."""
+WITHDRAWN_METADATA_KEY = b"fedspark.table.withdrawn"
+"""Manifest schema metadata: present when the sender could not produce the table."""
+WITHDRAWN = "the sender withdrew it: its Spark job stopped before every partition was sent (its own log says why)"
 
 
 def send_table(federation: Federation, tag: str, df: DataFrame, to: PartyRef) -> None:
@@ -53,13 +59,27 @@ def send_table(federation: Federation, tag: str, df: DataFrame, to: PartyRef) ->
 
     schema = to_arrow_schema(df.schema, timezone="UTC")
     target = federation.table_sink(tag, to)
-    if target is None:
-        report = _send_through_driver(federation, tag, df, schema, to)
-    else:
-        kernel = functools.partial(sink_partition, target, schema.serialize().to_pybytes())
-        # One small row per partition reaches the driver; the rows went to the peer.
-        report = df.mapInArrow(kernel, REPORT_DDL).toArrow()
+    try:
+        if target is None:
+            report = _send_through_driver(federation, tag, df, schema, to)
+        else:
+            kernel = functools.partial(sink_partition, target, schema.serialize().to_pybytes())
+            # One small row per partition reaches the driver; the rows went to the peer.
+            report = df.mapInArrow(kernel, REPORT_DDL).toArrow()
+    except Exception:
+        _withdraw(federation, tag, schema, to)
+        raise
     federation.send(tag, manifest_of(report, schema, federation.job_id, tag, str(to)), to)
+
+
+def _withdraw(federation: Federation, tag: str, schema: pa.Schema, to: PartyRef) -> None:
+    """Tell ``to`` the table will not come (best effort: the sender's own error is what gets raised)."""
+    metadata = {SCHEMA_METADATA_KEY: schema.serialize().to_pybytes(), WITHDRAWN_METADATA_KEY: b"1"}
+    withdrawn = pa.RecordBatch.from_pylist([], schema=REPORT_SCHEMA.with_metadata(metadata))
+    try:
+        federation.send(tag, withdrawn, to)
+    except Exception:  # noqa: BLE001 - an unreachable peer times out on its own; the job's error matters here
+        pass
 
 
 def _send_through_driver(federation: Federation, tag: str, df: DataFrame, schema: pa.Schema, to: PartyRef) -> pa.Table:
@@ -130,6 +150,8 @@ def _parse_manifest(manifest: object, job_id: str, tag: str, peer: str) -> tuple
     if not isinstance(manifest, pa.RecordBatch):
         raise TableIncomplete(job_id, tag, peer, f"expected a table manifest (record batch), got {type(manifest).__name__}")
     metadata = manifest.schema.metadata or {}
+    if WITHDRAWN_METADATA_KEY in metadata:
+        raise TableIncomplete(job_id, tag, peer, WITHDRAWN)
     if SCHEMA_METADATA_KEY not in metadata or manifest.schema.remove_metadata() != REPORT_SCHEMA:
         raise TableIncomplete(job_id, tag, peer, f"not a table manifest: columns {manifest.schema.names}")
     try:

@@ -1,13 +1,19 @@
 """Shared fixtures: one SparkSession per test session, the public data folder,
-and an environment cleaner so a developer's settings never leak into a test."""
+real gRPC networks on loopback, and an environment cleaner so a developer's
+settings never leak into a test."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from fedspark.common import PartyRef
+    from fedspark.federation import GrpcTransport
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,3 +58,42 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
         if key.startswith("FEDSPARK_") and key != "FEDSPARK_TEST_DATA":
             monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture
+def grpc_network_factory() -> Iterator[Callable[..., dict[str, GrpcTransport]]]:
+    """Port-0 gateways and transports for a job's parties, routed to each other; closed after the test.
+
+    Options: chunk size, deadlines, tap (see ``grpc_network`` in tests/federation for the plain form).
+    """
+    from fedspark.federation import GrpcTransport, create_gateway
+
+    started: list[GrpcTransport] = []
+
+    def connect(
+        job_id: str,
+        members: Sequence[PartyRef],
+        tap_root: Path | None = None,
+        gateway_options: Mapping[str, Mapping[str, Any]] | None = None,
+        transport_options: Mapping[str, Mapping[str, Any]] | None = None,
+        **options: Any,
+    ) -> dict[str, GrpcTransport]:
+        """``gateway_options`` / ``transport_options`` are per party id, ``options`` for all transports."""
+        transports: dict[str, GrpcTransport] = {}
+        for party_id in dict.fromkeys(p.party_id for p in members):
+            tap_dir = tap_root / party_id if tap_root is not None else None
+            gateway, _ = create_gateway(party_id, tap_dir=tap_dir, **(gateway_options or {}).get(party_id, {}))
+            own = {**options, **(transport_options or {}).get(party_id, {})}
+            transport = GrpcTransport(gateway, **own)
+            started.append(transport)
+            transports[party_id] = transport
+        # As the embedded runner does: bind port 0 first, hand out routes after.
+        routes = {pid: f"127.0.0.1:{t.gateway.port}" for pid, t in transports.items()}
+        for transport in transports.values():
+            transport.set_routes(routes)
+            transport.open_job(job_id, members)
+        return transports
+
+    yield connect
+    for transport in started:
+        transport.close()

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -80,40 +79,6 @@ def loopback_network() -> Iterator[Network]:
     yield connect
     for hub in hubs:
         hub.close()
-
-
-@pytest.fixture
-def grpc_network_factory() -> Iterator[Callable[..., dict[str, GrpcTransport]]]:
-    """Like ``grpc_network`` but with transport options (chunk size, deadlines, tap)."""
-    started: list[GrpcTransport] = []
-
-    def connect(
-        job_id: str,
-        members: Sequence[PartyRef],
-        tap_root: Path | None = None,
-        gateway_options: Mapping[str, Mapping[str, Any]] | None = None,
-        transport_options: Mapping[str, Mapping[str, Any]] | None = None,
-        **options: Any,
-    ) -> dict[str, GrpcTransport]:
-        """``gateway_options`` / ``transport_options`` are per party id, ``options`` for all transports."""
-        transports: dict[str, GrpcTransport] = {}
-        for party_id in dict.fromkeys(p.party_id for p in members):
-            tap_dir = tap_root / party_id if tap_root is not None else None
-            gateway, _ = create_gateway(party_id, tap_dir=tap_dir, **(gateway_options or {}).get(party_id, {}))
-            own = {**options, **(transport_options or {}).get(party_id, {})}
-            transport = GrpcTransport(gateway, **own)
-            started.append(transport)
-            transports[party_id] = transport
-        # As the embedded runner does: bind port 0 first, hand out routes after.
-        routes = {pid: f"127.0.0.1:{t.gateway.port}" for pid, t in transports.items()}
-        for transport in transports.values():
-            transport.set_routes(routes)
-            transport.open_job(job_id, members)
-        return transports
-
-    yield connect
-    for transport in started:
-        transport.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -222,3 +223,30 @@ def test_a_value_that_is_not_a_manifest_is_refused(wire: dict[str, GrpcTransport
     Federation(JOB, HOST, MEMBERS, wire["10000"]).send("scores", {"rows": 1}, GUEST)
     with pytest.raises(TableIncomplete, match=r"table 'scores' from host:10000: expected a table manifest"):
         Context(Federation(JOB, GUEST, MEMBERS, wire["9999"])).hosts[0].get_table("scores", spark)
+
+
+def test_a_table_whose_job_fails_is_withdrawn_and_the_receiver_stops_at_once(
+    wire: dict[str, GrpcTransport], spark: SparkSession, tmp_path: Path
+) -> None:
+    """The sender raises its own error; the receiver gets a withdrawn manifest, not a wait for its
+    timeout, and nothing of the sender's error (which may quote its data) crosses."""
+    def _fail_on_partition_2(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        from pyspark import TaskContext
+
+        context = TaskContext.get()
+        for batch in batches:
+            if context is not None and context.partitionId() == 2:
+                raise ValueError("secret-cell-value cannot be used")
+            yield batch
+
+    df = _table(spark)
+    failing = df.mapInArrow(_fail_on_partition_2, df.schema)
+    with pytest.raises(Exception, match="secret-cell-value"):
+        Context(Federation(JOB, HOST, MEMBERS, wire["10000"])).guest.put_table("scores", failing)
+    started = time.monotonic()
+    receiver = Context(Federation(JOB, GUEST, MEMBERS, wire["9999"], timeout_s=60))
+    with pytest.raises(TableIncomplete, match=r"table 'scores' from host:10000: the sender withdrew it"):
+        receiver.hosts[0].get_table("scores", spark)
+    assert time.monotonic() - started < 30  # stopped on the withdrawal, not on the 60 s timeout
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "tap" / "9999").glob("*"))
+    assert b"secret-cell-value" not in stored

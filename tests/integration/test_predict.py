@@ -1,4 +1,8 @@
-"""`fedspark predict`: score a table with a trained vertical model, real party processes."""
+"""`fedspark predict`: score a table with a trained vertical model, real party processes.
+
+Bad tables met during scoring (repeated ids, a value found late) are checked party by party in
+tests/engine/test_predict_parties.py, where each party's own message can be read.
+"""
 
 from __future__ import annotations
 
@@ -102,67 +106,6 @@ def test_differing_id_sets_stop_scoring_with_a_clear_error(trained: Path, test_d
     assert proc.returncode != 0
     assert "host #0 has 500 ids, guest has 569" in proc.stdout + proc.stderr
     assert leftover_processes("it-predict-mismatch") == []
-
-
-def _repeat_an_id(source: Path, target: Path) -> str:
-    """Copy a table with row 10's id replaced by row 11's; returns that id."""
-    table = pd.read_csv(source)
-    table.loc[10, "id"] = table.loc[11, "id"]
-    table.to_csv(target, index=False)
-    return str(table.loc[11, "id"])
-
-
-def test_an_id_both_parties_repeat_is_named_when_scoring_meets_it(trained: Path, test_data: Path) -> None:
-    """Same multiset on both sides passes the digest; the guest's rows in key order put the twins side
-    by side, and the reader's exact check names the id."""
-    repeated = _repeat_an_id(test_data / "breast_hetero_guest.csv", trained / "guest_rep.csv")
-    _repeat_an_id(test_data / "breast_hetero_host.csv", trained / "host_rep.csv")
-    job = _scoring_job(test_data, trained / "host_rep.csv")
-    job["parties"]["guest"]["data"]["uri"] = str(trained / "guest_rep.csv")
-    proc = _predict(trained, job, "it-predict-repeat")
-    out = " ".join((proc.stdout + proc.stderr).split())
-    assert proc.returncode != 0
-    assert f"id {repeated} appears 2 times" in out and "guest_rep.csv" in out
-    assert not (trained / "runs" / "it-predict-repeat" / "guest-9999" / "scores.parquet").exists()
-    assert leftover_processes("it-predict-repeat") == []
-
-
-def test_an_id_only_the_host_repeats_is_named_by_the_host(trained: Path, test_data: Path) -> None:
-    """Equal counts, different multisets: the digests differ. The host names its repeated id in its own
-    error; the guest's says the host's table repeats an id, never which. (The embedded runner reports
-    whichever party stops first: it runs every party, so it may show either.)"""
-    repeated = _repeat_an_id(test_data / "breast_hetero_host.csv", trained / "host_rep_only.csv")
-    proc = _predict(trained, _scoring_job(test_data, trained / "host_rep_only.csv"), "it-predict-host-repeat")
-    out = " ".join((proc.stdout + proc.stderr).split())
-    assert proc.returncode != 0
-    guest_says = "host #0 holds 569 ids that are not the guest's; host #0: its table repeats an id" in out
-    host_says = f"id {repeated} appears 2 times" in out and "host_rep_only.csv" in out
-    assert guest_says or host_says, out
-    assert leftover_processes("it-predict-host-repeat") == []
-
-
-def test_a_bad_value_in_a_hosts_parquet_table_stops_scoring_before_any_output(trained: Path, test_data: Path) -> None:
-    """Typed Parquet with same_ids is read once for ids only; the host's missing value is met in its
-    scoring pass, which fails naming the file, column and row, and the guest publishes nothing."""
-    pd.read_csv(test_data / "breast_hetero_guest.csv").to_parquet(trained / "guest.parquet")
-    host = pd.read_csv(test_data / "breast_hetero_host.csv")
-    host.loc[7, "x3"] = float("nan")
-    host.to_parquet(trained / "host_nan.parquet")
-    job = _scoring_job(test_data, trained / "host_nan.parquet")
-    job["parties"]["guest"]["data"]["uri"] = str(trained / "guest.parquet")
-    # The host's model without its fitted scaling: no transform step meets the NaN first.
-    bare = trained / "host_model_unscaled"
-    bare.mkdir(exist_ok=True)
-    (bare / "model.json").write_bytes((trained / "runs" / TRAIN_ID / "host-10000" / "model.json").read_bytes())
-    job["parties"]["hosts"][0]["model_dir"] = str(bare)
-    proc = _predict(trained, job, "it-predict-late-nan")
-    out = " ".join((proc.stdout + proc.stderr).split())
-    assert proc.returncode != 0
-    assert "host:10000" in out and "host_nan.parquet" in out and "column 'x3'" in out
-    assert f"row id={host.loc[7, 'id']}" in out
-    guest_dir = trained / "runs" / "it-predict-late-nan" / "guest-9999"
-    assert not (guest_dir / "scores.parquet").exists() and not list(guest_dir.glob("_scores.parquet*"))
-    assert leftover_processes("it-predict-late-nan") == []
 
 
 def test_an_existing_output_is_refused_before_any_table_is_read(trained: Path, test_data: Path) -> None:
