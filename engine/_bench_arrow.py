@@ -14,8 +14,16 @@ is computed and handed back to the JVM:
 - ``jvm_sql`` (the physical baseline): the same expression in Spark SQL,
   never leaving the JVM.
 
-``map_in_arrow`` and ``jvm_sql`` run ``repeats`` interleaved rounds (best of
-each is reported, every round is listed); the slow variants run once.
+The aggregation also sums the ids, so the JVM plan cannot drop the id
+column the Python variants must carry both ways, and the sums prove every
+variant returned every row once. One more run, ``map_in_arrow_receive_only``,
+sends the same columns to Python through ``mapInArrow`` and returns only a
+row count per partition: no kernel and no result batches, so its rate is the
+ceiling any ``mapInArrow`` kernel can reach on this Spark and machine.
+
+``map_in_arrow``, ``map_in_arrow_receive_only`` and ``jvm_sql`` run
+``repeats`` interleaved rounds (best of each is reported, every round is
+listed); the slow variants run once.
 
 The wire codec part encodes and decodes a 1M-row table as Arrow IPC and,
 locally and only here, with Python's pickle (rows as tuples, the shape a
@@ -52,6 +60,7 @@ TARGET_ARROW_VS_JVM = 0.5
 CODEC_ROWS = 1_000_000
 DEFAULT_BATCH_ROWS = 10_000  # measured: 10k-row batches beat 100k and 500k (cache-sized buffers)
 SCORE_SCHEMA = "id long, score double"
+RECEIVE_ONLY = "map_in_arrow_receive_only"
 BENCH_SPARK_CONF = {
     "spark.master": "local[2]",
     "spark.driver.memory": "2g",
@@ -93,12 +102,13 @@ def run_arrow_bench(
         warm = score_variants(spark, df.limit(2 * batch_rows), features, weights, intercept)
         for make in warm.values():  # JIT, Python workers and imports, so the first variant pays no start-up
             _timed_sum(make())
+        _timed_count(receive_only(df.limit(2 * batch_rows), features))
         timed = {name: _timed_sum(variants[name]()) for name in ("pickle_rdd", "map_in_pandas")}
-        # The 0.5x-of-JVM target compares two fast variants on a shared machine: run them in
-        # interleaved rounds and keep each one's best, so a burst of load hits neither alone.
+        # The 0.5x-of-JVM target compares fast variants on a shared machine: run them in
+        # interleaved rounds and keep each one's best, so a burst of load hits none alone.
         for _ in range(repeats):
-            for name in ("map_in_arrow", "jvm_sql"):
-                run = _timed_sum(variants[name]())
+            for name in ("map_in_arrow", RECEIVE_ONLY, "jvm_sql"):
+                run = _timed_count(receive_only(df, features)) if name == RECEIVE_ONLY else _timed_sum(variants[name]())
                 all_seconds.setdefault(name, []).append(round(run[0], 3))
                 if name not in timed or run[0] < timed[name][0]:
                     timed[name] = run
@@ -111,14 +121,14 @@ def run_arrow_bench(
     input_mb = rows * (cols + 1) * 8 / 1e6
 
     def figure(name: str) -> dict[str, Any]:
-        seconds, total, count = timed[name]
-        if count != rows:
-            raise RuntimeError(f"bench arrow: variant {name} scored {count} rows, expected {rows}")
+        seconds, total, count, id_sum = timed[name]
+        if count != rows or id_sum != rows * (rows - 1) // 2:
+            raise RuntimeError(f"bench arrow: variant {name} returned {count} rows (id sum {id_sum}), expected {rows}")
         return {"rate": rows / seconds, "unit": "rows/s", "mb_per_s": input_mb / seconds, "seconds": seconds,
-                "score_sum": total}
+                **({} if name == RECEIVE_ONLY else {"score_sum": total})}
 
     figures = {name: figure(name) for name in timed}
-    sums = [f["score_sum"] for f in figures.values()]
+    sums = [f["score_sum"] for f in figures.values() if "score_sum" in f]
     ratio = figures["map_in_arrow"]["rate"] / figures["pickle_rdd"]["rate"]
     arrow_vs_jvm = figures["map_in_arrow"]["rate"] / figures["jvm_sql"]["rate"]
     return {
@@ -128,11 +138,12 @@ def run_arrow_bench(
             "parquet_bytes": parquet_bytes, "input_mb": round(input_mb, 1), "partitions": partitions,
             "spark_version": spark_version, "pyarrow_version": pa.__version__, "spark_conf": settings,
             "source": "Parquet on local disk, read by each variant",
-            "repeats": {"pickle_rdd": 1, "map_in_pandas": 1, "map_in_arrow": repeats, "jvm_sql": repeats},
+            "repeats": {"pickle_rdd": 1, "map_in_pandas": 1, "map_in_arrow": repeats, RECEIVE_ONLY: repeats,
+                        "jvm_sql": repeats},
             "seconds_each_round": all_seconds,
         },
         "results": {
-            **{name: _rounded(figures[name]) for name in ("pickle_rdd", "map_in_pandas", "map_in_arrow")},
+            **{name: _rounded(figures[name]) for name in ("pickle_rdd", "map_in_pandas", "map_in_arrow", RECEIVE_ONLY)},
             "codec_arrow_ipc": _rounded(codec["arrow_ipc"]),
         },
         "baseline": {
@@ -144,6 +155,7 @@ def run_arrow_bench(
         "ratios": {
             "map_in_arrow_vs_pickle_rdd": round(ratio, 2),
             "map_in_arrow_vs_jvm_sql": round(arrow_vs_jvm, 3),
+            "map_in_arrow_receive_only_vs_jvm_sql": round(figures[RECEIVE_ONLY]["rate"] / figures["jvm_sql"]["rate"], 3),
             "map_in_pandas_vs_pickle_rdd": round(figures["map_in_pandas"]["rate"] / figures["pickle_rdd"]["rate"], 2),
             "codec_arrow_vs_pickle_rows": round(codec["arrow_ipc"]["rate"] / codec["pickle_rows"]["rate"], 2),
             "codec_arrow_vs_pickle_numpy_columns": round(
@@ -200,6 +212,21 @@ def score_variants(
     return {"pickle_rdd": pickle_rdd, "map_in_pandas": map_in_pandas, "map_in_arrow": arrow, "jvm_sql": jvm_sql}
 
 
+def receive_only(df: DataFrame, features: Sequence[str]) -> DataFrame:
+    """The same columns through ``mapInArrow`` to a kernel that only counts rows and sums ids: the hop alone."""
+    return df.select("id", *features).mapInArrow(_count_batches, "n long, id_sum long")
+
+
+def _count_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    import pyarrow.compute as pc
+
+    n = id_sum = 0
+    for batch in batches:
+        n += batch.num_rows
+        id_sum += pc.sum(batch.column("id")).as_py() or 0
+    yield pa.RecordBatch.from_pydict({"n": [n], "id_sum": [id_sum]}, schema=pa.schema([("n", pa.int64()), ("id_sum", pa.int64())]))
+
+
 def _score_rows(rows: Iterator[Any], *, weights: list[float], intercept: float) -> Iterator[tuple[int, float]]:
     """The row-at-a-time kernel: what a pickle-based engine runs per Row object."""
     exp = math.exp
@@ -223,13 +250,22 @@ def _score_frames(
             yield pd.DataFrame({"id": frame["id"], "score": 1.0 / (1.0 + np.exp(-z))})
 
 
-def _timed_sum(scores: DataFrame) -> tuple[float, float, int]:
-    """Seconds to compute sum(score) and count(*) over ``scores`` (forces every score)."""
+def _timed_sum(scores: DataFrame) -> tuple[float, float, int, int]:
+    """Seconds to compute sum(score), count(*) and sum(id) over ``scores`` (forces every score and id)."""
     from pyspark.sql import functions as F
 
     started = time.perf_counter()
-    row = scores.agg(F.sum("score").alias("s"), F.count(F.lit(1)).alias("n")).collect()[0]
-    return time.perf_counter() - started, float(row["s"] or 0.0), int(row["n"])
+    row = scores.agg(F.sum("score").alias("s"), F.count(F.lit(1)).alias("n"), F.sum("id").alias("i")).collect()[0]
+    return time.perf_counter() - started, float(row["s"] or 0.0), int(row["n"]), int(row["i"] or 0)
+
+
+def _timed_count(counts: DataFrame) -> tuple[float, float, int, int]:
+    """Seconds to total the receive-only counts; the same shape as :func:`_timed_sum` (no score sum)."""
+    from pyspark.sql import functions as F
+
+    started = time.perf_counter()
+    row = counts.agg(F.sum("n").alias("n"), F.sum("id_sum").alias("i")).collect()[0]
+    return time.perf_counter() - started, 0.0, int(row["n"] or 0), int(row["i"] or 0)
 
 
 def codec_bench(rows: int, cols: int, seed: int = 2) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fedspark.engine._bench_arrow import codec_bench, score_variants, write_table
+from fedspark.engine._bench_arrow import codec_bench, receive_only, score_variants, write_table
 
 
 def test_all_variants_give_the_same_scores(spark: Any, tmp_path: Path) -> None:
@@ -29,6 +29,8 @@ def test_all_variants_give_the_same_scores(spark: Any, tmp_path: Path) -> None:
     for name, frame in scores.items():
         assert frame["id"].tolist() == list(range(2500)), name
         np.testing.assert_allclose(frame["score"].to_numpy(), expected, rtol=1e-12, err_msg=name)
+    counts = receive_only(df, features).toPandas()  # one row per partition: every row and id reached Python once
+    assert (counts["n"].sum(), counts["id_sum"].sum()) == (2500, 2500 * 2499 // 2)
 
 
 def test_codec_round_trips_every_row() -> None:
@@ -51,12 +53,15 @@ def test_cli_prints_one_json_object(tmp_path: Path) -> None:
     assert result["params"]["spark_conf"]["spark.sql.execution.arrow.maxRecordsPerBatch"] == "500"
     assert result["params"]["spark_conf"]["spark.buffer.size"] == str(1 << 20)
     rounds = result["params"]["seconds_each_round"]
-    assert len(rounds["map_in_arrow"]) == len(rounds["jvm_sql"]) == 2
+    assert len(rounds["map_in_arrow"]) == len(rounds["jvm_sql"]) == len(rounds["map_in_arrow_receive_only"]) == 2
     assert result["results"]["map_in_arrow"]["seconds"] == pytest.approx(min(rounds["map_in_arrow"]), abs=1e-3)
-    for name in ("pickle_rdd", "map_in_pandas", "map_in_arrow", "codec_arrow_ipc"):
+    for name in ("pickle_rdd", "map_in_pandas", "map_in_arrow", "map_in_arrow_receive_only", "codec_arrow_ipc"):
         assert result["results"][name]["rate"] > 0 and result["results"][name]["unit"].startswith("rows/s")
     assert result["baseline"]["jvm_sql"]["rate"] > 0 and result["baseline"]["codec_pickle_rows"]["rate"] > 0
     assert result["checks"]["scores_agree"] is True
     assert result["ratio"] == round(result["results"]["map_in_arrow"]["rate"] / result["results"]["pickle_rdd"]["rate"], 2)
+    receive = result["results"]["map_in_arrow_receive_only"]
+    assert result["ratios"]["map_in_arrow_receive_only_vs_jvm_sql"] == round(
+        receive["rate"] / result["baseline"]["jvm_sql"]["rate"], 3)
     assert isinstance(result["meets_target"], bool)
     assert list(tmp_path.glob("fedspark-bench-arrow-*")) == []  # the Parquet table is removed
