@@ -39,6 +39,7 @@ from fedspark.common import ConfigError, PartyRef, Role
 from fedspark.crypto import Packer, PrivateKey, PublicKey
 from fedspark.engine._config import JobConfig, SimulationConfig
 from fedspark.engine._homo_nn_job import load_xy
+from fedspark.engine._spark import QUICK_JIT_CONF
 from fedspark.engine._worker_daemon import preloading, start_warm_up
 from fedspark.federation import Context, Federation, LoopbackHub
 
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 RoundCallback = Callable[[int, dict[str, Any]], None]
-SIM_SPARK_CONF: dict[str, str] = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
+SIM_SPARK_CONF: dict[str, str] = dict(QUICK_JIT_CONF)
 """Session defaults for a simulation (a job's ``spark`` section overrides them).
 
 A simulation is one short-lived local driver whose JVM only plans small jobs

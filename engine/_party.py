@@ -21,8 +21,9 @@ from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
-from fedspark.engine._spark import build_session
+from fedspark.engine._spark import build_session, jit_conf_for
 from fedspark.federation import Context, Federation, GrpcTransport, Sealer, TlsConfig
+from fedspark.storage import local_bytes
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,6 +48,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def party_spark_conf(job: JobConfig, me: PartyRef) -> dict[str, str]:
+    """The job's ``spark`` section over this party's defaults: the quick JIT when its local input is small.
+
+    Only tables on this machine are measured (before any JVM exists); on HDFS the size is unknown and
+    the JVM keeps its default JIT. ``spark.driver.extraJavaOptions`` in the job replaces the choice.
+    """
+    cfg = job.party_config(me)
+    sizes = [local_bytes(table.uri) for table in (cfg.data, cfg.test_data) if table is not None]
+    known = sum(s for s in sizes if s is not None) if sizes and None not in sizes else None
+    return {**jit_conf_for(known), **job.spark}
+
+
 def run_party(
     job: JobConfig,
     me: PartyRef,
@@ -69,7 +82,8 @@ def run_party(
     parties = job.party_refs()
     # The Spark JVM is forked from this process: start it before gRPC's threads
     # exist, because forking a process with a live gRPC server is unsafe.
-    spark = build_session(f"fedspark-{me.role.value}-{me.party_id}", job.spark) if me.role is not Role.ARBITER else None
+    spark = (build_session(f"fedspark-{me.role.value}-{me.party_id}", party_spark_conf(job, me))
+             if me.role is not Role.ARBITER else None)
     _log_federation_to(out / "gateway.log")
     transport = GrpcTransport(
         me,

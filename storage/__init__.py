@@ -21,7 +21,15 @@ from fedspark.storage._files import FILE_SCHEMES, StorageFileError, read_file, r
 from fedspark.storage._reader import Tally, ValueCheck, check_unique_ids, read_table, with_value_check
 from fedspark.storage._spec import TableFormat, TableSpec
 from fedspark.storage._table import PartyTable
-from fedspark.storage._uri import SUPPORTED_SCHEMES, discard, path_exists, publish, resolve_uri, staging_uri
+from fedspark.storage._uri import (
+    SUPPORTED_SCHEMES,
+    discard,
+    local_bytes,
+    path_exists,
+    publish,
+    resolve_uri,
+    staging_uri,
+)
 
 __all__ = [
     "FILE_SCHEMES",
@@ -39,6 +47,7 @@ __all__ = [
     "ValueCheck",
     "check_unique_ids",
     "discard",
+    "local_bytes",
     "path_exists",
     "publish",
     "read_table",

@@ -63,6 +63,27 @@ def resolve_uri(uri: str) -> str:
     )
 
 
+def local_bytes(uri: str) -> int | None:
+    """Bytes a local table occupies (a file, or every file under a folder), read without Spark.
+
+    None when that is not known before a session starts: another file system
+    (``hdfs://``), a path that does not exist (yet), or a location that is not
+    a valid table URI (the reader names that problem later).
+    """
+    try:
+        resolved = resolve_uri(uri)
+    except TableError:
+        return None
+    if not resolved.startswith("file://"):
+        return None
+    path = resolved[len("file://"):]
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    if not os.path.isdir(path):
+        return None
+    return sum(os.path.getsize(os.path.join(folder, name)) for folder, _, names in os.walk(path) for name in names)
+
+
 def path_exists(spark: SparkSession, uri: str) -> bool:
     """Whether ``uri`` (a file, a directory or a glob) matches anything.
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from fedspark.common import ConfigError
-from fedspark.storage import TableError, TableProblem, TableSpec, path_exists, resolve_uri
+from fedspark.storage import TableError, TableProblem, TableSpec, local_bytes, path_exists, resolve_uri
 
 
 @pytest.mark.parametrize(
@@ -109,3 +109,17 @@ def test_spec_copies_feature_list() -> None:
     spec = TableSpec("t.csv", feature_columns=features)
     features.append("x1")
     assert spec.feature_columns == ["x0"]
+
+
+def test_local_bytes_of_a_file_a_folder_and_what_cannot_be_measured(tmp_path: Path) -> None:
+    (tmp_path / "t.csv").write_bytes(b"x" * 1000)
+    folder = tmp_path / "t.parquet"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "part-0.parquet").write_bytes(b"y" * 300)
+    (folder / "sub" / "part-1.parquet").write_bytes(b"z" * 200)
+    assert local_bytes(str(tmp_path / "t.csv")) == 1000
+    assert local_bytes((tmp_path / "t.csv").as_uri()) == 1000
+    assert local_bytes(str(folder)) == 500
+    assert local_bytes(str(tmp_path / "missing.csv")) is None  # not there (yet): unknown, not zero
+    assert local_bytes("hdfs://namenode:8020/warehouse/t.parquet") is None  # another file system
+    assert local_bytes("s3a://bucket/t.csv") is None  # refused later, by the reader, with its own message

@@ -17,6 +17,7 @@ def test_exported_names() -> None:
         "ValueCheck",
         "check_unique_ids",
         "discard",
+        "local_bytes",
         "path_exists",
         "publish",
         "read_file",
