@@ -44,7 +44,7 @@ QUICK_JIT_CONF: dict[str, str] = {"spark.driver.extraJavaOptions": "-XX:TieredSt
 SMALL_INPUT_BYTES = 64 << 20
 """A party whose local input is at most this size starts its JVM with :data:`QUICK_JIT_CONF`.
 
-Measured on the 2-core machines (docs/benchmarks.md, "JIT"): the breast
+Measured on the 2-core machines (docs/benchmarks.md, "Small jobs: the JIT's quick tier"): the breast
 scoring job took 22.4-22.7 s instead of 32.8-35.1 s and training 26.1 s
 instead of 30.4 s; federated scoring of 1M rows (about 50 MB per party)
 19.7-19.9 s instead of 20.8-22.7 s; but of 10M rows (about 500 MB) 62.6 s
