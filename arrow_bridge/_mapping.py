@@ -12,7 +12,8 @@ any executor. Parameters are bound with :func:`functools.partial`.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
@@ -41,7 +42,22 @@ def map_in_arrow(df: DataFrame, kernel: ArrowKernel, schema: StructType | str) -
     """
     if not callable(kernel):
         raise TypeError(f"kernel must be callable, got {type(kernel).__name__}")
+    names = df.columns
+    plain = [name if _PLAIN_NAME.fullmatch(name) else f"_fedspark_column_{i}" for i, name in enumerate(names)]
+    if plain != names:
+        # PySpark's mapInArrow looks each column up by its unquoted name, so "income.monthly" would
+        # be read as field "monthly" of a struct: cross under plain names, renamed back for the kernel.
+        df = df.toDF(*plain)
+        kernel = functools.partial(_with_names, kernel, names)
     return df.mapInArrow(functools.partial(_run_kernel, kernel), schema)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _with_names(kernel: ArrowKernel, names: Sequence[str], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """``kernel`` over batches whose columns carry the table's own names again (no data is copied)."""
+    return kernel(batch.rename_columns(list(names)) for batch in batches)
 
 
 def arrow_column(kernel: ColumnKernel, return_type: str, *columns: Column) -> Column:

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from fedspark.arrow_bridge._mapping import collect_arrow
+from fedspark.common import column_ref
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -143,4 +144,4 @@ def _numbered(df: DataFrame, sizes: dict[int, int], partitions: int, name: str) 
 def _column(name: str) -> Column:
     from pyspark.sql import functions as F
 
-    return F.col("`" + name.replace("`", "``") + "`")
+    return F.col(column_ref(name))

@@ -1,5 +1,6 @@
-"""Names every layer shares: the error root and party references."""
+"""Names every layer shares: the error root, party references, and column references."""
 
+from fedspark.common._columns import column_ref
 from fedspark.common._errors import (
     ConfigError,
     CryptoError,
@@ -19,4 +20,5 @@ __all__ = [
     "PartyRef",
     "ProtocolError",
     "Role",
+    "column_ref",
 ]

@@ -40,7 +40,7 @@ from fedspark.algorithms.hetero_lr._alignment import (
 )
 from fedspark.algorithms.hetero_lr._scoring import REPEATED_KEY
 from fedspark.arrow_bridge import bucket_offsets, buckets_for, collect_arrow, order_cell, order_key
-from fedspark.common import ConfigError, DataError, PartyRef, Role
+from fedspark.common import ConfigError, DataError, PartyRef, Role, column_ref
 from fedspark.engine._config import JobConfig
 from fedspark.federation import Context
 from fedspark.storage import discard, path_exists, publish, staging_uri, with_value_check
@@ -92,7 +92,7 @@ def score_table(
     frame, values = with_value_check(table)  # typed Parquet read for same_ids: values checked in this pass
     aligned, n_rows, cells = _align(ctx.sub("align"), align, me, table, frame, salt, spark)
     clock.lap("align")
-    keyed = aligned.select(order_key("id", salt).alias(KEY), *aligned.columns)
+    keyed = aligned.select(order_key("id", salt).alias(KEY), *map(column_ref, aligned.columns))
     if transform is not None:
         keyed = apply_transform(keyed, transform, where=f"{me} scoring table")
     metrics: dict[str, Any] = {

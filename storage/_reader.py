@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fedspark.arrow_bridge import collect_arrow, map_in_arrow
+from fedspark.common import column_ref
 from fedspark.storage._errors import TableError, TableProblem
 from fedspark.storage._kernel import (
     CORRUPT_FIELD,
@@ -39,7 +40,7 @@ from fedspark.storage._kernel import (
 )
 from fedspark.storage._spec import TableSpec
 from fedspark.storage._table import PartyTable
-from fedspark.storage._typed import jvm_checkable, quoted, validate_typed
+from fedspark.storage._typed import jvm_checkable, validate_typed
 from fedspark.storage._uri import first_line, path_exists, resolve_uri
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def read_table(
             header, corrupt = list(raw.columns), None
         features = _plan_columns(spec, header, raw.schema, uri, party)
         if corrupt is None:
-            raw = raw.select(*(quoted(c) for c in [spec.id_column, *_label(spec), *features]))
+            raw = raw.select(*(column_ref(c) for c in [spec.id_column, *_label(spec), *features]))
         checked, in_jvm = _validated(raw, spec, features, corrupt)
         if not in_jvm:
             checked = checked.cache()
@@ -108,7 +109,7 @@ def read_table(
             if tally is None:
                 n_rows = _check(checked, spec, uri, party, len(header))
             else:
-                ids = raw.select(quoted(spec.id_column))
+                ids = raw.select(column_ref(spec.id_column))
                 counted = _validated(ids, spec, [], None, values=False)[0] if values_later else checked
                 n_rows, groups = _tally(counted, tally, spec, uri, party, len(header), shown_from=checked)
         except BaseException:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from fedspark.common import column_ref
 from fedspark.storage._errors import TableProblem
 from fedspark.storage._kernel import ID_FIELD, LABEL_FIELD, MAX_VALUE_CHARS, PROBLEM_FIELD
 
@@ -67,7 +68,7 @@ def validate_typed(
     from pyspark.sql.types import StringType
 
     types = {field.name: field.dataType for field in raw.schema.fields}
-    ids = F.col(quoted(id_column)).cast("string")
+    ids = F.col(column_ref(id_column)).cast("string")
     if isinstance(types[id_column], StringType):
         ids = F.regexp_replace(ids, f"^{_WHITESPACE}+|{_WHITESPACE}+$", "")
         ids = F.when(ids != F.lit(""), ids)
@@ -89,7 +90,7 @@ def _number(name: str, fill_missing: float | None, missing_code: TableProblem) -
     """One column as double and its checks, in the kernel's order (missing, then not finite)."""
     from pyspark.sql import functions as F
 
-    value = F.col(quoted(name)).cast("double")
+    value = F.col(column_ref(name)).cast("double")
     missing = value.isNull() | F.isnan(value)
     checks: list[Column] = []
     if fill_missing is None or missing_code is TableProblem.MISSING_LABEL:
@@ -121,7 +122,7 @@ def _row_preview(raw: DataFrame) -> Column:
 
     cells = []
     for field in raw.schema.fields:
-        cell = F.col(quoted(field.name))
+        cell = F.col(column_ref(field.name))
         is_float = isinstance(field.dataType, (FloatType, DoubleType))
         cells.append(
             F.struct(
@@ -218,6 +219,3 @@ def _let(value: Column, body: Callable[[Column], Column]) -> Column:
     return F.element_at(F.transform(F.array(value), body), 1)
 
 
-def quoted(name: str) -> str:
-    """A column reference Spark will not parse as ``struct.field``."""
-    return "`" + name.replace("`", "``") + "`"

@@ -19,7 +19,7 @@ from fedspark.algorithms.feature._transform import (
     safe_scale,
 )
 from fedspark.arrow_bridge import map_in_arrow
-from fedspark.common import DataError
+from fedspark.common import DataError, column_ref
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -65,7 +65,7 @@ def _fill_values(df: DataFrame, columns: list[str], fill: FillStrategy, where: s
         return [0.0] * len(columns)
 
     def present(name: str) -> Column:
-        col = F.col(f"`{name}`")
+        col = F.col(column_ref(name))
         return F.when(~F.isnan(col), col)
 
     if fill == "mean":
@@ -85,9 +85,9 @@ def _scale_statistics(df: DataFrame, columns: list[str], scale: ScaleMethod) -> 
     from pyspark.sql import functions as F
 
     if scale == "standard":
-        exprs = [e for c in columns for e in (F.avg(f"`{c}`"), F.stddev_pop(f"`{c}`"))]
+        exprs = [e for c in columns for e in (F.avg(column_ref(c)), F.stddev_pop(column_ref(c)))]
     else:
-        exprs = [e for c in columns for e in (F.min(f"`{c}`"), F.max(f"`{c}`"))]
+        exprs = [e for c in columns for e in (F.min(column_ref(c)), F.max(column_ref(c)))]
     row = list(df.agg(*exprs).collect()[0])
     first, second = row[0::2], row[1::2]
     if scale == "standard":

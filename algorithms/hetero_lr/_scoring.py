@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.arrow_bridge import arrow_column, buckets_for, feature_matrix, in_key_order, map_in_arrow
-from fedspark.common import DataError, ProtocolError
+from fedspark.common import DataError, ProtocolError, column_ref
 from fedspark.federation import Context, RowCursor, TableRows
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def partial_scores(df: DataFrame, model: LRModelShare) -> DataFrame:
         partial_score_batches, feature_names=model.feature_names, weights=model.weights,
         intercept=float(model.intercept or 0.0),
     )
-    return map_in_arrow(df.select(KEY, *model.feature_names), kernel, schema)
+    return map_in_arrow(df.select(KEY, *map(column_ref, model.feature_names)), kernel, schema)
 
 
 def score_host(
@@ -135,7 +135,7 @@ def linear_expression(model: LRModelShare) -> Column:
 
     linear = F.lit(float(model.intercept or 0.0))
     for name, weight in zip(model.feature_names, model.weights, strict=True):
-        linear = linear + F.col(name) * F.lit(float(weight))
+        linear = linear + F.col(column_ref(name)) * F.lit(float(weight))
     return linear
 
 

@@ -13,6 +13,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from fedspark.algorithms.psi._errors import DuplicateIds, InvalidIds, PsiInputError
+from fedspark.common import column_ref
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -49,18 +50,18 @@ def canonical_ids(df: DataFrame, column: str, kind: IdType, id_type: IdType, par
     """
     from pyspark.sql import functions as F
 
-    original = F.col(f"`{column}`")
+    original = F.col(column_ref(column))
     canonical: Column
     parsed = id_type is IdType.INT and kind is IdType.STRING
     if parsed:
-        canonical = F.expr(f"try_cast(`{column}` AS BIGINT)").cast("string")
+        canonical = F.expr(f"try_cast({column_ref(column)} AS BIGINT)").cast("string")
     else:
         canonical = original.cast("string")
     ids = df.select(original.alias(column), canonical.alias(CANONICAL))
     # Without parsing, the canonical text is a one-to-one function of the id, so the ids
     # themselves are grouped (a number hashes and shuffles cheaper than its text).
-    key = F.col(CANONICAL if parsed else f"`{column}`").alias("key")
-    groups = ids.groupBy(key).agg(F.count("*").alias("n"), F.first(f"`{column}`", ignorenulls=True).alias("example"))
+    key = F.col(CANONICAL if parsed else column_ref(column)).alias("key")
+    groups = ids.groupBy(key).agg(F.count("*").alias("n"), F.first(column_ref(column), ignorenulls=True).alias("example"))
     bad = groups.where(F.col("key").isNull() | (F.col("n") > 1)).orderBy(F.col("key").isNotNull()).limit(1)
     found = bad.collect()
     if found:

@@ -34,6 +34,20 @@ def test_mean_fill_then_standard_scaling_matches_numpy(spark) -> None:  # type: 
     assert out.column("id").to_pylist() == ["1", "2", "3", "4"]
 
 
+@pytest.mark.parametrize("scale", ["standard", "minmax"])
+def test_column_names_with_dots_spaces_and_backticks_fit_and_apply(spark, scale: str) -> None:  # type: ignore[no-untyped-def]
+    """Names from users' tables: a dot is not a struct field, a backtick is part of the name."""
+    names = ["mean.radius", "worst texture", "c`d"]
+    df = spark.createDataFrame([("1", 1.0, 2.0, NAN), ("2", 3.0, 4.0, 6.0), ("3", 5.0, 9.0, 8.0)], ["id", *names])
+    transform = fit_transform(df, names, fill="mean", scale=scale)  # type: ignore[arg-type]
+    assert transform.fill == pytest.approx([3.0, 5.0, 7.0])
+    out = collect_arrow(apply_transform(df, transform)).sort_by("id")
+    assert out.schema.names == ["id", *names]
+    first = out.column("mean.radius").to_numpy()
+    expected = np.array([-1.0, 0.0, 1.0]) * (np.sqrt(1.5) if scale == "standard" else 0.5) + (0.0 if scale == "standard" else 0.5)
+    np.testing.assert_allclose(first, expected, rtol=1e-12)
+
+
 def test_median_fill_and_minmax(spark) -> None:  # type: ignore[no-untyped-def]
     df = _frame(spark, [("1", 1.0, 0.0), ("2", 2.0, 5.0), ("3", 9.0, NAN), ("4", NAN, 10.0)])
     transform = fit_transform(df, ["a", "b"], fill="median", scale="minmax")

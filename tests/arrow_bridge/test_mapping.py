@@ -125,6 +125,21 @@ def test_map_in_arrow_refuses_non_callable(spark: Any) -> None:
         map_in_arrow(spark.range(1), "not a kernel", "id long")  # type: ignore[arg-type]
 
 
+def _sum_named(batches: Iterator[pa.RecordBatch], names: list[str]) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        assert batch.schema.names == ["id", *names]  # the kernel sees the table's own names
+        total = functools.reduce(pc.add, [batch.column(name) for name in names])
+        yield pa.RecordBatch.from_arrays([batch.column("id"), total], names=["id", "total"])
+
+
+def test_map_in_arrow_takes_column_names_with_dots_spaces_and_backticks(spark: Any) -> None:
+    """PySpark's own mapInArrow reads "a.b" as field b of a struct a; map_in_arrow must not."""
+    names = ["income.monthly", "age years", "debt`ratio"]
+    df = spark.createDataFrame([(i, float(i), 2.0 * i, 3.0 * i) for i in range(50)], ["id", *names]).repartition(3)
+    out = map_in_arrow(df, functools.partial(_sum_named, names=names), "id long, total double")
+    assert sorted((r["id"], r["total"]) for r in out.collect()) == [(i, 6.0 * i) for i in range(50)]
+
+
 def test_with_row_index_numbers_rows_in_order_across_partitions(spark: Any) -> None:
     from pyspark.sql import functions as F
 

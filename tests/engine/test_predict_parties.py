@@ -30,21 +30,24 @@ GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
 ROWS = 300
 REPEATED_ROW, TWIN_ROW = 10, 11
+GUEST_WEIGHTS, HOST_WEIGHTS = [0.5, -0.3], [0.2, 0.7]
 
 Network = Callable[..., dict[str, GrpcTransport]]
 
 
-def _tables(folder: Path) -> dict[str, pd.DataFrame]:
+def _tables(folder: Path, guest_features: tuple[str, str] = ("g0", "g1"),
+            host_features: tuple[str, str] = ("h0", "h1")) -> dict[str, pd.DataFrame]:
+    """Both parties' tables (the same ids, in different row orders) and their model files."""
     rng = np.random.default_rng(4)
     ids = [f"c{i:04d}" for i in rng.permutation(ROWS)]
-    guest = pd.DataFrame({"id": ids, "y": rng.integers(0, 2, ROWS), "g0": rng.normal(size=ROWS),
-                          "g1": rng.normal(size=ROWS)})
-    host = pd.DataFrame({"id": ids, "h0": rng.normal(size=ROWS), "h1": rng.normal(size=ROWS)})
+    guest = pd.DataFrame({"id": ids, "y": rng.integers(0, 2, ROWS),
+                          **{name: rng.normal(size=ROWS) for name in guest_features}})
+    host = pd.DataFrame({"id": ids, **{name: rng.normal(size=ROWS) for name in host_features}})
     host = host.sample(frac=1.0, random_state=2).reset_index(drop=True)  # another row order than the guest's
-    for name, model in (("guest", {"role": "guest", "party_id": "9999", "feature_names": ["g0", "g1"],
-                                   "weights": [0.5, -0.3], "intercept": 0.1, "meta": {}}),
-                        ("host", {"role": "host", "party_id": "10000", "feature_names": ["h0", "h1"],
-                                  "weights": [0.2, 0.7], "intercept": None, "meta": {}})):
+    for name, model in (("guest", {"role": "guest", "party_id": "9999", "feature_names": list(guest_features),
+                                   "weights": GUEST_WEIGHTS, "intercept": 0.1, "meta": {}}),
+                        ("host", {"role": "host", "party_id": "10000", "feature_names": list(host_features),
+                                  "weights": HOST_WEIGHTS, "intercept": None, "meta": {}})):
         (folder / f"model-{name}").mkdir()
         (folder / f"model-{name}" / "model.json").write_text(json.dumps(model))
     return {"guest": guest, "host": host}
@@ -108,17 +111,26 @@ def folder(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_clean_tables_score_every_row(folder: Path, grpc_network_factory: Network, spark: SparkSession) -> None:
-    """The harness itself: the same tables without a fault score all rows (so the failures below are the faults')."""
-    tables = _tables(folder)
+@pytest.mark.parametrize(
+    ("guest_features", "host_features"),
+    [(("g0", "g1"), ("h0", "h1")),
+     # Names users' tables have: a dot (not a struct field), a space, a backtick.
+     (("income.monthly", "age years"), ("x.1", "debt`ratio"))],
+)
+def test_clean_tables_score_every_row(
+    folder: Path, grpc_network_factory: Network, spark: SparkSession,
+    guest_features: tuple[str, str], host_features: tuple[str, str],
+) -> None:
+    """The harness itself: tables without a fault score all rows (so the failures below are the faults')."""
+    tables = _tables(folder, guest_features, host_features)
     tables["guest"].to_csv(folder / "guest.csv", index=False)
-    tables["host"].to_csv(folder / "host.csv", index=False)
-    outcome = _score(folder, grpc_network_factory, spark, folder / "guest.csv", folder / "host.csv", "clean")
+    tables["host"].to_parquet(folder / "host.parquet")
+    outcome = _score(folder, grpc_network_factory, spark, folder / "guest.csv", folder / "host.parquet", "clean")
     assert outcome[GUEST]["scored_rows"] == outcome[HOST]["scored_rows"] == ROWS, outcome
     scores = pd.read_parquet(folder / "clean-scores").set_index("id").sort_index()
     guest, host = tables["guest"].set_index("id"), tables["host"].set_index("id")
-    u = 0.1 + guest.loc[scores.index, ["g0", "g1"]].to_numpy() @ [0.5, -0.3]
-    u += host.loc[scores.index, ["h0", "h1"]].to_numpy() @ [0.2, 0.7]
+    u = 0.1 + guest.loc[scores.index, list(guest_features)].to_numpy() @ GUEST_WEIGHTS
+    u += host.loc[scores.index, list(host_features)].to_numpy() @ HOST_WEIGHTS
     np.testing.assert_allclose(scores["score"].to_numpy(), 1 / (1 + np.exp(-u)), rtol=1e-12)
 
 
