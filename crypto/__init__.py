@@ -34,7 +34,6 @@ from fedspark.crypto._kernels import (
 from fedspark.crypto._keygen import security_level
 from fedspark.crypto._obfuscators import Exponent, ObfuscatorPool, exponent_bits
 from fedspark.crypto._packing import Packer
-from fedspark.crypto._shamir import combine_secret, split_secret
 from fedspark.crypto._paillier import (
     DEFAULT_KEY_SIZE,
     SECURE_MIN_KEY_SIZE,
@@ -43,6 +42,7 @@ from fedspark.crypto._paillier import (
     PublicKey,
     generate_keypair,
 )
+from fedspark.crypto._shamir import combine_secret, split_secret
 
 __all__ = [
     "DEFAULT_FRAC_BITS",

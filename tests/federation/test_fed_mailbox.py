@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from fedspark.common import PartyRef, Role
-from fedspark.federation import CorruptMessage, Envelope, Gateway, MessageKey, PayloadKind, PeerTimeout
+from fedspark.federation import CorruptMessage, Envelope, Gateway, MessageKey, PayloadKind, PeerTimeout, _inbound
 from fedspark.federation._chunks import ChunkPart, checksum, header_of, split
-from fedspark.federation import _inbound
 from fedspark.federation._inbound import TransferSession
 from fedspark.federation._mailbox import Mailbox, WriteStatus
 
