@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, cast
 
 import pyarrow as pa
@@ -55,9 +55,9 @@ def map_in_arrow(df: DataFrame, kernel: ArrowKernel, schema: StructType | str) -
 _PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
-def _with_names(kernel: ArrowKernel, names: Sequence[str], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+def _with_names(kernel: ArrowKernel, names: list[str], batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """``kernel`` over batches whose columns carry the table's own names again (no data is copied)."""
-    return kernel(batch.rename_columns(list(names)) for batch in batches)
+    return kernel(batch.rename_columns(names) for batch in batches)
 
 
 def arrow_column(kernel: ColumnKernel, return_type: str, *columns: Column) -> Column:

@@ -26,7 +26,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from fedspark.algorithms.feature import FeatureTransform, apply_transform
-from fedspark.algorithms.hetero_lr import KEY, LRModelShare, check_complete, score_guest, score_host
+from fedspark.algorithms.hetero_lr import (
+    KEY,
+    LRModelShare,
+    check_complete,
+    counting_unscored,
+    score_guest,
+    score_host,
+)
 from fedspark.algorithms.hetero_lr._alignment import (
     IdsNotAligned,
     check_alignment_guest,
@@ -111,11 +118,12 @@ def score_table(
     )
     # Written aside and published only when complete and every value checked: never half a result.
     staged = staging_uri(output, re.sub(r"[^A-Za-z0-9_-]", "_", ctx.job_id))
+    scores, unscored = counting_unscored(scores)
     try:
         with _repeats_named(table), _values_blamed(values):
             scores.write.mode("overwrite").parquet(staged)
         values.after_pass()
-        check_complete(ctx, spark.read.parquet(staged))
+        check_complete(ctx, unscored())
         publish(spark, staged, output)
     finally:
         discard(spark, staged)

@@ -12,7 +12,14 @@ from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
-from fedspark.algorithms.hetero_lr._scoring import KEY, check_complete, partial_score_batches, score_guest, score_host
+from fedspark.algorithms.hetero_lr._scoring import (
+    KEY,
+    check_complete,
+    counting_unscored,
+    partial_score_batches,
+    score_guest,
+    score_host,
+)
 
 __all__ = [
     "ArbiterResult",
@@ -26,6 +33,7 @@ __all__ = [
     "TrainResult",
     "VerticalData",
     "check_complete",
+    "counting_unscored",
     "compute_factory",
     "id_digest",
     "partial_score_batches",

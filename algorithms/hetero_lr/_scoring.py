@@ -184,11 +184,25 @@ def _add_partials(cursor: RowCursor, keys: np.ndarray, linear: np.ndarray) -> np
     return paired
 
 
-def check_complete(ctx: Context, scores: DataFrame) -> None:
-    """Refuse a scoring result with rows some host sent no partial score for."""
+def counting_unscored(scores: DataFrame) -> tuple[DataFrame, Callable[[], int]]:
+    """``scores``, and the number of null scores, counted by whatever action writes them.
+
+    The count is a Spark observation on the same pass, so checking the result
+    costs no second read of it. Call the returned function only after that
+    action succeeded (an observation waits for its frame's first action).
+    """
+    import uuid
+
+    from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    missing = scores.where(F.col("score").isNull()).count()
+    observation = Observation(f"fedspark-unscored-{uuid.uuid4().hex}")
+    observed = scores.observe(observation, F.count_if(F.col("score").isNull()).alias("unscored"))
+    return observed, lambda: int(observation.get["unscored"] or 0)
+
+
+def check_complete(ctx: Context, missing: int) -> None:
+    """Refuse a scoring result with ``missing`` rows some host sent no partial score for."""
     if missing:
         hosts = ", ".join(str(party) for party in ctx.hosts.parties)
         raise ProtocolError(

@@ -59,7 +59,7 @@ def test_a_repeated_key_stops_the_task(at: int) -> None:
 
 
 def test_a_result_with_unscored_rows_is_refused_naming_the_hosts(spark) -> None:  # type: ignore[no-untyped-def]
-    from fedspark.algorithms.hetero_lr._scoring import check_complete
+    from fedspark.algorithms.hetero_lr._scoring import check_complete, counting_unscored
     from fedspark.common import PartyRef, ProtocolError, Role
     from fedspark.federation import Context, Federation, LoopbackHub
 
@@ -69,6 +69,12 @@ def test_a_result_with_unscored_rows_is_refused_naming_the_hosts(spark) -> None:
         hub.transport(party.party_id).open_job("job-scores", (guest, host))
     ctx = Context(Federation("job-scores", guest, (guest, host), hub.transport(guest.party_id), timeout_s=0.1))
     scores = pa.table({"id": [str(i) for i in range(100)], "score": pa.array([0.5] * 90 + [None] * 10, pa.float64())})
-    check_complete(ctx, spark.createDataFrame(scores.slice(0, 90)))
+    def unscored_when_written(table: pa.Table) -> int:
+        """The null scores counted in the pass that writes them (here to Spark's noop sink)."""
+        observed, unscored = counting_unscored(spark.createDataFrame(table))
+        observed.write.format("noop").mode("overwrite").save()
+        return unscored()
+
+    check_complete(ctx, unscored_when_written(scores.slice(0, 90)))
     with pytest.raises(ProtocolError, match=r"job job-scores: 10 aligned row\(s\) got no partial score from the host\(s\) host:10000"):
-        check_complete(ctx, spark.createDataFrame(scores))
+        check_complete(ctx, unscored_when_written(scores))
