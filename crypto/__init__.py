@@ -18,6 +18,7 @@ from fedspark.crypto._errors import (
     KeyMismatch,
     ObfuscatorReuse,
     PackingOverflow,
+    PeerKeyTooSmall,
 )
 from fedspark.crypto._fixed_point import DEFAULT_FRAC_BITS, FixedPoint
 from fedspark.crypto._kernels import (
@@ -40,6 +41,7 @@ from fedspark.crypto._paillier import (
     Obfuscation,
     PrivateKey,
     PublicKey,
+    check_peer_key,
     generate_keypair,
 )
 from fedspark.crypto._shamir import combine_secret, split_secret
@@ -59,10 +61,12 @@ __all__ = [
     "ObfuscatorReuse",
     "Packer",
     "PackingOverflow",
+    "PeerKeyTooSmall",
     "PrivateKey",
     "PublicKey",
     "add_batches",
     "add_plain_batches",
+    "check_peer_key",
     "combine_secret",
     "encrypt_batches",
     "exponent_bits",

@@ -4,6 +4,7 @@
 
     CryptoError (fedspark.common)
     ├── InsecureKeySize      a key below 2048 bits without the explicit opt-in
+    │   └── PeerKeyTooSmall  a peer sent a key below this party's own minimum
     ├── KeyMismatch          ciphertexts, pools or keys from another key pair
     ├── EncodingOverflow     a value outside the fixed-point range of the job
     │   ├── DecodingOverflow a decrypted result fell into the overflow band
@@ -24,9 +25,26 @@ class InsecureKeySize(CryptoError):
     def __init__(self, key_size: int, minimum: int) -> None:
         super().__init__(
             f"Paillier key size {key_size} bits is below the secure minimum of {minimum}; "
-            "set 'allow_insecure_key_size: true' only for tests and benchmarks"
+            "lower the minimum (the party's own --min-key-size) only for tests and benchmarks"
         )
         self.key_size, self.minimum = key_size, minimum
+
+
+class PeerKeyTooSmall(InsecureKeySize):
+    """A public key received from a peer is shorter than this party's own minimum.
+
+    Why each party checks: the key holder alone chooses the key, and a short
+    modulus lets it (or anyone who factors it) read every ciphertext the others
+    encrypt. The minimum is the receiving party's own setting, never the job's.
+    """
+
+    def __init__(self, sender: str, key_size: int, minimum: int) -> None:
+        CryptoError.__init__(
+            self,
+            f"{sender} sent a {key_size}-bit Paillier key; this party accepts no key under {minimum} bits "
+            "(its own minimum: lower it with --min-key-size only for tests and benchmarks)",
+        )
+        self.sender, self.key_size, self.minimum = sender, key_size, minimum
 
 
 class KeyMismatch(CryptoError):

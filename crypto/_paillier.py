@@ -35,7 +35,7 @@ import numpy.typing as npt
 from gmpy2 import mpz
 from phe import paillier
 
-from fedspark.crypto._errors import KeyMismatch
+from fedspark.crypto._errors import KeyMismatch, PeerKeyTooSmall
 from fedspark.crypto._keygen import (
     DEFAULT_KEY_SIZE,
     SECURE_MIN_KEY_SIZE,
@@ -48,7 +48,10 @@ from fedspark.crypto._multiexp import (
 )
 from fedspark.crypto._obfuscators import Exponent, ObfuscatorPool
 
-__all__ = ["DEFAULT_KEY_SIZE", "SECURE_MIN_KEY_SIZE", "Obfuscation", "PrivateKey", "PublicKey", "generate_keypair"]
+__all__ = [
+    "DEFAULT_KEY_SIZE", "SECURE_MIN_KEY_SIZE", "Obfuscation", "PrivateKey", "PublicKey", "check_peer_key",
+    "generate_keypair",
+]
 
 
 class Obfuscation(str, Enum):
@@ -201,6 +204,20 @@ class PublicKey:
             return int(gmpy2.powmod(gmpy2.invert(mpz(c), ns), -k, ns))
         return int(gmpy2.powmod(mpz(c), k, ns))
 
+    def rerandomise(self, ciphertexts: Sequence[int], *, pool: ObfuscatorPool | None = None) -> list[int]:
+        """Each ciphertext times a fresh obfuscator r^n: the same plaintexts, unlinkable randomness.
+
+        Why: ``add_plain``, ``mul_plain``, ``sum`` and ``dot`` keep the randomness
+        of their inputs. A ciphertext built from a peer's [[a]] and sent back to
+        it lets the peer divide [[a]] out and read the rest in plaintext (a
+        quotient of the form 1 + m·n). One pooled multiplication per value.
+        """
+        source = pool if pool is not None else self.obfuscator_pool
+        if source.n != self.n:
+            raise KeyMismatch(self.fingerprint, PublicKey.from_n(source.n).fingerprint)
+        ns = self._state.nsquare
+        return [int(mpz(c) * o % ns) for c, o in zip(ciphertexts, source.take(len(ciphertexts)))]
+
     def sum(self, ciphertexts: Iterable[int]) -> int:
         """⊕ of many ciphertexts; the empty sum is the (deterministic) encryption of 0."""
         ns = self._state.nsquare
@@ -326,6 +343,13 @@ class PrivateKey:
             ups = [u for part in parts[: len(chunks)] for u in part]
             uqs = [u for part in parts[len(chunks) :] for u in part]
         return [crt.combine(up, uq) for up, uq in zip(ups, uqs)]
+
+
+def check_peer_key(public_key: PublicKey, minimum: int, *, sender: str) -> PublicKey:
+    """``public_key`` if its modulus has at least ``minimum`` bits, else :class:`PeerKeyTooSmall` naming ``sender``."""
+    if public_key.key_size < minimum:
+        raise PeerKeyTooSmall(sender, public_key.key_size, minimum)
+    return public_key
 
 
 def generate_keypair(

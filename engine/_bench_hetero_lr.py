@@ -95,7 +95,7 @@ def run_hetero_lr_bench(
                 "arbiter": {"party_id": "10001"},
             },
             "params": {"max_iter": epochs, "batch_size": batch_size, "early_stop": False, "seed": 1},
-            "security": {"key_size": bits, "allow_insecure_key_size": bits < 2048},
+            "security": {"key_size": bits},
             "federation": {"timeout_s": 3600},
             "compute": {"backend": compute},
             "spark": {"spark.driver.memory": "3g"},
@@ -103,7 +103,8 @@ def run_hetero_lr_bench(
         job_file = folder / "job.yaml"
         job_file.write_text(yaml.safe_dump(job))
         started = time.perf_counter()
-        result = EmbeddedRunner(load_job(job_file), job_file, f"bench-{int(time.time())}", folder / "runs").run()
+        result = EmbeddedRunner(load_job(job_file), job_file, f"bench-{int(time.time())}", folder / "runs",
+                                min_key_size=min(bits, 2048)).run()
         wall = time.perf_counter() - started
         epoch_s = max(float(m.get("seconds_per_epoch", 0.0)) for m in result.results.values())
         guest = result.results["guest:9999"]

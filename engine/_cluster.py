@@ -120,6 +120,7 @@ def spark_submit_command(
     tls_dir: Path | None = None,
     tap_dir: Path | None = None,
     check: bool = False,
+    min_key_size: int | None = None,
 ) -> SubmitCommand:
     """Build the spark-submit command for ``me``'s side of ``job_id``.
 
@@ -202,6 +203,8 @@ def spark_submit_command(
             app_args += ["--tls-dir", str(tls_dir.resolve())]
     if tap_dir is not None:
         app_args += ["--tap-dir", str(tap_dir.resolve())]
+    if min_key_size is not None:
+        app_args += ["--min-key-size", str(min_key_size)]
     if check:
         app_args.append("--check")
     if shipped:

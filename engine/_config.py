@@ -56,8 +56,19 @@ class PartiesConfig(_Strict):
 
 
 class SecurityConfig(_Strict):
-    key_size: int = 2048
-    allow_insecure_key_size: bool = False
+    """What the job asks for. Whether a party accepts it is that party's own setting (``--min-key-size``)."""
+
+    key_size: int = Field(2048, description="bits of the Paillier modulus the arbiter generates")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_shared_opt_in(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "allow_insecure_key_size" in value:
+            raise ValueError(
+                "allow_insecure_key_size is no longer a job setting: a shared job file must not lower any party's "
+                "key-size floor; each party sets its own (fedspark run --min-key-size BITS)"
+            )
+        return value
 
 
 class FederationConfig(_Strict):

@@ -22,6 +22,7 @@ from fedspark.algorithms.hetero_lr import (
     train_host,
 )
 from fedspark.common import PartyRef, Role
+from fedspark.crypto import SECURE_MIN_KEY_SIZE
 from fedspark.engine import _events
 from fedspark.engine._config import JobConfig
 from fedspark.engine._outputs import write_json
@@ -31,12 +32,17 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
+def run_hetero_lr(
+    job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None,
+    *, min_key_size: int = SECURE_MIN_KEY_SIZE,
+) -> dict[str, Any]:
+    """``min_key_size`` is this party's own floor for the Paillier key (its setting, not the job's)."""
     params = HeteroLRParams.model_validate(job.params)
     started = time.monotonic()
     security = {
         "key_size": job.security.key_size,
-        "insecure_key_size": job.security.allow_insecure_key_size and job.security.key_size < 2048,
+        "min_key_size": min_key_size,
+        "insecure_key_size": job.security.key_size < SECURE_MIN_KEY_SIZE,
     }
 
     def on_epoch(epoch: int, loss: float | None) -> None:
@@ -47,7 +53,7 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
             ctx,
             params,
             key_size=job.security.key_size,
-            allow_insecure_key_size=job.security.allow_insecure_key_size,
+            min_key_size=min_key_size,
             on_epoch=on_epoch,
         )
         seconds = time.monotonic() - started
@@ -64,7 +70,8 @@ def run_hetero_lr(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: 
     train = train_guest if me.role is Role.GUEST else train_host
     load_seconds = time.monotonic() - started
     started = time.monotonic()
-    result = train(ctx, data, params, factory, on_epoch=on_epoch, record_gradients=job.debug.record_gradients)
+    result = train(ctx, data, params, factory, on_epoch=on_epoch, record_gradients=job.debug.record_gradients,
+                   min_key_size=min_key_size)
     seconds = time.monotonic() - started
     result.model.save(out / "model.json")
     model_dir = job.party_config(me).model_dir

@@ -27,7 +27,8 @@ def write_report(path: Path, me: PartyRef, job_id: str, metrics: dict[str, Any])
     """A short human-readable summary of one party's side of the job."""
     lines = [f"# {job_id}: {me}", ""]
     if metrics.get("insecure_key_size"):
-        lines += [f"**Insecure key size: {metrics.get('key_size')} bits (allow_insecure_key_size was set).**", ""]
+        lines += [f"**Insecure key size: {metrics.get('key_size')} bits (this party's --min-key-size was "
+                  f"{metrics.get('min_key_size')}).**", ""]
     for key in ("epochs", "converged", "seconds", "seconds_per_epoch", "auc", "ks", "accuracy", "n_rows"):
         if key in metrics and metrics[key] is not None:
             value = metrics[key]

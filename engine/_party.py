@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
+from fedspark.crypto import SECURE_MIN_KEY_SIZE
 from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         run_party(job, me, args.job_id, Path(args.runs_dir), Path(args.tap_dir) if args.tap_dir else None,
                   Path(args.tls_dir) if args.tls_dir else None, port=args.port,
                   routes=read_routes_file(Path(args.routes)) if args.routes else None,
-                  sealing_dir=Path(args.sealing_dir) if args.sealing_dir else None, exchange=args.exchange)
+                  sealing_dir=Path(args.sealing_dir) if args.sealing_dir else None, exchange=args.exchange,
+                  min_key_size=args.min_key_size)
     except FedsparkError as exc:
         _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
         return exc.exit_code
@@ -72,8 +74,11 @@ def run_party(
     routes: dict[str, str] | None = None,
     sealing_dir: Path | None = None,
     exchange: str | None = None,
+    min_key_size: int = SECURE_MIN_KEY_SIZE,
 ) -> None:
     """Run ``me``'s side of the job.
+
+    ``min_key_size`` is this party's own floor for Paillier keys (never taken from the shared job file).
 
     Without ``routes`` the runner sends them on stdin after ``ready``; in a star
     (``exchange`` set) every payload is sealed with ``sealing_dir``'s keys.
@@ -103,7 +108,7 @@ def run_party(
         if delay > 0 and job.algorithm != "homo_nn":  # homo_nn clients stall every round instead
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
         ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s))
-        metrics = _run_role(job, me, ctx, out, spark)
+        metrics = _run_role(job, me, ctx, out, spark, min_key_size)
         write_json(out / "metrics.json", metrics)
         write_report(out / "report.md", me, job_id, metrics)
         _events.emit("done", party=str(me), metrics=_summary(metrics))
@@ -111,7 +116,9 @@ def run_party(
         transport.close()
 
 
-def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
+def _run_role(
+    job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None, min_key_size: int
+) -> dict[str, Any]:
     """Run this party's side of the job's algorithm; each algorithm's role runner lives in its own module."""
     from fedspark.engine._hetero_lr_job import run_hetero_lr
     from fedspark.engine._homo_nn_job import run_homo_nn
@@ -121,6 +128,8 @@ def _run_role(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Spar
     runners = {
         "hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict, "homo_nn": run_homo_nn, "psi": run_psi,
     }
+    if job.algorithm == "hetero_lr":
+        return run_hetero_lr(job, me, ctx, out, spark, min_key_size=min_key_size)
     return runners[job.algorithm](job, me, ctx, out, spark)
 
 
@@ -172,6 +181,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tls-dir", help="folder with ca.pem, party-<id>.pem and party-<id>.key")
     parser.add_argument("--sealing-dir", help="folder with sealing.key and sealing-peers.json (star topology)")
     parser.add_argument("--exchange", help="the exchange's name: every route points at it (star topology)")
+    parser.add_argument("--min-key-size", type=int, default=SECURE_MIN_KEY_SIZE,
+                        help="this party's smallest accepted Paillier key (bits; under 2048 for tests only)")
     return parser.parse_args(argv)
 
 

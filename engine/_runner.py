@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
+from fedspark.crypto import SECURE_MIN_KEY_SIZE
 from fedspark.engine import _events, _star
 from fedspark.engine._cluster import ClusterConfig, spark_submit_command
 from fedspark.engine._config import JobConfig
@@ -75,11 +76,13 @@ class EmbeddedRunner:
         spark_master: str | None = None,
         cores_max: int = 1,
         executor_memory: str = "512m",
+        min_key_size: int = SECURE_MIN_KEY_SIZE,
     ) -> None:
         self.job, self.job_file, self.job_id = job, job_file, job_id
         self.run_dir = runs_dir / job_id
         self.runs_dir = runs_dir
         self.tap_dir = tap_dir
+        self.min_key_size = min_key_size  # every local party's own floor (the operator runs them all)
         self.on_event = on_event or (lambda event: None)
         # With a cluster master, guest and hosts are spark-submit applications on it (client mode,
         # each capped at cores_max so parties share the cluster); ports and routes are fixed up front
@@ -181,12 +184,13 @@ class EmbeddedRunner:
             submit = spark_submit_command(
                 cluster, job_file=self.job_file, me=ref, job_id=self.job_id, runs_dir=self.runs_dir,
                 spark_conf=self.job.spark, port=port, routes_file=routes, tls_dir=tls_dir, tap_dir=self.tap_dir,
+                min_key_size=self.min_key_size,
             )
             return submit.argv, submit.env
         cmd = [
             sys.executable, "-m", "fedspark.engine._party",
             "--job", str(self.job_file), "--party", str(ref),
-            "--job-id", self.job_id, "--runs-dir", str(self.runs_dir),
+            "--job-id", self.job_id, "--runs-dir", str(self.runs_dir), "--min-key-size", str(self.min_key_size),
         ]
         if port is not None:
             cmd += ["--port", str(port)]  # routes still come on stdin, once every party is ready

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from fedspark.common import ConfigError, FedsparkError
+from fedspark.crypto import SECURE_MIN_KEY_SIZE
 from fedspark.engine import _cli_exchange
 from fedspark.engine._cli_homo_nn import bench_homo_nn
 from fedspark.engine._cli_homo_nn import predict as predict_nn
@@ -34,9 +35,11 @@ def run(
     tap_dir: Annotated[Path | None, typer.Option(hidden=True, help="record every payload a gateway accepts")] = None,
     spark_master: Annotated[str | None, typer.Option(help="run guest and hosts as spark-submit applications on this master, e.g. spark://HOST:7077")] = None,
     cores_max: Annotated[int, typer.Option(help="with --spark-master: spark.cores.max (and executor cores) per party")] = 1,
+    min_key_size: Annotated[int, typer.Option(help="smallest Paillier key every local party accepts (under 2048: tests and benchmarks only)")] = SECURE_MIN_KEY_SIZE,
 ) -> None:
     """Run a job with every party on this machine (one process each, gateways on loopback)."""
-    _run_job(job_file, job_id, runs_dir, tap_dir, spark_master=spark_master, cores_max=cores_max)
+    _run_job(job_file, job_id, runs_dir, tap_dir, spark_master=spark_master, cores_max=cores_max,
+             min_key_size=min_key_size)
 
 
 @app.command()
@@ -64,7 +67,7 @@ _RESULT_COLUMNS = {
 
 def _run_job(
     job_file: Path, job_id: str | None, runs_dir: Path, tap_dir: Path | None, algorithm: str | None = None,
-    *, spark_master: str | None = None, cores_max: int = 1,
+    *, spark_master: str | None = None, cores_max: int = 1, min_key_size: int = SECURE_MIN_KEY_SIZE,
 ) -> None:
     from fedspark.engine._config import load_job
     from fedspark.engine._examples_for_job import ensure_example_data
@@ -86,8 +89,9 @@ def _run_job(
         return
     max_iter = int(job.params.get("max_iter", job.params.get("rounds", 20))) if job.algorithm not in _ONE_STEP else 1
     console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
-    if job.security.allow_insecure_key_size and job.security.key_size < 2048:
-        console.print(f"[yellow]insecure key size {job.security.key_size} bits (allow_insecure_key_size)[/]")
+    if min_key_size < SECURE_MIN_KEY_SIZE:
+        console.print(f"[yellow]parties accept Paillier keys down to {min_key_size} bits (--min-key-size): "
+                      "tests and benchmarks only[/]")
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -110,7 +114,7 @@ def _run_job(
                 progress.update(task, description="done", completed=done)
 
         result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event,
-                                spark_master=spark_master, cores_max=cores_max).run()
+                                spark_master=spark_master, cores_max=cores_max, min_key_size=min_key_size).run()
 
     table = Table(title=f"{job_id} finished in {result.seconds:.1f}s")
     keys = [k for k in _RESULT_COLUMNS if any(k in m for m in result.results.values())]
@@ -266,10 +270,11 @@ def main() -> None:
         raise SystemExit(130) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
-    except Exception as exc:  # click's usage errors come through here with standalone_mode=False
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
+    except Exception as exc:  # usage errors come through here with standalone_mode=False
+        # typer >= 0.29 vendors click (typer._click) instead of installing it: recognise a usage
+        # error by what it can do (show itself, carry an exit code), not by importing click.
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(exit_code, int):
+            show()
+            raise SystemExit(exit_code) from None
         raise

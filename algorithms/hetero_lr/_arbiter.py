@@ -3,19 +3,36 @@
 It generates the key pair, opens each party's masked gradient (uniformly random
 to it), decrypts the batch losses the guest assembles, and decides convergence
 on the change of the epoch loss.
+
+What it refuses to decrypt: every party declares its feature count at setup,
+and the arbiter opens exactly one vector of that length per party per batch,
+so a party cannot hand it the [[e]] it received (the residuals, which carry the
+labels) as a "gradient". A declared count that would leave a batch solvable
+(see ``_batches.minimum_batch_rows``) is refused too. Hosts get the stop
+decision only: a host that inflates its [[u_h]] on one row would otherwise read
+that row's label from the loss.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from fedspark.algorithms.hetero_lr import _wire
 from fedspark.algorithms.hetero_lr._alignment import check_alignment_arbiter
+from fedspark.algorithms.hetero_lr._batches import minimum_batch_rows, smallest_batch
 from fedspark.algorithms.hetero_lr._common import EpochCallback
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
 from fedspark.common import ProtocolError
-from fedspark.crypto import FixedPoint, PrivateKey, generate_keypair
-from fedspark.federation import Context
+from fedspark.crypto import (
+    SECURE_MIN_KEY_SIZE,
+    FixedPoint,
+    InsecureKeySize,
+    PrivateKey,
+    PublicKey,
+    generate_keypair,
+)
+from fedspark.federation import Context, Party
 
 
 @dataclass
@@ -31,22 +48,29 @@ def train_arbiter(
     params: HeteroLRParams,
     *,
     key_size: int,
-    allow_insecure_key_size: bool = False,
+    min_key_size: int = SECURE_MIN_KEY_SIZE,
     on_epoch: EpochCallback | None = None,
 ) -> ArbiterResult:
+    """Run the arbiter's side; a ``key_size`` below this party's own ``min_key_size`` is refused."""
     check_alignment_arbiter(ctx.sub("align"))
-    public_key, private_key = generate_keypair(key_size, allow_insecure_key_size=allow_insecure_key_size)
+    if key_size < min_key_size:
+        raise InsecureKeySize(key_size, min_key_size)
+    public_key, private_key = generate_keypair(key_size, allow_insecure_key_size=True)
     setup = ctx.sub("setup")
     setup.guest.put("public_key", public_key.to_dict())
     setup.hosts.put("public_key", public_key.to_dict())
+    parties = [setup.guest, *[setup.hosts[i] for i in range(len(setup.hosts))]]
+    declared = [party.get("n_features") for party in parties]
     plan = setup.guest.get("plan")
+    widths = [_checked_width(ctx, party, count, plan, params) for party, count in zip(parties, declared)]
     result = ArbiterResult(key_size=public_key.key_size)
     previous: float | None = None
     for epoch, ectx in ctx.iterations(params.max_iter, prefix="epoch"):
         loss_sum, count = 0.0, 0
         for _, bctx in ectx.iterations(plan["n_batches"], prefix="batch"):
-            for group in [bctx.guest, *[bctx.hosts[i] for i in range(len(bctx.hosts))]]:
-                masked = _wire.unpack(public_key, group.get("masked_gradient"), what="masked gradient")
+            groups = [bctx.guest, *[bctx.hosts[i] for i in range(len(bctx.hosts))]]
+            for group, width in zip(groups, widths):
+                masked = _masked_gradient(ctx, public_key, group, width)
                 group.put("opened_gradient", private_key.decrypt_many(masked))
             if plan["with_loss"]:
                 batch_sum, batch_count = _open_loss(ctx, private_key, params, bctx.guest.get("enc_loss"))
@@ -54,9 +78,8 @@ def train_arbiter(
         loss = loss_sum / count if plan["with_loss"] and count else None
         converged = loss is not None and previous is not None and abs(previous - loss) < params.tol
         previous = loss
-        status = {"loss": loss, "converged": converged}
-        ectx.guest.put("status", status)
-        ectx.hosts.put("status", status)
+        ectx.guest.put("status", {"loss": loss, "converged": converged})
+        ectx.hosts.put("status", {"converged": converged})
         result.loss_history.append(loss)
         result.epochs = epoch + 1
         if on_epoch is not None:
@@ -65,6 +88,37 @@ def train_arbiter(
             result.converged = True
             break
     return result
+
+
+def _checked_width(ctx: Context, party: Party, declared: object, plan: Any, params: HeteroLRParams) -> int:
+    """A party's declared feature count, if it is a count no batch of the plan can be solved with."""
+    who = f"job {ctx.job_id}: {_name(party)}"
+    if not isinstance(declared, int) or isinstance(declared, bool) or declared < 1:
+        raise ProtocolError(f"{who} declared {declared!r} features; expected a positive count")
+    if not isinstance(plan, dict) or not isinstance(plan.get("n_rows"), int):
+        raise ProtocolError(f"job {ctx.job_id}: the guest's batch plan is malformed")
+    smallest = smallest_batch(plan["n_rows"], params.batch_size)
+    if smallest < minimum_batch_rows(declared):
+        raise ProtocolError(
+            f"{who} declared {declared} features, too many for batches of {smallest} rows "
+            f"(at least {minimum_batch_rows(declared)} needed): its gradient could solve for the residuals"
+        )
+    return declared
+
+
+def _masked_gradient(ctx: Context, public_key: PublicKey, group: Party, width: int) -> list[int]:
+    """One party's masked gradient, opened only if it has the length that party declared."""
+    masked = _wire.unpack(public_key, group.get("masked_gradient"), what="masked gradient")
+    if len(masked) != width:
+        raise ProtocolError(
+            f"job {ctx.job_id}: {_name(group)} sent a masked gradient of "
+            f"{len(masked)} values but declared {width} features; the arbiter decrypts nothing else"
+        )
+    return masked
+
+
+def _name(party: Party) -> str:
+    return f"{party.party.role.value} {party.party.party_id}"
 
 
 def _open_loss(ctx: Context, private_key: PrivateKey, params: HeteroLRParams, message: object) -> tuple[float, int]:

@@ -14,7 +14,7 @@ from fedspark.algorithms.hetero_lr._kernels import FloatArray, IntArray
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
 from fedspark.common import ProtocolError
-from fedspark.crypto import FixedPoint, PublicKey
+from fedspark.crypto import SECURE_MIN_KEY_SIZE, FixedPoint, PublicKey, check_peer_key
 from fedspark.federation import Context
 
 EpochCallback = Callable[[int, "float | None"], None]
@@ -43,11 +43,22 @@ class TrainResult:
     gradients: list[list[float]] = field(default_factory=list)
 
 
-def receive_public_key(ctx: Context) -> PublicKey:
+def receive_public_key(ctx: Context, min_key_size: int = SECURE_MIN_KEY_SIZE) -> PublicKey:
+    """The arbiter's public key, refused when shorter than this party's own ``min_key_size``."""
     data = ctx.arbiter.get("public_key")
+    sender = f"job {ctx.job_id}: the arbiter {ctx.arbiter.party.party_id}"
     if not isinstance(data, dict) or not isinstance(data.get("n"), int):
-        raise ProtocolError(f"job {ctx.job_id}: the arbiter's public key is malformed")
-    return PublicKey.from_dict(data)
+        raise ProtocolError(f"{sender} sent a malformed public key")
+    return check_peer_key(PublicKey.from_dict(data), min_key_size, sender=sender)
+
+
+def declare_features(ctx: Context, n_features: int) -> None:
+    """Tell the arbiter how many gradient values this party will ask it to open per batch.
+
+    The arbiter opens nothing longer: a party that submits the [[e]] it
+    received as its "gradient" would otherwise read every residual.
+    """
+    ctx.arbiter.put("n_features", n_features)
 
 
 def initial_weights(params: HeteroLRParams, size: int) -> FloatArray:
@@ -71,7 +82,9 @@ def masked_gradient(
     """
     enc_grad = compute.gradient(rows, enc_e)
     masks = [secrets.randbelow(public_key.n) for _ in enc_grad]
-    masked = [public_key.add_plain(c, r) for c, r in zip(enc_grad, masks)]
+    # Re-randomised: the key holder can extract a ciphertext's randomness, and the
+    # randomness of X^T[[e]] is a function of this party's features.
+    masked = public_key.rerandomise([public_key.add_plain(c, r) for c, r in zip(enc_grad, masks)])
     ctx.arbiter.put("masked_gradient", _wire.pack(public_key, masked))
     opened = ctx.arbiter.get("opened_gradient")
     if not isinstance(opened, list) or len(opened) != len(masks):
@@ -93,9 +106,14 @@ def apply_gradient(
 def finish_epoch(
     ctx: Context, epoch: int, result: TrainResult, params: HeteroLRParams, on_epoch: EpochCallback | None
 ) -> bool:
-    """Take the arbiter's verdict on the epoch; True when training should stop."""
+    """Take the arbiter's verdict on the epoch; True when training should stop.
+
+    Hosts receive the stop decision only; the guest also gets the epoch loss.
+    """
     status = ctx.arbiter.get("status")
-    loss, converged = status["loss"], bool(status["converged"])
+    if not isinstance(status, dict) or not isinstance(status.get("converged"), bool):
+        raise ProtocolError(f"job {ctx.job_id}: the arbiter's epoch status is malformed")
+    loss, converged = status.get("loss"), status["converged"]
     result.loss_history.append(loss)
     result.epochs = epoch + 1
     if on_epoch is not None:

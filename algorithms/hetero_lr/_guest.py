@@ -2,9 +2,14 @@
 
 Per mini-batch the guest receives [[u_h]] from each host, forms
 [[e]] = [[Σ u_h]] + u_g − 2y (y in {−1, +1}; e = 4·d of the Taylor-approximated
-logistic loss), sends [[e]] to the hosts, and takes its own masked gradient round
-trip through the arbiter. With one host it also assembles the encrypted batch loss
-for the arbiter. At the end, hosts send X_h·w_h so the guest can score the rows.
+logistic loss), re-randomises it, sends [[e]] to the hosts, and takes its own
+masked gradient round trip through the arbiter. With one host it also assembles
+the encrypted batch loss for the arbiter. At the end, hosts send X_h·w_h so the
+guest can score the rows.
+
+Why re-randomise: ``sum`` and ``add_plain`` keep the randomness of the hosts'
+ciphertexts, so without a fresh r^n a host divides [[e]] by the [[u_h]] it sent
+and reads u_g − 2y, i.e. the labels, in plaintext.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import numpy as np
 
 from fedspark.algorithms.hetero_lr import _wire
 from fedspark.algorithms.hetero_lr._alignment import check_alignment_guest
-from fedspark.algorithms.hetero_lr._batches import epoch_batches, n_batches
+from fedspark.algorithms.hetero_lr._batches import check_batches, epoch_batches, n_batches
 from fedspark.algorithms.hetero_lr._common import (
     ComputeFactory,
     EpochCallback,
     TrainResult,
     VerticalData,
     apply_gradient,
+    declare_features,
     finish_epoch,
     initial_weights,
     masked_gradient,
@@ -32,7 +38,7 @@ from fedspark.algorithms.hetero_lr._kernels import FloatArray
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
 from fedspark.common import DataError, ProtocolError
-from fedspark.crypto import FixedPoint, PublicKey
+from fedspark.crypto import SECURE_MIN_KEY_SIZE, FixedPoint, PublicKey
 from fedspark.federation import Context
 
 
@@ -43,12 +49,16 @@ def train_guest(
     make_compute: ComputeFactory,
     on_epoch: EpochCallback | None = None,
     record_gradients: bool = False,
+    min_key_size: int = SECURE_MIN_KEY_SIZE,
 ) -> TrainResult:
+    """Train the guest's share; ``min_key_size`` is this party's own floor for the arbiter's key."""
     y = _signed_labels(ctx, data)
     n = len(data.ids)
+    check_batches(ctx.job_id, f"the guest {ctx.party_id}", n, params.batch_size, len(data.feature_names) + 1)
     check_alignment_guest(ctx.sub("align"), data.ids)
-    public_key = receive_public_key(ctx.sub("setup"))
+    public_key = receive_public_key(ctx.sub("setup"), min_key_size)
     compute = make_compute(public_key)  # guest features plus a constant column for the intercept
+    declare_features(ctx.sub("setup"), compute.n_features)
     n_hosts = len(ctx.hosts)
     seed = params.seed if params.seed is not None else secrets.randbits(63)
     plan = {"seed": seed, "n_rows": n, "n_batches": n_batches(n, params.batch_size), "with_loss": n_hosts == 1}
@@ -65,7 +75,7 @@ def train_guest(
                       for i, v in enumerate(bctx.hosts.get("enc_u"))]
             enc_u = [public_key.sum(cs) for cs in zip(*host_u)]
             e_plain = codec.encode(u_g - 2.0 * y[rows])
-            enc_e = [public_key.add_plain(c, m) for c, m in zip(enc_u, e_plain)]
+            enc_e = public_key.rerandomise([public_key.add_plain(c, m) for c, m in zip(enc_u, e_plain)])
             bctx.hosts.put("enc_e", _wire.pack(public_key, enc_e))
             if plan["with_loss"]:
                 enc_u2 = bctx.hosts[0].get("enc_u2_sum")
@@ -121,7 +131,8 @@ def _encrypted_loss(
     total_bits = params.frac_bits + params.x_frac_bits
     plain_encoded = codec.encode_int(codec.quantise([plain], total_bits)[0])
     enc = public_key.add_plain(public_key.add(cross, square), plain_encoded)
-    return {"enc": enc, "frac_bits": total_bits, "count": len(u_g)}
+    # Re-randomised as every ciphertext built from a peer's: the key holder can read randomness.
+    return {"enc": public_key.rerandomise([enc])[0], "frac_bits": total_bits, "count": len(u_g)}
 
 
 def _score(ctx: Context, compute, w: FloatArray, n: int) -> FloatArray:  # type: ignore[no-untyped-def]

@@ -4,21 +4,29 @@ Per mini-batch the host sends [[u_h]] = [[X_h·w_h]] (and, when the loss is
 computed, [[Σ u_h²]]) to the guest, receives [[e]], and takes its masked
 gradient round trip through the arbiter. Its weights never leave it; at the end
 it sends X_h·w_h per row so the guest can score.
+
+Before the first batch it checks what it receives rather than trusting it: the
+arbiter's key must meet this party's own minimum size, and the guest's batch
+plan must match the job's batch size and give no batch small enough to solve
+X_Bᵀe for e (which carries the labels).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from fedspark.algorithms.hetero_lr import _wire
 from fedspark.algorithms.hetero_lr._alignment import check_alignment_host
-from fedspark.algorithms.hetero_lr._batches import epoch_batches
+from fedspark.algorithms.hetero_lr._batches import check_batches, epoch_batches, n_batches
 from fedspark.algorithms.hetero_lr._common import (
     ComputeFactory,
     EpochCallback,
     TrainResult,
     VerticalData,
     apply_gradient,
+    declare_features,
     finish_epoch,
     initial_weights,
     masked_gradient,
@@ -27,7 +35,7 @@ from fedspark.algorithms.hetero_lr._common import (
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
 from fedspark.common import ProtocolError
-from fedspark.crypto import FixedPoint
+from fedspark.crypto import SECURE_MIN_KEY_SIZE, FixedPoint
 from fedspark.federation import Context
 
 
@@ -38,14 +46,17 @@ def train_host(
     make_compute: ComputeFactory,
     on_epoch: EpochCallback | None = None,
     record_gradients: bool = False,
+    min_key_size: int = SECURE_MIN_KEY_SIZE,
 ) -> TrainResult:
+    """Train this host's share; ``min_key_size`` is this party's own floor for the arbiter's key."""
     n = len(data.ids)
+    who = f"the host {ctx.party_id}"
+    check_batches(ctx.job_id, who, n, params.batch_size, len(data.feature_names))
     check_alignment_host(ctx.sub("align"), data.ids)
-    public_key = receive_public_key(ctx.sub("setup"))
+    public_key = receive_public_key(ctx.sub("setup"), min_key_size)
     compute = make_compute(public_key)
-    plan = ctx.sub("setup").guest.get("plan")
-    if plan["n_rows"] != n:
-        raise ProtocolError(f"job {ctx.job_id}: the guest plans {plan['n_rows']} rows, this host has {n}")
+    declare_features(ctx.sub("setup"), compute.n_features)
+    plan = _checked_plan(ctx, ctx.sub("setup").guest.get("plan"), n, params)
     codec = FixedPoint(public_key.n, params.frac_bits)
     w = initial_weights(params, compute.n_features)
     result = TrainResult(model=_model(ctx, data, w))
@@ -65,6 +76,22 @@ def train_host(
     result.model = _model(ctx, data, w)
     ctx.sub("predict").guest.put("u", compute.linear(np.arange(n), w))
     return result
+
+
+def _checked_plan(ctx: Context, plan: object, n: int, params: HeteroLRParams) -> dict[str, Any]:
+    """The guest's plan, if it is the one this host derives from its own rows and the job's batch size."""
+    keys = {"seed", "n_rows", "n_batches", "with_loss"}
+    if not isinstance(plan, dict) or not keys <= plan.keys() or not isinstance(plan["seed"], int):
+        raise ProtocolError(f"job {ctx.job_id}: the guest {ctx.guest.party.party_id} sent a malformed batch plan")
+    if plan["n_rows"] != n:
+        raise ProtocolError(f"job {ctx.job_id}: the guest plans {plan['n_rows']} rows, this host has {n}")
+    expected = n_batches(n, params.batch_size)
+    if plan["n_batches"] != expected:
+        raise ProtocolError(
+            f"job {ctx.job_id}: the guest {ctx.guest.party.party_id} plans {plan['n_batches']} batches per epoch; "
+            f"batch_size {params.batch_size} over {n} rows gives {expected}"
+        )
+    return plan
 
 
 def _model(ctx: Context, data: VerticalData, w: np.ndarray) -> LRModelShare:

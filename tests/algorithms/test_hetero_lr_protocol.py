@@ -22,7 +22,7 @@ from fedspark.federation.loopback import run_parties
 GUEST, HOST, ARBITER = PartyRef(Role.GUEST, "9999"), PartyRef(Role.HOST, "10000"), PartyRef(Role.ARBITER, "10001")
 
 
-def _synthetic(n: int = 120, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _synthetic(n: int = 300, seed: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
     rng = np.random.default_rng(seed)
     xg, xh = rng.normal(size=(n, 3)), rng.normal(size=(n, 4))
     logits = xg @ [1.0, -0.5, 0.3] + xh @ [0.8, 0.0, -1.2, 0.4] + 0.2
@@ -52,16 +52,20 @@ def _run(params: HeteroLRParams, host_ids: list[str] | None = None):  # type: ig
     results = run_parties(
         "job-proto",
         {
-            GUEST: lambda ctx: train_guest(ctx, guest_data, params, compute_factory(xg, params, intercept=True)),
-            HOST: lambda ctx: train_host(ctx, host_data, params, compute_factory(xh, params, intercept=False)),
-            ARBITER: lambda ctx: train_arbiter(ctx, params, key_size=512, allow_insecure_key_size=True),
+            GUEST: lambda ctx: train_guest(
+                ctx, guest_data, params, compute_factory(xg, params, intercept=True), min_key_size=512
+            ),
+            HOST: lambda ctx: train_host(
+                ctx, host_data, params, compute_factory(xh, params, intercept=False), min_key_size=512
+            ),
+            ARBITER: lambda ctx: train_arbiter(ctx, params, key_size=512, min_key_size=512),
         },
         timeout_s=120,
     )
     return results, (xg, xh, y)
 
 
-@pytest.mark.parametrize("batch_size", [-1, 50])
+@pytest.mark.parametrize("batch_size", [-1, 120])
 def test_federated_weights_equal_plaintext_taylor_lr(batch_size: int) -> None:
     params = HeteroLRParams(max_iter=4, batch_size=batch_size, seed=11, early_stop=False, learning_rate=0.3)
     results, (xg, xh, y) = _run(params)
@@ -76,7 +80,8 @@ def test_loss_is_the_taylor_loss_and_decreases() -> None:
     params = HeteroLRParams(max_iter=3, batch_size=-1, seed=5, early_stop=False, alpha=0.0)
     results, (xg, xh, y) = _run(params)
     losses = results[ARBITER].loss_history
-    assert losses == results[GUEST].loss_history == results[HOST].loss_history
+    assert losses == results[GUEST].loss_history
+    assert results[HOST].loss_history == [None] * len(losses)  # hosts get the stop decision only
     assert losses[0] == pytest.approx(np.log(2), abs=1e-6)  # all-zero weights in epoch 1
     assert losses[2] < losses[1] < losses[0]
     scores = results[GUEST].scores
@@ -134,3 +139,13 @@ def test_spark_digest_equals_the_driver_digest(spark) -> None:  # type: ignore[n
     assert spark_digest(df, bytes(32)) != id_digest(salt, ids)
     assert spark_digest(df.where("id != '7'"), salt) != id_digest(salt, ids)
     assert spark_digest(df.union(df.where("id = '7'")), salt) != id_digest(salt, ids)  # a repeat changes it
+
+
+@pytest.mark.parametrize(
+    ("n_rows", "batch_size", "sizes"),
+    [(569, 240, [240, 329]), (600, 200, [200, 200, 200]), (250, -1, [250]), (250, 400, [250]), (599, 300, [599])],
+)
+def test_the_remainder_of_an_epoch_joins_its_last_batch(n_rows: int, batch_size: int, sizes: list[int]) -> None:
+    batches = epoch_batches(3, 1, n_rows, batch_size)
+    assert [len(b) for b in batches] == sizes
+    assert sorted(np.concatenate(batches).tolist()) == list(range(n_rows))

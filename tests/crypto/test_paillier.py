@@ -23,8 +23,8 @@ def keys():
     return generate_keypair(1024, allow_insecure_key_size=True)
 
 
-def test_small_keys_need_the_named_insecure_setting():
-    with pytest.raises(InsecureKeySize, match="allow_insecure_key_size"):
+def test_small_keys_need_the_named_minimum_setting():
+    with pytest.raises(InsecureKeySize, match="min-key-size"):
         generate_keypair(1024)
 
 
@@ -101,3 +101,24 @@ def test_fixed_point_overflow_is_detected(keys):
         fp.encode_int(public.n // 2)
     with pytest.raises(EncodingOverflow):
         fp.decode([public.n // 2])
+
+
+def test_rerandomise_keeps_the_plaintext_and_breaks_the_quotient(keys):
+    public, private = keys
+    c = public.encrypt(41)
+    shifted = public.add_plain(c, 1)
+    assert (public.add(shifted, int(pow(c, -1, public.nsquare))) - 1) % public.n == 0  # divisible: 1 + 1·n
+    fresh = public.rerandomise([shifted, shifted])
+    assert [private.decrypt(f) for f in fresh] == [42, 42]
+    assert fresh[0] != fresh[1] != shifted
+    quotient = public.add(fresh[0], int(pow(c, -1, public.nsquare)))
+    assert (quotient - 1) % public.n != 0
+
+
+def test_a_peer_key_below_the_own_minimum_is_refused_naming_the_sender(keys):
+    from fedspark.crypto import PeerKeyTooSmall, check_peer_key
+
+    public, _ = keys
+    assert check_peer_key(public, 1024, sender="arbiter 10001") is public
+    with pytest.raises(PeerKeyTooSmall, match=r"arbiter 10001 sent a 1024-bit Paillier key.*under 2048 bits"):
+        check_peer_key(public, 2048, sender="arbiter 10001")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 FEDSPARK = [sys.executable, "-c", "from fedspark.engine.cli import main; main()"]
 
@@ -29,6 +30,15 @@ def test_version_and_missing_job_file(tmp_path: Path) -> None:
     proc = _cli("run", "nope.yaml", cwd=tmp_path)
     assert proc.returncode == 2
     assert "nope.yaml does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize("args", [("nosuch",), ("run", "--bogus", "job.yaml")], ids=["unknown_command", "unknown_option"])
+def test_usage_errors_print_the_usage_line_and_exit_2(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """Through the installed console script, as a user types it: no traceback (typer no longer installs click)."""
+    script = Path(sys.executable).parent / "fedspark"
+    proc = subprocess.run([str(script), *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "Usage:" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_certs_init_and_issue_name_the_party(tmp_path: Path) -> None:

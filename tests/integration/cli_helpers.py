@@ -25,7 +25,7 @@ def breast_job(data_dir: Path, **overrides: Any) -> dict[str, Any]:
             "arbiter": {"party_id": "10001"},
         },
         "params": {"learning_rate": 0.15, "alpha": 0.01, "max_iter": 8, "batch_size": 240, "seed": 7},
-        "security": {"key_size": 1024, "allow_insecure_key_size": True},
+        "security": {"key_size": 1024},
         "federation": {"timeout_s": 60},
         "spark": {"spark.master": "local[1]", "spark.driver.memory": "512m"},
     }
@@ -38,10 +38,13 @@ def breast_job(data_dir: Path, **overrides: Any) -> dict[str, Any]:
 
 
 def run_cli(tmp_path: Path, job: dict[str, Any], job_id: str, *extra: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """``fedspark run`` on ``job``; a job with a test-sized key gets ``--min-key-size`` for it (the parties' own floor)."""
     job_file = tmp_path / f"{job_id}.yaml"
     job_file.write_text(yaml.safe_dump(job))
+    key_size = int(job.get("security", {}).get("key_size", 2048))
+    floor = ["--min-key-size", str(key_size)] if key_size < 2048 and "--min-key-size" not in extra else []
     return subprocess.run(
-        [*FEDSPARK, "run", str(job_file), "--job-id", job_id, "--runs-dir", str(tmp_path / "runs"), *extra],
+        [*FEDSPARK, "run", str(job_file), "--job-id", job_id, "--runs-dir", str(tmp_path / "runs"), *floor, *extra],
         capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
         env={**os.environ, "COLUMNS": "200"},
     )

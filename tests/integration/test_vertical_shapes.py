@@ -147,7 +147,7 @@ def test_default_credit_with_psi_and_scaling_matches_centralised_logistic_regres
     for role, name in (("guest", "default_credit_hetero_guest.csv"),):
         repo_job["parties"][role]["data"]["uri"] = str(test_data / name)
     repo_job["parties"]["hosts"][0]["data"]["uri"] = str(test_data / "default_credit_hetero_host.csv")
-    repo_job["security"] = {"key_size": 1024, "allow_insecure_key_size": True}
+    repo_job["security"] = {"key_size": 1024}
     repo_job["params"]["seed"] = 3
     repo_job["spark"] = {"spark.master": "local[1]", "spark.driver.memory": "768m"}
     assert repo_job["align"] == "psi" and repo_job["features"]["scale"] == "standard"
