@@ -8,8 +8,9 @@ writes Parquet (id, score, predicted_label, label where present). Every party
 reports how many of its own ids found no match: a count, never the ids.
 
 With ``align: same_ids`` a large table is read once before scoring: the
-guest shares a salt first, so the pass that validates the table also sums
-the id digest and counts the rows per bucket (a :class:`~fedspark.storage.Tally`).
+guest and the hosts agree on a salt first (commit-reveal), so the pass that
+validates the table also sums the id digest and counts the rows per bucket (a
+:class:`~fedspark.storage.Tally`).
 That pass skips the reader's exact duplicate-id check (a group-by over every
 id): equal digests (multisets) plus the guest's own check in scoring (keys
 in key order, so a repeat sits next to its twin) prove every table's ids
@@ -36,14 +37,13 @@ from fedspark.algorithms.hetero_lr import (
 )
 from fedspark.algorithms.hetero_lr._alignment import (
     IdsNotAligned,
+    agree_salt,
     check_alignment_guest,
     check_alignment_host,
     digest_aggregates,
     digest_from_sums,
     explain_mismatch_guest,
-    receive_salt,
     send_mismatch_diagnosis,
-    share_salt,
 )
 from fedspark.algorithms.hetero_lr._scoring import REPEATED_KEY
 from fedspark.arrow_bridge import bucket_offsets, buckets_for, collect_arrow, order_cell, order_key
@@ -74,9 +74,10 @@ def run_hetero_lr_predict(
     output = job.scoring.output or str((out / "scores.parquet").resolve())
     if me.role is Role.GUEST and path_exists(spark, output):  # before any table is read
         raise ConfigError(f"job {ctx.job_id}: scoring output {output} already exists; choose another or remove it")
-    # The salt comes first (its own tag space, apart from PSI's): it keys the rows' order and, with
-    # same_ids, lets the read that validates the table also sum the id digest.
-    salt = share_salt(ctx.sub("order")) if me.role is Role.GUEST else receive_salt(ctx.sub("order"))
+    # The salt comes first (its own tag space, apart from PSI's), agreed by commit-reveal so no party
+    # chooses it: it keys the rows' order and, with same_ids, lets the read that validates the table
+    # also sum the id digest.
+    salt = agree_salt(ctx.sub("order"))
     clock.lap("salt")
     table = _read(spark, job, me, model, transform, salt=salt if job.align == "same_ids" else None)
     clock.lap("read")
@@ -260,9 +261,9 @@ def _align(
     count of its own unmatched ids.
 
     With PSI, every party keeps the intersection and learns nothing about the
-    other parties' ids outside it; with ``same_ids`` the parties prove (salted
-    digest, tallied when the table was read) that they hold the same ids and
-    stop otherwise.
+    other parties' ids outside it; with ``same_ids`` the parties prove (a private
+    equality test of the salted digest tallied when the table was read, each
+    party reaching its own verdict) that they hold the same ids and stop otherwise.
     """
     if align == "psi":
         from fedspark.algorithms.psi import align as psi_align

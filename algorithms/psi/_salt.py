@@ -39,10 +39,16 @@ def opens(commit: bytes, random: bytes) -> bool:
     return isinstance(random, bytes) and len(random) == RANDOM_BYTES and hmac.compare_digest(commit, commitment(random))
 
 
-def derive_salt(job_id: str, randoms: Sequence[bytes]) -> bytes:
-    """SHA-512(domain || len(job id) || job id || every party's random, in roster order): 64 bytes."""
+def derive_salt(job_id: str, randoms: Sequence[bytes], *, purpose: str = "psi") -> bytes:
+    """SHA-512(domain || len(job id) || job id || every party's random, in roster order): 64 bytes.
+
+    The domain names the ``purpose`` (``"psi"``: ``fedspark-psi-salt-v1``), so
+    a salt agreed for one step of a job (e.g. hetero_lr's same-ids check, which
+    reuses this commit-reveal) is never another's, even from the same randoms.
+    """
     job = job_id.encode("utf-8")
-    digest = hashlib.sha512(_SALT_DOMAIN + len(job).to_bytes(4, "big") + job)
+    domain = _SALT_DOMAIN if purpose == "psi" else f"fedspark-{purpose}-salt-v1\x00".encode()
+    digest = hashlib.sha512(domain + len(job).to_bytes(4, "big") + job)
     for random in randoms:
         digest.update(random)
     return digest.digest()
