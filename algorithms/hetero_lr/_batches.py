@@ -1,6 +1,8 @@
 """Mini-batch plan that every party derives from one shared seed, and the smallest batch it allows.
 
-The guest draws the seed and sends it; each party then computes the same
+Every party derives the seed itself: the job's ``seed`` when it sets one, else
+a hash of the salt all parties agreed by commit-reveal, so no party (the guest
+included) picks which rows share a batch. Each party then computes the same
 permutation of the aligned rows per epoch, so no row list crosses the wire.
 The remainder of an epoch is folded into its last batch, so every batch has
 at least ``batch_size`` rows: a short tail batch would be the easiest one to
@@ -9,6 +11,8 @@ solve for the residuals (see :func:`check_batches`).
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from fedspark.algorithms.hetero_lr._kernels import IntArray
@@ -16,6 +20,14 @@ from fedspark.common import ConfigError
 
 MIN_BATCH_ROWS = 100
 """No party takes part in a batch of this many rows or fewer, whatever its feature count."""
+
+
+def batch_seed(job_seed: int | None, agreed_salt: bytes) -> int:
+    """The seed of the batch order: the job's own, or one no single party chose."""
+    if job_seed is not None:
+        return job_seed
+    digest = hashlib.sha256(b"fedspark-hetero-lr-batch-order\0" + agreed_salt).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
 
 
 def n_batches(n_rows: int, batch_size: int) -> int:

@@ -15,13 +15,12 @@ and reads u_g − 2y, i.e. the labels, in plaintext.
 from __future__ import annotations
 
 import math
-import secrets
 
 import numpy as np
 
 from fedspark.algorithms.hetero_lr import _wire
-from fedspark.algorithms.hetero_lr._alignment import check_alignment_guest
-from fedspark.algorithms.hetero_lr._batches import check_batches, epoch_batches, n_batches
+from fedspark.algorithms.hetero_lr._alignment import agree_salt, check_alignment_guest
+from fedspark.algorithms.hetero_lr._batches import batch_seed, check_batches, epoch_batches, n_batches
 from fedspark.algorithms.hetero_lr._common import (
     ComputeFactory,
     EpochCallback,
@@ -55,12 +54,13 @@ def train_guest(
     y = _signed_labels(ctx, data)
     n = len(data.ids)
     check_batches(ctx.job_id, f"the guest {ctx.party_id}", n, params.batch_size, len(data.feature_names) + 1)
-    check_alignment_guest(ctx.sub("align"), data.ids)
+    salt = agree_salt(ctx.sub("align"))
+    check_alignment_guest(ctx.sub("align"), data.ids, salt=salt)
     public_key = receive_public_key(ctx.sub("setup"), min_key_size)
     compute = make_compute(public_key)  # guest features plus a constant column for the intercept
     declare_features(ctx.sub("setup"), compute.n_features)
     n_hosts = len(ctx.hosts)
-    seed = params.seed if params.seed is not None else secrets.randbits(63)
+    seed = batch_seed(params.seed, salt)
     plan = {"seed": seed, "n_rows": n, "n_batches": n_batches(n, params.batch_size), "with_loss": n_hosts == 1}
     ctx.sub("setup").hosts.put("plan", plan)
     ctx.sub("setup").arbiter.put("plan", plan)

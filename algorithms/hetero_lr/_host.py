@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 
 from fedspark.algorithms.hetero_lr import _wire
-from fedspark.algorithms.hetero_lr._alignment import check_alignment_host
-from fedspark.algorithms.hetero_lr._batches import check_batches, epoch_batches, n_batches
+from fedspark.algorithms.hetero_lr._alignment import agree_salt, check_alignment_host
+from fedspark.algorithms.hetero_lr._batches import batch_seed, check_batches, epoch_batches, n_batches
 from fedspark.algorithms.hetero_lr._common import (
     ComputeFactory,
     EpochCallback,
@@ -52,11 +52,12 @@ def train_host(
     n = len(data.ids)
     who = f"the host {ctx.party_id}"
     check_batches(ctx.job_id, who, n, params.batch_size, len(data.feature_names))
-    check_alignment_host(ctx.sub("align"), data.ids)
+    salt = agree_salt(ctx.sub("align"))
+    check_alignment_host(ctx.sub("align"), data.ids, salt=salt)
     public_key = receive_public_key(ctx.sub("setup"), min_key_size)
     compute = make_compute(public_key)
     declare_features(ctx.sub("setup"), compute.n_features)
-    plan = _checked_plan(ctx, ctx.sub("setup").guest.get("plan"), n, params)
+    plan = _checked_plan(ctx, ctx.sub("setup").guest.get("plan"), n, params, batch_seed(params.seed, salt))
     codec = FixedPoint(public_key.n, params.frac_bits)
     w = initial_weights(params, compute.n_features)
     result = TrainResult(model=_model(ctx, data, w))
@@ -78,13 +79,18 @@ def train_host(
     return result
 
 
-def _checked_plan(ctx: Context, plan: object, n: int, params: HeteroLRParams) -> dict[str, Any]:
-    """The guest's plan, if it is the one this host derives from its own rows and the job's batch size."""
+def _checked_plan(ctx: Context, plan: object, n: int, params: HeteroLRParams, seed: int) -> dict[str, Any]:
+    """The guest's plan, if it is the one this host derives from its own rows, the job's batch size and
+    the agreed seed (so the guest does not choose which rows share a batch)."""
     keys = {"seed", "n_rows", "n_batches", "with_loss"}
     if not isinstance(plan, dict) or not keys <= plan.keys() or not isinstance(plan["seed"], int):
         raise ProtocolError(f"job {ctx.job_id}: the guest {ctx.guest.party.party_id} sent a malformed batch plan")
     if plan["n_rows"] != n:
         raise ProtocolError(f"job {ctx.job_id}: the guest plans {plan['n_rows']} rows, this host has {n}")
+    if plan["seed"] != seed:
+        raise ProtocolError(
+            f"job {ctx.job_id}: the guest {ctx.guest.party.party_id} sent a batch seed that is not the agreed one"
+        )
     expected = n_batches(n, params.batch_size)
     if plan["n_batches"] != expected:
         raise ProtocolError(

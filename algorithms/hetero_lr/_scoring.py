@@ -3,7 +3,8 @@
 Rows are paired by position: every party's scoring table has been aligned to
 the same ids, and each party puts its rows in the same order on its own
 (:func:`fedspark.arrow_bridge.in_key_order`: bucket, then ``xxhash64`` of
-the id with a salt the guest drew for the job, column ``_key``). Each host
+the id with the job's salt, agreed by commit-reveal (``_alignment.agree_salt``),
+column ``_key``). Each host
 computes its partial score X_h·w_h per row in ``mapInArrow``, orders the
 (``_key``, ``partial``) rows and sends them to the guest as a distributed
 table; bucket b is the host's partition b. Each guest task holds one bucket:
@@ -16,7 +17,8 @@ JVM (:func:`fedspark.arrow_bridge.arrow_column`).
 What crosses the wire: one float and one salted 64-bit hash of the id per
 aligned row per host (the host's share of the linear predictor, as in FATE's
 hetero LR prediction, and the key the guest can compute itself from ids it
-holds), and a row count. No weights, no features, no ids: the guest sees the
+holds: a host sends keys only after its own check that its ids are the
+guest's, by PSI or the same_ids equality test), and a row count. No weights, no features, no ids: the guest sees the
 sum a host contributes to each aligned row, never how it splits over the
 host's features, and the order of the host's file stays with the host.
 """

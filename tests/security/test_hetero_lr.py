@@ -216,6 +216,18 @@ def test_guest_sending_a_plan_with_more_batches_is_refused_by_the_host() -> None
         _train(xg, y, [xh], ids, params, {}, rewrites={GUEST.party_id: rewrite})
 
 
+def test_guest_choosing_the_batch_seed_is_refused_by_the_host() -> None:
+    """Without a job seed the batch order comes from the commit-reveal salt: a guest cannot pick which rows meet."""
+    xg, y, xh, ids = _synthetic(600)
+    params = HeteroLRParams(max_iter=1, batch_size=200)
+
+    def rewrite(tag: str, value: object) -> object:
+        return {**value, "seed": 12345} if tag.endswith("plan") and isinstance(value, dict) else value
+
+    with pytest.raises(ProtocolError, match=r"the guest 9999 sent a batch seed that is not the agreed one"):
+        _train(xg, y, [xh], ids, params, {}, rewrites={GUEST.party_id: rewrite})
+
+
 def test_arbiter_sending_a_short_key_is_refused_by_guest_and_host() -> None:
     """The arbiter picks the key; every other party checks it against its own floor, not the job's."""
     xg, y, xh, ids = _synthetic(300)
