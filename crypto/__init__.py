@@ -6,11 +6,14 @@ combine ciphertexts as integers; ``dot_many`` for X^T[[d]]), ``PrivateKey``
 from an ``ObfuscatorPool`` (Damgård–Jurik–Nielsen exponents, ``Exponent``).
 ``Packer`` packs several quantised values into one plaintext (BatchCrypt).
 ``split_secret``/``combine_secret``: Shamir sharing of short seeds (masking).
-The Arrow kernels (``encrypt_batches``, ``xtd_batches``, ...) run the same
-operations inside ``mapInArrow``. Ciphertexts cross the wire as fixed-width
-binary columns built by ``fedspark.arrow_bridge``.
+Batch math for algorithms (``quantise_features``, ``encrypt_values``, ``xtd``
+for X^T[[d]], ``merge_partials``) works on ints and numpy arrays only; the
+Spark kernels that run it inside ``mapInArrow`` belong to the algorithm and
+convert columns with ``fedspark.arrow_bridge`` (crypto never imports it).
+Ciphertexts cross the wire as fixed-width binary columns built there.
 """
 
+from fedspark.crypto._batch import encrypt_values, merge_partials, quantise_features, xtd
 from fedspark.crypto._errors import (
     DecodingOverflow,
     EncodingOverflow,
@@ -21,17 +24,6 @@ from fedspark.crypto._errors import (
     PeerKeyTooSmall,
 )
 from fedspark.crypto._fixed_point import DEFAULT_FRAC_BITS, FixedPoint
-from fedspark.crypto._kernels import (
-    add_batches,
-    add_plain_batches,
-    encrypt_batches,
-    merge_partials,
-    mul_scalar_batches,
-    obfuscator_batches,
-    quantise_features,
-    sum_batches,
-    xtd_batches,
-)
 from fedspark.crypto._keygen import security_level
 from fedspark.crypto._obfuscators import Exponent, ObfuscatorPool, exponent_bits
 from fedspark.crypto._packing import Packer
@@ -64,19 +56,14 @@ __all__ = [
     "PeerKeyTooSmall",
     "PrivateKey",
     "PublicKey",
-    "add_batches",
-    "add_plain_batches",
     "check_peer_key",
     "combine_secret",
-    "encrypt_batches",
+    "encrypt_values",
     "exponent_bits",
     "generate_keypair",
     "merge_partials",
-    "mul_scalar_batches",
-    "obfuscator_batches",
     "quantise_features",
     "security_level",
     "split_secret",
-    "sum_batches",
-    "xtd_batches",
+    "xtd",
 ]

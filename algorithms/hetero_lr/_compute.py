@@ -2,7 +2,7 @@
 
 The aligned table is collected once as Arrow and kept in the driver, so a
 mini-batch never pays for re-reading it. Two backends run the kernels of
-``_kernels`` over it:
+``_kernels`` (Paillier math from ``fedspark.crypto``) over it:
 
 - ``DriverCompute``: everything in the driver process. No Spark job per batch:
   best for small tables and small keys, where job latency would dominate.
@@ -27,18 +27,19 @@ from fedspark.algorithms.hetero_lr._kernels import (
     FloatArray,
     IntArray,
     encrypt_batches,
-    encrypt_values,
-    encrypted_gradient,
     gradient_batches,
     linear_predictor,
-    quantise_features,
 )
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
 from fedspark.arrow_bridge import ArrowKernel, collect_arrow, fixed_binary_to_ints, ints_to_fixed_binary, map_in_arrow
-from fedspark.crypto import FixedPoint, PublicKey
+from fedspark.crypto import FixedPoint, PublicKey, encrypt_values, merge_partials, quantise_features, xtd
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+# hetero_lr does not bound feature magnitude (scaling is a job step): refuse only
+# what int64 exponents cannot hold, instead of letting the cast corrupt it.
+_MAX_X_BITS = 63
 
 
 class PartyCompute(Protocol):
@@ -61,7 +62,7 @@ class DriverCompute:
         self, x: FloatArray, public_key: PublicKey, frac_bits: int, x_frac_bits: int, workers: int = 1
     ) -> None:
         self._x = np.ascontiguousarray(x, dtype=np.float64)
-        self._xq = quantise_features(self._x, x_frac_bits)
+        self._xq = quantise_features(self._x, x_frac_bits, _MAX_X_BITS)
         self._public_key = public_key
         self._codec = FixedPoint(public_key.n, frac_bits)
         self.n_rows, self.n_features = self._x.shape
@@ -74,7 +75,7 @@ class DriverCompute:
         return encrypt_values(self._public_key, self._codec, values)
 
     def gradient(self, rows: IntArray, enc: Sequence[int]) -> list[int]:
-        return encrypted_gradient(self._public_key, self._xq[rows], enc, self._workers)
+        return xtd(self._public_key, self._xq[rows], enc, workers=self._workers)
 
 
 
@@ -107,11 +108,8 @@ class SparkCompute(DriverCompute):
         table = pa.table({**columns, "enc": ints_to_fixed_binary(enc, self._public_key.ciphertext_width)})
         kernel = functools.partial(gradient_batches, n=self._public_key.n, feature_names=self._names)
         out = self._run(table, kernel, "feature int, partial binary")
-        merged = [1] * self.n_features
-        features = out.column("feature").to_numpy()
-        for j, c in zip(features.tolist(), fixed_binary_to_ints(out.column("partial"))):
-            merged[int(j)] = self._public_key.add(merged[int(j)], c)
-        return merged
+        features = out.column("feature").to_numpy().tolist()
+        return merge_partials(self._public_key, features, fixed_binary_to_ints(out.column("partial")), self.n_features)
 
     def _run(self, table: pa.Table, kernel: ArrowKernel, schema: str) -> pa.Table:
         df = self._spark.createDataFrame(table).repartition(self._partitions)

@@ -22,21 +22,16 @@ def test_exported_names() -> None:
         "PrivateKey",
         "PublicKey",
         "SECURE_MIN_KEY_SIZE",
-        "add_batches",
-        "add_plain_batches",
         "check_peer_key",
         "combine_secret",
-        "encrypt_batches",
+        "encrypt_values",
         "exponent_bits",
         "generate_keypair",
         "merge_partials",
-        "mul_scalar_batches",
-        "obfuscator_batches",
         "quantise_features",
         "security_level",
         "split_secret",
-        "sum_batches",
-        "xtd_batches",
+        "xtd",
     ]
     for name in crypto.__all__:
         assert getattr(crypto, name) is not None
