@@ -8,16 +8,24 @@ Message flow (every tag under ``<scope>.psi``; α is the guest's scalar, β_h ho
 2. ``reveal`` host → guest: its random and the outcome of its checks (nulls,
    unparsable, duplicates). ``reveals`` guest → hosts: every random, every
    problem. Each party opens all commitments and derives the same salt.
-3. ``blinded`` both ways: the guest sends {H(x)^α} to each host, host h sends
-   {H(y)^β_h}, each sorted by value (so the order says nothing about the
-   table's order).
+3. ``blinded`` both ways: the guest sends {H(x)^α} to each host; host h sends
+   {H(y)^β_h} only once it holds the guest's whole column. Each is sorted by
+   value (so the order says nothing about the table's order). The order of the
+   two sends matters: if hosts sent first, a guest could pass host A's points
+   to host B as if they were its own (and B's to A), get back H(y)^β_Aβ_B from
+   both and learn which ids A and B share, even ids it does not hold. A host's
+   points reach only hosts that have already re-blinded the guest's column.
 4. ``reblinded`` host → guest: pairs (H(x)^α, H(x)^αβ_h). The guest computes
    H(y)^β_hα itself; the ids whose double-blinded values meet are the
    intersection with host h, and the intersection of all hosts' is the result.
+   The guest checks that the pairs are exactly its values, each once, with
+   distinct re-blinded values, and that a host's points are distinct.
 5. ``matched`` guest → hosts: its size. ``intersection`` guest → host h: for
    each id in it, host h's own H(y)^β_h (which host h can map back to its
    rows) and the sort key H(x)^αβ_1 (the double-blinded value with the first
    host). Every party sorts by that key, so row i is the same person everywhere.
+   Each host checks that it got ``matched`` rows, each of its own values at
+   most once, with distinct 32-byte keys.
 """
 
 from __future__ import annotations
@@ -35,7 +43,7 @@ from fedspark.algorithms.psi._errors import (
     PsiInputError,
     PsiProtocolError,
 )
-from fedspark.algorithms.psi._group import check_scalar, random_scalar
+from fedspark.algorithms.psi._group import ELEMENT_BYTES, check_scalar, random_scalar
 from fedspark.algorithms.psi._ids import CANONICAL, IdType, canonical_ids, column_kind, local_problem
 from fedspark.algorithms.psi._kernels import hash_and_blind, reblind
 from fedspark.arrow_bridge import map_in_arrow
@@ -179,7 +187,7 @@ class _Side:
         kernel = functools.partial(reblind, scalar=self.scalar, source=BLINDED, target=REBLINDED, origin=origin)
         received = received.select(_binary(received, origin))
         schema = f"`{BLINDED}` binary, `{REBLINDED}` binary"
-        return map_in_arrow(received, kernel, schema).localCheckpoint(eager=True)
+        return _checkpoint(map_in_arrow(received, kernel, schema), origin)
 
     def result(self, keys: DataFrame, own_ids: int, matched: int, peers: dict[str, int], id_type: IdType) -> PsiResult:
         """This party's table restricted to ``keys`` (``(id, KEY)``), sorted by KEY."""
@@ -229,7 +237,7 @@ class _Guest(_Side):
             host.put_table("blinded", outgoing)
         # Re-blind every host's column before waiting for replies: the hosts re-blind ours meanwhile.
         theirs = [self.reblind(host.get_table("blinded", self.spark), name) for host, name in zip(hosts, names)]
-        peers = dict(zip(names, [t.count() for t in theirs]))
+        peers = {name: _distinct_count(their, name, "blinded points", BLINDED) for name, their in zip(names, theirs)}
         log.debug("%s: hosts' ids sent, received and re-blinded", self.me)
 
         matched: DataFrame | None = None
@@ -238,6 +246,15 @@ class _Guest(_Side):
             if (replied := replies.count()) != own_ids:
                 raise PsiProtocolError(name, f"re-blinded {replied} values, but it was sent {own_ids}")
             pairs = mine_df.join(replies, on=BLINDED, how="inner")  # (BLINDED, id, d)
+            # Every value we sent, once, each with its own re-blinded value: else one host point could
+            # match two of our ids, or one id could count twice (a row kept twice misaligns all after it).
+            ours, distinct = _counts(pairs, BLINDED, "d")
+            if not ours == distinct[BLINDED] == distinct["d"] == own_ids:
+                raise PsiProtocolError(
+                    name,
+                    f"re-blinded {distinct[BLINDED]} of the {own_ids} values it was sent into {distinct['d']} distinct "
+                    "values; each value must come back once, re-blinded",
+                )
             common = pairs.join(their, pairs["d"] == their[REBLINDED], "inner").select(
                 pairs[self.column], pairs["d"].alias(f"d{i}"), their[BLINDED].alias(f"b{i}")
             )
@@ -264,8 +281,12 @@ class _Host(_Side):
         if commits["mismatch"]:
             raise IdTypeMismatch(self.me, commits["mismatch"])
         self.stop(commits["problems"])
+        listed, parties = commits["commits"], len(self.ctx.hosts) + 1
+        if not isinstance(listed, (list, tuple)) or len(listed) != parties:
+            count = len(listed) if isinstance(listed, (list, tuple)) else type(listed).__name__
+            raise PsiProtocolError(name, f"relayed {count} commitments for the {parties} parties holding ids")
         position = self.ctx.hosts.parties.index(self.ctx.me) + 1
-        if commits["commits"][position] != _salt.commitment(self.random):
+        if listed[position] != _salt.commitment(self.random):
             raise PsiProtocolError(name, "relayed a commitment that is not this party's")
 
         id_type = IdType(commits["id_type"])
@@ -284,10 +305,12 @@ class _Host(_Side):
         log.debug("%s: salt agreed, ids checked", self.me)
         mine_df, own_ids = self.blind_own(ids, salt)
         log.debug("%s: own ids blinded", self.me)
-        guest.put_table("blinded", mine_df.select(BLINDED).orderBy(BLINDED))
-        log.debug("%s: own blinded ids sent", self.me)
+        # The guest's whole column first, then ours: a guest that saw our points before committing
+        # to its column could send them to another host as its own and learn which ids we share.
         theirs = guest.get_table("blinded", self.spark)
         log.debug("%s: guest's blinded ids received", self.me)
+        guest.put_table("blinded", mine_df.select(BLINDED).orderBy(BLINDED))
+        log.debug("%s: own blinded ids sent", self.me)
         replies = self.reblind(theirs, name)
         log.debug("%s: guest's blinded ids re-blinded", self.me)
         guest.put_table("reblinded", replies)
@@ -297,8 +320,22 @@ class _Host(_Side):
         count = _expect(guest.get("matched"), name, ("count",))["count"]
         if count == 0:
             raise EmptyIntersection(self.ctx.job_id, own_ids, f"{name} and its hosts")
+        if not isinstance(count, int) or not 0 <= count <= min(own_ids, peers[name]):
+            raise PsiProtocolError(name, f"announced {count!r} matches between {own_ids} and {peers[name]} ids")
         final = guest.get_table("intersection", self.spark)
-        keys = mine_df.join(final.select(_binary(final, name), final[KEY]), on=BLINDED, how="inner")
+        if KEY not in final.columns:
+            raise PsiProtocolError(name, f"sent an intersection without the column {KEY} ({final.schema.simpleString()})")
+        final = final.select(_binary(final, name), final[KEY]).localCheckpoint(eager=True)
+        # ``count`` rows, no value of ours twice (that row would be kept twice and misalign all after
+        # it) and distinct 32-byte keys (the order every party sorts by).
+        sent, distinct = _counts(final, BLINDED, KEY, widths=KEY)
+        if not sent == distinct[BLINDED] == distinct[KEY] == count or distinct["widths"] != {ELEMENT_BYTES}:
+            raise PsiProtocolError(
+                name,
+                f"announced {count} matches but sent {sent} rows with {distinct[BLINDED]} distinct values and "
+                f"{distinct[KEY]} distinct keys (of {sorted(distinct['widths'])} bytes)",
+            )
+        keys = mine_df.join(final, on=BLINDED, how="inner")
         keys = keys.select(self.column, KEY).localCheckpoint(eager=True)
         log.debug("%s: intersection received", self.me)
         if keys.count() != count:
@@ -335,6 +372,45 @@ def _binary(received: DataFrame, origin: str) -> Any:
     if first is None or not isinstance(first.dataType, BinaryType):
         raise PsiProtocolError(origin, f"sent a table without a binary column of blinded values ({received.schema.simpleString()})")
     return received[first.name].alias(BLINDED)
+
+
+def _checkpoint(df: DataFrame, origin: str) -> DataFrame:
+    """``df`` computed now; a kernel's refusal of ``origin``'s values surfaces as :class:`PsiProtocolError`.
+
+    A kernel raises in a Spark task, and the driver gets Spark's own exception
+    with the kernel's message in its text: the refusal is recognised there.
+    """
+    try:
+        return df.localCheckpoint(eager=True)
+    except Exception as exc:
+        marker = f"{PsiProtocolError.__name__}: PSI: party {origin} "
+        text = str(exc)
+        if marker not in text:
+            raise
+        raise PsiProtocolError(origin, text.split(marker, 1)[1].splitlines()[0].strip()) from None
+
+
+def _counts(df: DataFrame, *columns: str, widths: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Rows of ``df`` and distinct values of each of ``columns`` (and the set of byte lengths in ``widths``), in one Spark job."""
+    from pyspark.sql import functions as F
+
+    measures = [F.count(F.lit(1)), *[F.countDistinct(F.col(f"`{c}`")) for c in columns]]
+    if widths is not None:
+        measures.append(F.collect_set(F.length(F.col(f"`{widths}`"))))
+    row = df.agg(*measures).first()
+    assert row is not None
+    found: dict[str, Any] = {c: int(v) for c, v in zip(columns, row[1:])}
+    if widths is not None:
+        found["widths"] = set(row[-1]) if row[0] else {ELEMENT_BYTES}
+    return int(row[0]), found
+
+
+def _distinct_count(df: DataFrame, origin: str, what: str, column: str) -> int:
+    """Rows of ``df``, after checking that ``column`` holds no value twice."""
+    total, distinct = _counts(df, column)
+    if distinct[column] != total:
+        raise PsiProtocolError(origin, f"sent {total} {what} of which only {distinct[column]} are distinct")
+    return total
 
 
 def _pairs(replies: DataFrame, origin: str) -> DataFrame:
