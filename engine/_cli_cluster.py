@@ -24,7 +24,7 @@ def bench_arrow(
     repeats: Annotated[int, typer.Option(min=1, help="interleaved rounds of mapInArrow and the JVM baseline (best kept)")] = 3,
 ) -> None:
     """Rows/s of one scoring kernel via Row objects (rdd), mapInPandas and mapInArrow, vs Spark SQL in the JVM."""
-    from fedspark.engine._bench_arrow import run_arrow_bench
+    from fedspark.bench import run_arrow_bench
 
     out.print_json(data=run_arrow_bench(rows, cols, batch_rows=batch_rows, codec_rows=codec_rows, master=master,
                                         work_dir=work_dir, repeats=repeats))

@@ -66,6 +66,6 @@ def bench_federation(
     chunk: Annotated[str, typer.Option(help="the federation's chunk size (the bare baseline always uses 1MiB)")] = "1MiB",
 ) -> None:
     """MB/s of a message and a table through two real gateways vs bare gRPC and Spark alone; receiver peak RSS."""
-    from fedspark.engine._bench_federation import parse_size, run_federation_bench
+    from fedspark.bench import parse_size, run_federation_bench
 
     out.print_json(data=run_federation_bench(parse_size(size), partitions, parse_size(chunk)))

@@ -78,8 +78,8 @@ def bench_homo_nn(
     sim: Annotated[bool, typer.Option("--sim/--no-sim", help="simulated clients as Spark tasks (the only mode)")] = True,
 ) -> None:
     """Rounds/s of simulated clients on breast, and masked vs plaintext round time (one JSON object)."""
+    from fedspark.bench import run_homo_nn_bench
     from fedspark.common import ConfigError
-    from fedspark.engine._bench_homo_nn import run_homo_nn_bench
 
     if not sim:
         raise ConfigError("bench homo-nn measures simulated clients only: pass --sim")

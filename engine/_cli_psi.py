@@ -14,7 +14,7 @@ def bench_psi(
     rate_seconds: Annotated[float, typer.Option(help="seconds to time each libsodium rate (before and after)")] = 2.0,
 ) -> None:
     """ECDH PSI ids/s between two parties on loopback, vs the libsodium limit measured in the same run."""
-    from fedspark.engine._bench_psi import run_psi_bench
+    from fedspark.bench import run_psi_bench
     from fedspark.engine.cli import out
 
     out.print_json(data=run_psi_bench(rows, overlap, partitions=partitions, rate_seconds=rate_seconds))

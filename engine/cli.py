@@ -199,7 +199,7 @@ def bench_paillier(
     allow_insecure_key_size: Annotated[bool, typer.Option(help="permit keys under 2048 bits")] = False,
 ) -> None:
     """Paillier ops/s, fedspark vs phe (gmpy2) on one key, one core and both cores."""
-    from fedspark.engine._bench_paillier import run_paillier_bench
+    from fedspark.bench import run_paillier_bench
 
     out.print_json(data=run_paillier_bench(bits, seconds=seconds, allow_insecure=allow_insecure_key_size))
 
@@ -215,7 +215,7 @@ def bench_hetero_lr(
     compute: Annotated[str, typer.Option(help="auto, driver or spark")] = "auto",
 ) -> None:
     """Seconds per epoch of vertical LR on FATE's published shape, vs phe on the same epoch."""
-    from fedspark.engine._bench_hetero_lr import run_hetero_lr_bench
+    from fedspark.bench import run_hetero_lr_bench
 
     result = run_hetero_lr_bench(rows=rows, guest_features=guest_features, host_features=host_features,
                                  bits=bits, batch_size=batch_size, epochs=epochs, compute=compute)
@@ -229,7 +229,7 @@ def bench_scoring(
     memory: Annotated[str, typer.Option(help="spark.driver.memory of each party and of the baseline")] = "3g",
 ) -> None:
     """Federated scoring rows/s (guest + one host on loopback) vs plaintext scoring of the joined table."""
-    from fedspark.engine._bench_scoring import run_scoring_bench
+    from fedspark.bench import run_scoring_bench
 
     out.print_json(data=run_scoring_bench(rows=rows, cols=cols, memory=memory))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-LAYERS = ["common", "engine", "federation", "algorithms", "arrow_bridge", "storage", "crypto"]
+LAYERS = ["common", "engine", "federation", "algorithms", "arrow_bridge", "storage", "crypto", "bench"]
 
 
 @pytest.fixture(scope="module")

@@ -59,7 +59,7 @@ def peak_rss_mib() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m fedspark.engine._bench_federation_peer")
+    parser = argparse.ArgumentParser(prog="python -m fedspark.bench._federation_peer")
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--work-dir", required=True)
     parser.add_argument("--max-message-bytes", type=int, required=True)

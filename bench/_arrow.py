@@ -29,7 +29,7 @@ The wire codec part encodes and decodes a 1M-row table as Arrow IPC and,
 locally and only here, with Python's pickle (rows as tuples, the shape a
 row-oriented engine ships; and numpy columns, pickle's best case). fedspark
 never puts pickle on the wire: unpickling another organisation's bytes runs
-their code. This module is the one place in the engine allowed to import it
+their code. This module is the one place in fedspark allowed to import it
 (``tests/test_layers.py``), and it only ever loads bytes it just made.
 """
 

@@ -2,7 +2,7 @@
 
 Two party processes on loopback: this one sends (party 9999, with a Spark
 session for the table), a child receives (party 10000, see
-:mod:`._bench_federation_peer`). Two comparisons, each against a baseline
+:mod:`._federation_peer`). Two comparisons, each against a baseline
 measured in the same run:
 
 * ``send`` of one message of ``size`` bytes (a raw Arrow IPC stream of binary
@@ -83,7 +83,7 @@ def run_federation_bench(size: int, partitions: int | None = None, chunk_bytes: 
     spark = build_session("fedspark-bench-federation", {"spark.driver.memory": "1g"})
     with tempfile.TemporaryDirectory(prefix="fedspark-bench-fed-") as folder:
         peer = subprocess.Popen(
-            [sys.executable, "-m", "fedspark.engine._bench_federation_peer", "--job-id", job_id,
+            [sys.executable, "-m", "fedspark.bench._federation_peer", "--job-id", job_id,
              "--work-dir", folder, "--max-message-bytes", str(2 * size + (64 << 20))],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True, start_new_session=True,
             env={**os.environ, **GATEWAY_MALLOC_ENV},

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fedspark.engine._bench_arrow import codec_bench, receive_only, score_variants, write_table
+from fedspark.bench._arrow import codec_bench, receive_only, score_variants, write_table
 
 
 def test_all_variants_give_the_same_scores(spark: Any, tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fedspark.bench import parse_size
 from fedspark.common import ConfigError
-from fedspark.engine._bench_federation import parse_size
 
 FEDSPARK = [sys.executable, "-c", "from fedspark.engine.cli import main; main()"]
 

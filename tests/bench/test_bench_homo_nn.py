@@ -11,7 +11,7 @@ pytest.importorskip("torch")
 
 
 def test_bench_json_shape(spark: Any) -> None:
-    from fedspark.engine._bench_homo_nn import run_homo_nn_bench
+    from fedspark.bench import run_homo_nn_bench
 
     result = json.loads(json.dumps(run_homo_nn_bench(clients=4, rounds=2, masked_rounds=1, paillier_rounds=1,
                                                      paillier_key_size=1024, spark=spark)))

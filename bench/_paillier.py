@@ -444,7 +444,7 @@ def _versions() -> dict[str, str]:
     return {"gmpy2": gmpy2.version(), "gmp": gmpy2.mp_version(), "phe": getattr(phe, "__version__", "?")}
 
 
-if __name__ == "__main__":  # pragma: no cover - manual runs: python -m fedspark.engine._bench_paillier
+if __name__ == "__main__":  # pragma: no cover - manual runs: python -m fedspark.bench._paillier
     import json
     import sys
 
