@@ -98,9 +98,10 @@ def score_table(
     """Align, key, transform and score one party's validated table; the guest writes ``output``."""
     clock = _PhaseClock()
     frame, values = with_value_check(table)  # typed Parquet read for same_ids: values checked in this pass
-    aligned, n_rows, cells = _align(ctx.sub("align"), align, me, table, frame, salt, spark)
+    aligned, n_rows, cells, key_source = _align(ctx.sub("align"), align, me, table, frame, salt, spark)
     clock.lap("align")
-    keyed = aligned.select(order_key("id", salt).alias(KEY), *map(column_ref, aligned.columns))
+    kept = [c for c in aligned.columns if c != key_source or c == "id"]
+    keyed = aligned.select(order_key(key_source, salt).alias(KEY), *map(column_ref, kept))
     if transform is not None:
         keyed = apply_transform(keyed, transform, where=f"{me} scoring table")
     metrics: dict[str, Any] = {
@@ -256,9 +257,13 @@ def _read(
 
 def _align(
     ctx: Context, align: str, me: PartyRef, table: PartyTable, frame: DataFrame, salt: bytes, spark: SparkSession
-) -> tuple[DataFrame, int, dict[int, int]]:
-    """The rows every party holds, their count and their count per key cell, each party knowing only the
-    count of its own unmatched ids.
+) -> tuple[DataFrame, int, dict[int, int], str]:
+    """The rows every party holds, their count, their count per key cell, and the column the row keys
+    hash, each party knowing only the count of its own unmatched ids.
+
+    With PSI the row keys hash PSI's agreed order key (a double-blinded point), not the id: a guest
+    that announced host rows outside the intersection as matched (PSI cannot prove a match to the
+    host) then gets keys it cannot test candidate ids against.
 
     With PSI, every party keeps the intersection and learns nothing about the
     other parties' ids outside it; with ``same_ids`` the parties prove (a private
@@ -268,10 +273,11 @@ def _align(
     if align == "psi":
         from fedspark.algorithms.psi import align as psi_align
 
-        aligned = psi_align(ctx, frame, "id", spark).table
-        counts = collect_arrow(aligned.groupBy(order_cell(order_key("id", salt)).alias("group")).count()).to_pylist()
+        result = psi_align(ctx, frame, "id", spark, keep_order_key=True)
+        aligned, source = result.table, result.order_column
+        counts = collect_arrow(aligned.groupBy(order_cell(order_key(source, salt)).alias("group")).count()).to_pylist()
         cells = {int(c["group"]): int(c["count"]) for c in counts}
-        return aligned, sum(cells.values()), cells
+        return aligned, sum(cells.values()), cells, source
     cells = {int(g["group"]): int(g["rows"]) for g in table.tally}
     mine = digest_from_sums(sum(g["digest_low"] or 0 for g in table.tally), sum(g["digest_high"] or 0 for g in table.tally))
     check = check_alignment_guest if me.role is Role.GUEST else check_alignment_host
@@ -280,7 +286,7 @@ def _align(
     except IdsNotAligned as exc:
         # The read skipped the exact duplicate check; a repeated id may be why the digests differ.
         _explain_mismatch(ctx, me, table, exc)
-    return frame, table.n_rows, cells
+    return frame, table.n_rows, cells, "id"
 
 
 def _explain_mismatch(ctx: Context, me: PartyRef, table: PartyTable, error: IdsNotAligned) -> NoReturn:
