@@ -73,7 +73,7 @@ def blob_stream(size: int) -> bytes:
 def run_federation_bench(size: int, partitions: int | None = None, chunk_bytes: int = 1 << 20) -> dict[str, Any]:
     from fedspark.common import PartyRef, Role
     from fedspark.engine._spark import build_session
-    from fedspark.federation import Envelope, Federation, GrpcTransport, MessageKey, PayloadKind
+    from fedspark.federation import Envelope, Federation, GrpcTransport, MessageKey, PayloadKind, SendOptions
 
     sender, receiver = PartyRef(Role.GUEST, "9999"), PartyRef(Role.HOST, "10000")
     job_id = f"bench-federation-{int(time.time())}"
@@ -91,7 +91,8 @@ def run_federation_bench(size: int, partitions: int | None = None, chunk_bytes: 
         transport: GrpcTransport | None = None
         try:
             hello = _line(peer.stdout)
-            transport = GrpcTransport(sender, chunk_bytes=chunk_bytes, keep_until_read=False, connect_deadline_s=60.0, rpc_timeout_s=3600.0)
+            transport = GrpcTransport(sender, send=SendOptions(
+                chunk_bytes=chunk_bytes, keep_until_read=False, connect_deadline_s=60.0, rpc_timeout_s=3600.0))
             transport.set_routes({receiver.party_id: f"127.0.0.1:{hello['port']}"})
             transport.open_job(job_id, [sender, receiver])
 
@@ -110,7 +111,7 @@ def run_federation_bench(size: int, partitions: int | None = None, chunk_bytes: 
             started = time.perf_counter()
             df.mapInArrow(_discard, "n long").collect()
             spark_s = time.perf_counter() - started
-            from fedspark.federation._tables import send_table
+            from fedspark.federation.tables import send_table
 
             started = time.perf_counter()
             send_table(Federation(job_id, sender, [sender, receiver], transport), "table", df, receiver)
@@ -167,7 +168,7 @@ def _bare_stream(address: str, payload: bytes) -> float:
     """Seconds to push ``payload`` as a plain gRPC client stream of 1 MiB messages (no checks, no acks)."""
     import grpc
 
-    from fedspark.federation._grpc_server import CLIENT_CHANNEL_OPTIONS
+    from fedspark.federation.transport import CLIENT_CHANNEL_OPTIONS
 
     view = memoryview(payload)
     with grpc.insecure_channel(address, options=CLIENT_CHANNEL_OPTIONS) as channel:

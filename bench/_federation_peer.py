@@ -27,8 +27,8 @@ import grpc
 import pyarrow as pa
 
 from fedspark.common import PartyRef, Role
-from fedspark.federation import Federation, GrpcTransport
-from fedspark.federation._grpc_server import SERVER_OPTIONS
+from fedspark.federation import Federation, GatewayOptions, GrpcTransport
+from fedspark.federation.transport import SERVER_OPTIONS
 
 SENDER = PartyRef(Role.GUEST, "9999")
 RECEIVER = PartyRef(Role.HOST, "10000")
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     sink, sink_port, drained = start_bare_sink("127.0.0.1")
-    transport = GrpcTransport(RECEIVER, work_dir=Path(args.work_dir), max_message_bytes=args.max_message_bytes)
+    transport = GrpcTransport(RECEIVER, listen=GatewayOptions(work_dir=Path(args.work_dir), max_message_bytes=args.max_message_bytes))
     try:
         transport.open_job(args.job_id, [SENDER, RECEIVER])
         print(json.dumps({"port": transport.port, "sink_port": sink_port, "rss_mib": peak_rss_mib()}), flush=True)
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _read_table(federation: Federation, tag: str) -> tuple[int, int]:
     """Receive a table's manifest and partitions and read every spilled file back, batch by batch."""
-    from fedspark.federation._table_sink import part_seq
+    from fedspark.federation.tables import part_seq
 
     manifest = federation.recv(tag, SENDER)
     rows = size = 0

@@ -23,7 +23,7 @@ from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
 from fedspark.engine._outputs import party_dir, write_json, write_report
 from fedspark.engine._spark import build_session, jit_conf_for
-from fedspark.federation import Context, Federation, GrpcTransport, Sealer, TlsConfig
+from fedspark.federation import Context, Federation, GatewayOptions, GrpcTransport, Sealer, Security, TlsConfig
 from fedspark.storage import local_bytes
 
 if TYPE_CHECKING:
@@ -92,13 +92,17 @@ def run_party(
     _log_federation_to(out / "gateway.log")
     transport = GrpcTransport(
         me,
-        host=job.federation.host,
-        port=port,
-        tap_dir=tap_dir / f"{me.role.value}-{me.party_id}" if tap_dir else None,
-        tls=TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else None,
-        work_dir=out / "mailbox",
-        sealer=Sealer.from_dir(sealing_dir, me.party_id) if sealing_dir else None,
-        exchange=exchange,
+        listen=GatewayOptions(
+            host=job.federation.host,
+            port=port,
+            tap_dir=tap_dir / f"{me.role.value}-{me.party_id}" if tap_dir else None,
+            work_dir=out / "mailbox",
+        ),
+        security=Security(
+            tls=TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else None,
+            sealer=Sealer.from_dir(sealing_dir, me.party_id) if sealing_dir else None,
+            exchange=exchange,
+        ),
     )
     try:
         transport.gateway.open_job(job_id, parties)

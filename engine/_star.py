@@ -6,7 +6,7 @@ With ``federation: {topology: star}`` the embedded runner
   folder; with ``tls: true`` each party's certificate carries its public key
   and every party gets the others' certificates (the CA vouches for the keys),
   without TLS a table of public keys (the runner plays the federation operator
-  who distributes it with the route table; see ``fedspark.federation._seal``);
+  who distributes it with the route table; see ``fedspark.federation.security``);
 * with ``tls: true``, also issues the exchange a certificate naming it;
 * once every party's gateway listens, starts ``fedspark exchange`` on a free
   loopback port with the parties' gateways as its routes, and hands each party
@@ -57,7 +57,7 @@ class SealingKeys:
 
     def __init__(self, run_dir: Path, parties: list[PartyRef]) -> None:
         from fedspark.federation import SealingKey
-        from fedspark.federation._seal import KEY_FILE
+        from fedspark.federation.security import KEY_FILE
 
         self.root = run_dir / "sealing"
         self._keys = {ref.party_id: SealingKey.generate() for ref in parties}
@@ -74,7 +74,7 @@ class SealingKeys:
         return bytes.fromhex(key.public_hex) if key is not None else None
 
     def distribute_table(self) -> None:
-        from fedspark.federation._seal import PEERS_FILE, write_peer_keys
+        from fedspark.federation.security import PEERS_FILE, write_peer_keys
 
         table = {party: key.public_hex for party, key in self._keys.items()}
         for party in self._keys:
@@ -82,7 +82,7 @@ class SealingKeys:
 
     def distribute_certificates(self, tls_root: Path) -> None:
         """Copy every party's certificate (from ``<tls_root>/<party>/``) and the CA into each party's folder."""
-        from fedspark.federation._seal import CA_FILE, PEER_CERTS_DIR
+        from fedspark.federation.security import CA_FILE, PEER_CERTS_DIR
 
         for party in self._keys:
             peers = self.folder(party) / PEER_CERTS_DIR

@@ -6,182 +6,142 @@ scalars and Arrow IPC, never pickle) and hands keyed envelopes to a
 :class:`Transport`: :class:`LoopbackTransport` inside one process, or
 :class:`GrpcTransport` between gateways.
 
-The gRPC names (``GrpcTransport``, ``Gateway``, ``create_gateway``) and the
-certificate tools (``init_ca``, ``issue_party_cert``, which need
-``cryptography``) are loaded on first use, so code that only needs contexts and
-the loopback transport imports neither.
+This package exports what users and algorithms need; the parts live in
+subpackages by concern, each exporting the rest of its names for tests and
+tools: ``transport`` (sending and receiving, gateways), ``tables``
+(distributed tables), ``star`` (the exchange and relays) and ``security``
+(TLS, certificates, sealing).
+
+The gRPC names and the certificate tools (``init_ca``, ``issue_party_cert``,
+which need ``cryptography``) are loaded on first use, so code that only needs
+contexts and the loopback transport imports neither.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fedspark.federation._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
 from fedspark.federation._context import Context, Parties, Party
 from fedspark.federation._errors import (
     BindFailed,
     CertificateError,
     CodecError,
-    CorruptMessage,
     DeliveryFailed,
     DuplicateRecv,
     DuplicateSend,
     EmptyGroup,
-    ForwardFailed,
     HandshakeFailed,
-    IdentityMismatch,
     InvalidName,
     InvalidRoster,
     MessageRefused,
-    MessageTooLarge,
     NoRoute,
-    NotAMember,
     PayloadTooLarge,
     PeerSilent,
     PeerTimeout,
     PeerUnreachable,
     RefusalReason,
-    RelayRefused,
     SealBroken,
     SealingKeyError,
     SendRefused,
     TableIncomplete,
     TransportClosed,
-    UnknownDestination,
-    UnknownJob,
     UnknownParty,
-    UnknownPayloadKind,
-    UnsupportedPayload,
-    WrongRecipient,
 )
-from fedspark.federation._faults import ALWAYS, Fault, FaultEvent, FaultKind, FaultPlan
 from fedspark.federation._federation import Federation
-from fedspark.federation._loopback_transport import LoopbackHub, LoopbackTransport
-from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
-from fedspark.federation._message import Envelope, JobState, MessageKey, PayloadKind
-from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._table_source import RowCursor, TableRows
-from fedspark.federation._tap import RecordingTap
-from fedspark.federation._tls import TlsConfig
+from fedspark.federation._lazy import lazy_exports
+from fedspark.federation._message import Envelope, MessageKey, PayloadKind
 from fedspark.federation._transport import Transport
 from fedspark.federation.codec import decode_value, encode_value
 from fedspark.federation.loopback import PartyFunction, run_parties
+from fedspark.federation.security._tls import TlsConfig
+from fedspark.federation.tables._source import RowCursor, TableRows
+from fedspark.federation.transport._loopback import LoopbackHub, LoopbackTransport
 
 if TYPE_CHECKING:
-    from fedspark.federation._certs import CaFiles, PartyFiles, init_ca, issue_party_cert
-    from fedspark.federation._exchange import Exchange, create_exchange
-    from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
-    from fedspark.federation._grpc_server import create_gateway
-    from fedspark.federation._grpc_transport import GrpcTransport
-    from fedspark.federation._ping import PingFailed, PingResult, ping_peer
-    from fedspark.federation._seal import Sealer, SealingKey
+    from fedspark.federation.security._certs import init_ca, issue_party_cert
+    from fedspark.federation.security._seal import Sealer, SealingKey
+    from fedspark.federation.star._exchange import create_exchange
+    from fedspark.federation.transport._grpc import GatewayOptions, GrpcTransport, Heartbeats, Security, SendOptions
+    from fedspark.federation.transport._ping import PingFailed, ping_peer
+    from fedspark.federation.transport._server import create_gateway
 
-_LAZY = {
-    "Exchange": "fedspark.federation._exchange",
-    "create_exchange": "fedspark.federation._exchange",
-    "Sealer": "fedspark.federation._seal",
-    "SealingKey": "fedspark.federation._seal",
-    "DEFAULT_MAX_MESSAGE_BYTES": "fedspark.federation._gateway",
-    "Gateway": "fedspark.federation._gateway",
-    "create_gateway": "fedspark.federation._grpc_server",
-    "GrpcTransport": "fedspark.federation._grpc_transport",
-    "CaFiles": "fedspark.federation._certs",
-    "PartyFiles": "fedspark.federation._certs",
-    "init_ca": "fedspark.federation._certs",
-    "issue_party_cert": "fedspark.federation._certs",
-    "PingFailed": "fedspark.federation._ping",
-    "PingResult": "fedspark.federation._ping",
-    "ping_peer": "fedspark.federation._ping",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "GatewayOptions": "fedspark.federation.transport._grpc",
+        "GrpcTransport": "fedspark.federation.transport._grpc",
+        "Heartbeats": "fedspark.federation.transport._grpc",
+        "Security": "fedspark.federation.transport._grpc",
+        "SendOptions": "fedspark.federation.transport._grpc",
+        "create_gateway": "fedspark.federation.transport._server",
+        "PingFailed": "fedspark.federation.transport._ping",
+        "ping_peer": "fedspark.federation.transport._ping",
+        "create_exchange": "fedspark.federation.star._exchange",
+        "Sealer": "fedspark.federation.security._seal",
+        "SealingKey": "fedspark.federation.security._seal",
+        "init_ca": "fedspark.federation.security._certs",
+        "issue_party_cert": "fedspark.federation.security._certs",
+    },
+)
 
 __all__ = [
-    "ALWAYS",
-    "DEFAULT_CHUNK_BYTES",
-    "DEFAULT_MAX_MESSAGE_BYTES",
-    "DEFAULT_MEMORY_LIMIT_BYTES",
-    "MAX_CHUNK_BYTES",
+    # Algorithms: contexts, parties, and what a context hands back.
+    "Context",
+    "Parties",
+    "Party",
+    "RowCursor",
+    "TableRows",
+    # Wiring a party: the federation over a transport.
+    "Envelope",
+    "Federation",
+    "MessageKey",
+    "PayloadKind",
+    "Transport",
+    "decode_value",
+    "encode_value",
+    # In one process.
+    "LoopbackHub",
+    "LoopbackTransport",
+    "PartyFunction",
+    "run_parties",
+    # Between gateways.
+    "GatewayOptions",
+    "GrpcTransport",
+    "Heartbeats",
+    "Security",
+    "SendOptions",
+    "create_exchange",
+    "create_gateway",
+    "PingFailed",
+    "ping_peer",
+    # Identity and sealing.
+    "Sealer",
+    "SealingKey",
+    "TlsConfig",
+    "init_ca",
+    "issue_party_cert",
+    # Errors a sending or receiving party sees (the gateway's own refusals are in .transport).
     "BindFailed",
-    "CaFiles",
     "CertificateError",
     "CodecError",
-    "Context",
-    "CorruptMessage",
     "DeliveryFailed",
     "DuplicateRecv",
     "DuplicateSend",
     "EmptyGroup",
-    "Envelope",
-    "Exchange",
-    "Fault",
-    "FaultEvent",
-    "FaultKind",
-    "FaultPlan",
-    "Federation",
-    "ForwardFailed",
-    "Gateway",
-    "GrpcTransport",
     "HandshakeFailed",
-    "IdentityMismatch",
     "InvalidName",
     "InvalidRoster",
-    "JobState",
-    "LoopbackHub",
-    "LoopbackTransport",
-    "MessageKey",
     "MessageRefused",
-    "MessageTooLarge",
     "NoRoute",
-    "NotAMember",
-    "Parties",
-    "Party",
-    "PartyFiles",
-    "PartyFunction",
-    "PayloadKind",
     "PayloadTooLarge",
     "PeerSilent",
     "PeerTimeout",
     "PeerUnreachable",
-    "PingFailed",
-    "PingResult",
-    "ReceivedPayload",
-    "RecordingTap",
     "RefusalReason",
-    "RelayRefused",
-    "RowCursor",
     "SealBroken",
-    "Sealer",
-    "SealingKey",
     "SealingKeyError",
     "SendRefused",
     "TableIncomplete",
-    "TableRows",
-    "TlsConfig",
-    "Transport",
     "TransportClosed",
-    "UnknownDestination",
-    "UnknownJob",
     "UnknownParty",
-    "UnknownPayloadKind",
-    "UnsupportedPayload",
-    "WrongRecipient",
-    "create_exchange",
-    "create_gateway",
-    "decode_value",
-    "encode_value",
-    "init_ca",
-    "issue_party_cert",
-    "ping_peer",
-    "run_parties",
 ]

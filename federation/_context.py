@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import DataFrame, SparkSession
 
-    from fedspark.federation._table_source import TableRows
+    from fedspark.federation.tables._source import TableRows
 
 _SEPARATOR = "."
 
@@ -67,19 +67,19 @@ class Party:
 
     def put_table(self, name: str, df: DataFrame) -> None:
         """Send a distributed table (a Spark DataFrame) to this party under ``name``."""
-        from fedspark.federation._tables import send_table
+        from fedspark.federation.tables._tables import send_table
 
         send_table(self._ctx.federation, self._ctx.tag(name), df, self._require(f"put table {name!r}"))
 
     def get_table(self, name: str, spark: SparkSession) -> DataFrame:
         """Receive the distributed table this party sent under ``name`` as a DataFrame of ``spark``."""
-        from fedspark.federation._tables import recv_table
+        from fedspark.federation.tables._tables import recv_table
 
         return recv_table(self._ctx.federation, self._ctx.tag(name), self._require(f"get table {name!r}"), spark)
 
     def get_table_rows(self, name: str) -> TableRows:
         """Receive the distributed table this party sent under ``name`` for reading by row position."""
-        from fedspark.federation._tables import recv_table_rows
+        from fedspark.federation.tables._tables import recv_table_rows
 
         return recv_table_rows(self._ctx.federation, self._ctx.tag(name), self._require(f"get table {name!r}"))
 

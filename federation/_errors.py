@@ -444,7 +444,7 @@ class UnknownDestination(MessageRefused):
 
 
 class RelayRefused(MessageRefused):
-    """A party's gateway will not forward a message an executor handed it (see ``_relay``).
+    """A party's gateway will not forward a message an executor handed it (see ``star._relay``).
 
     Only this party's executors, holding the per-table token the driver
     registered, may make the gateway send in the party's name: anyone else who

@@ -22,10 +22,10 @@ from fedspark.federation._errors import (
     UnknownParty,
 )
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
-from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._table_sink import SinkTarget
 from fedspark.federation._transport import Transport
 from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
+from fedspark.federation.tables._sink import SinkTarget
+from fedspark.federation.transport._spill import ReceivedPayload
 
 _SINGLE_ROLES = (Role.GUEST, Role.ARBITER)
 

@@ -14,8 +14,8 @@ from types import TracebackType
 
 from fedspark.common import PartyRef
 from fedspark.federation._message import Envelope, MessageKey
-from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._table_sink import SinkTarget
+from fedspark.federation.tables._sink import SinkTarget
+from fedspark.federation.transport._spill import ReceivedPayload
 
 
 class Transport(abc.ABC):
@@ -74,7 +74,7 @@ class Transport(abc.ABC):
         """Where Spark executors hand ``key``'s table partitions over themselves (see ``send_table``).
 
         For a networked transport that is this party's own gateway, which
-        forwards them to the peer (``_relay``). None (the default) means
+        forwards them to the peer (``star._relay``). None (the default) means
         executors cannot reach this transport, as for an in-process one: the
         driver then sends the table.
         """

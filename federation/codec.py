@@ -25,7 +25,6 @@ from google.protobuf.message import DecodeError
 from fedspark.common import PartyRef, Role
 from fedspark.federation import _arrow_ipc
 from fedspark.federation import federation_pb2 as pb
-from fedspark.federation._chunks import ChunkPart, Header
 from fedspark.federation._errors import CodecError, UnknownPayloadKind
 from fedspark.federation._message import (
     Heartbeat,
@@ -36,6 +35,7 @@ from fedspark.federation._message import (
     Receipt,
     TransferAck,
 )
+from fedspark.federation.transport._chunks import ChunkPart, Header
 
 MAX_DEPTH = 64
 """Deepest nesting of lists/dicts; protobuf's own parser stops at 100."""

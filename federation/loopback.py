@@ -15,7 +15,7 @@ from typing import TypeVar
 from fedspark.common import PartyRef
 from fedspark.federation._context import Context
 from fedspark.federation._federation import Federation
-from fedspark.federation._loopback_transport import LoopbackHub
+from fedspark.federation.transport._loopback import LoopbackHub
 
 T = TypeVar("T")
 

@@ -64,7 +64,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def grpc_network_factory() -> Iterator[Callable[..., dict[str, GrpcTransport]]]:
     """Port-0 gateways and transports for a job's parties, routed to each other; closed after the test.
 
-    Options: chunk size, deadlines, tap (see ``grpc_network`` in tests/federation for the plain form).
+    Options: ``GrpcTransport``'s (``send=SendOptions(...)``, ``heartbeats``, ``security``), a tap
+    (see ``grpc_network`` in tests/federation for the plain form).
     """
     from fedspark.federation import GrpcTransport, create_gateway
 
@@ -78,7 +79,8 @@ def grpc_network_factory() -> Iterator[Callable[..., dict[str, GrpcTransport]]]:
         transport_options: Mapping[str, Mapping[str, Any]] | None = None,
         **options: Any,
     ) -> dict[str, GrpcTransport]:
-        """``gateway_options`` / ``transport_options`` are per party id, ``options`` for all transports."""
+        """``gateway_options`` (``create_gateway``'s) and ``transport_options`` (``GrpcTransport``'s) are per
+        party id, ``options`` (``GrpcTransport``'s) for all transports."""
         transports: dict[str, GrpcTransport] = {}
         for party_id in dict.fromkeys(p.party_id for p in members):
             tap_dir = tap_root / party_id if tap_root is not None else None

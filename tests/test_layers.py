@@ -99,3 +99,22 @@ def test_the_pickle_baseline_stays_local() -> None:
     for rel in PICKLE_BASELINE:
         imports = _imports(REPO / rel)
         assert not [name for name in imports if name.startswith(("fedspark.federation", "grpc"))], rel
+
+
+def test_no_module_outside_the_federation_imports_its_private_modules() -> None:
+    """'Private' means private: other packages and the tests use what an ``__init__`` exports."""
+    offenders = []
+    for layer in [*sorted(FORBIDDEN), "engine", "tests"]:
+        if layer == "federation":
+            continue
+        for path in sorted((REPO / layer).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+                if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    modules = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                for module in modules:
+                    parts = module.split(".")
+                    if (parts[:2] == ["fedspark", "federation"] and module != "fedspark.federation._generate"
+                            and any(p.startswith("_") for p in parts[2:])):
+                        offenders.append(f"{path.relative_to(REPO)} imports {module}")
+    assert not offenders, "\n".join(offenders)

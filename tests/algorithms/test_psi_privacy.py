@@ -22,7 +22,7 @@ from pyspark.sql import SparkSession
 
 from fedspark.algorithms.psi import PsiResult, align
 from fedspark.common import PartyRef, Role
-from fedspark.federation import Context, Federation, GrpcTransport, create_gateway
+from fedspark.federation import Context, Federation, GrpcTransport, SendOptions, create_gateway
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -43,7 +43,7 @@ COMMON, GUEST_ONLY, HOST_ONLY = _ids("common", 40), _ids("guest-only", 40), _ids
 def psi_run(spark: SparkSession, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """One PSI over real gateways with a tap each; yields both results, both outputs and both taps."""
     tap = tmp_path_factory.mktemp("psi-tap")
-    transports = {p.party_id: GrpcTransport(create_gateway(p.party_id, tap_dir=tap / p.party_id)[0], connect_deadline_s=10)
+    transports = {p.party_id: GrpcTransport(create_gateway(p.party_id, tap_dir=tap / p.party_id)[0], send=SendOptions(connect_deadline_s=10))
                   for p in (GUEST, HOST)}
     routes = {pid: f"127.0.0.1:{t.gateway.port}" for pid, t in transports.items()}
     for transport in transports.values():

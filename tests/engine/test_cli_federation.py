@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fedspark.federation import Gateway, create_gateway
+from fedspark.federation import create_gateway
+from fedspark.federation.transport import Gateway
 
 FEDSPARK = [sys.executable, "-c", "from fedspark.engine.cli import main; main()"]
 

@@ -12,16 +12,11 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from fault_injection import Injector
 
 from fedspark.common import PartyRef, Role
-from fedspark.federation import (
-    Gateway,
-    GrpcTransport,
-    LoopbackHub,
-    TlsConfig,
-    Transport,
-    create_gateway,
-)
+from fedspark.federation import GrpcTransport, LoopbackHub, SendOptions, TlsConfig, Transport, create_gateway
+from fedspark.federation.transport import Gateway
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -49,6 +44,12 @@ def _no_thread_left_behind() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not left, f"threads left behind: {left}"
+
+
+@pytest.fixture
+def inject(monkeypatch: pytest.MonkeyPatch) -> Injector:
+    """Fault plans for gateways (``inject.gateway``) and transports (``inject.sender``), undone after the test."""
+    return Injector(monkeypatch)
 
 
 @pytest.fixture
@@ -84,7 +85,7 @@ def loopback_network() -> Iterator[Network]:
 @pytest.fixture
 def grpc_network(grpc_network_factory: Callable[..., dict[str, GrpcTransport]]) -> Network:
     def connect(job_id: str, members: Sequence[PartyRef]) -> dict[str, Transport]:
-        return dict(grpc_network_factory(job_id, members, connect_deadline_s=2.0))
+        return dict(grpc_network_factory(job_id, members, send=SendOptions(connect_deadline_s=2.0)))
 
     return connect
 

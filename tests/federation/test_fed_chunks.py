@@ -8,8 +8,17 @@ from pathlib import Path
 import pytest
 
 from fedspark.common import PartyRef, Role
-from fedspark.federation import CorruptMessage, Envelope, Gateway, MessageKey, UnknownJob
-from fedspark.federation._chunks import ChunkPart, Header, checksum, reassemble, split
+from fedspark.federation import Envelope, MessageKey
+from fedspark.federation.transport import (
+    ChunkPart,
+    CorruptMessage,
+    Gateway,
+    Header,
+    UnknownJob,
+    checksum,
+    reassemble,
+    split,
+)
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")

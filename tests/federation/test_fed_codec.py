@@ -14,10 +14,9 @@ import pyarrow as pa
 import pytest
 
 from fedspark.common import FederationError, PartyRef, Role
-from fedspark.federation import CodecError, MessageKey, PayloadKind, _arrow_ipc, codec, decode_value, encode_value
+from fedspark.federation import CodecError, MessageKey, PayloadKind, codec, decode_value, encode_value
 from fedspark.federation import federation_pb2 as pb
-from fedspark.federation._chunks import ChunkPart, Header
-from fedspark.federation._message import Receipt
+from fedspark.federation.transport import ChunkPart, Header, Receipt
 
 FEDERATION_DIR = Path(codec.__file__).resolve().parent
 
@@ -169,13 +168,20 @@ def test_nesting_depth_is_bounded() -> None:
         encode_value(value)
 
 
+def _ipc_stream(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
 GARBAGE: list[tuple[str, bytes]] = [
     ("empty", b""),
     ("0xff run", b"\xff" * 16),
     ("truncated field", b"\x32\x10abc"),
     ("invalid utf-8 string", pb.Value(bytes_value=b"\xff\xfe").SerializeToString().replace(b"\x3a", b"\x32", 1)),
     ("arrow kind with garbage ipc", pb.Value(arrow_value=pb.ArrowValue(kind=pb.ARROW_KIND_TABLE, ipc_stream=b"nope")).SerializeToString()),
-    ("ndarray without metadata", pb.Value(arrow_value=pb.ArrowValue(kind=pb.ARROW_KIND_NDARRAY, ipc_stream=_arrow_ipc.table_to_ipc(pa.table({"x": [1]})))).SerializeToString()),
+    ("ndarray without metadata", pb.Value(arrow_value=pb.ArrowValue(kind=pb.ARROW_KIND_NDARRAY, ipc_stream=_ipc_stream(pa.table({"x": [1]})))).SerializeToString()),
     ("unknown arrow kind", pb.Value(arrow_value=pb.ArrowValue(kind=99, ipc_stream=b"")).SerializeToString()),  # type: ignore[arg-type]
     ("empty big int", pb.Value(big_int_value=b"").SerializeToString()),
 ]

@@ -22,16 +22,14 @@ import grpc
 import numpy as np
 import pyarrow as pa
 import pytest
+from fault_injection import FaultKind, FaultPlan, Injector
 
 from fedspark.common import PartyRef, Role
 from fedspark.federation import (
     CodecError,
     Envelope,
-    Exchange,
-    FaultKind,
-    FaultPlan,
     Federation,
-    Gateway,
+    GatewayOptions,
     GrpcTransport,
     MessageKey,
     PayloadKind,
@@ -41,17 +39,19 @@ from fedspark.federation import (
     Sealer,
     SealingKey,
     SealingKeyError,
+    Security,
+    SendOptions,
     SendRefused,
     codec,
     create_exchange,
-    create_gateway,
     decode_value,
     encode_value,
     init_ca,
     issue_party_cert,
 )
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import split
+from fedspark.federation.star import Exchange
+from fedspark.federation.transport import split
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -74,20 +74,21 @@ def star(tmp_path: Path) -> Iterator[Star]:
 
     def make(**exchange_options: object) -> tuple[Exchange, dict[str, GrpcTransport]]:
         tls = exchange_options.pop("party_tls", None)
-        transport_options = exchange_options.pop("transport_options", {})
+        memory_limits: dict[str, int] = exchange_options.pop("memory_limit_bytes", {})  # type: ignore[assignment]
+        sending: dict[str, dict[str, float]] = exchange_options.pop("send", {})  # type: ignore[assignment]
         sealers = _sealers(GUEST.party_id, HOST.party_id)
-        gateway_faults = exchange_options.pop("gateway_faults", {})
         exchange = create_exchange(tap_dir=tmp_path / "exchange-tap", **exchange_options)  # type: ignore[arg-type]
         transports: dict[str, GrpcTransport] = {}
         for ref in MEMBERS:
-            gateway: Gateway | PartyRef = ref
-            if ref.party_id in gateway_faults:  # type: ignore[operator]
-                gateway, _ = create_gateway(ref.party_id, faults=gateway_faults[ref.party_id],  # type: ignore[index]
-                                            relays=(exchange.name,))
-            transports[ref.party_id] = GrpcTransport(
-                gateway, sealer=sealers[ref.party_id], exchange=exchange.name, work_dir=tmp_path / ref.party_id,
-                tls=tls[ref.party_id] if isinstance(tls, dict) else None, connect_deadline_s=5,
-                **transport_options.get(ref.party_id, {}),  # type: ignore[attr-defined]
+            pid = ref.party_id
+            listen = GatewayOptions(work_dir=tmp_path / pid)
+            if pid in memory_limits:
+                listen = GatewayOptions(work_dir=tmp_path / pid, memory_limit_bytes=memory_limits[pid])
+            transports[pid] = GrpcTransport(
+                ref,
+                listen=listen,
+                send=SendOptions(**{"connect_deadline_s": 5, **sending.get(pid, {})}),  # type: ignore[arg-type]
+                security=Security(tls[pid] if isinstance(tls, dict) else None, sealers[pid], exchange.name),
             )
         exchange.set_routes({p: f"127.0.0.1:{t.port}" for p, t in transports.items()})
         for transport in transports.values():
@@ -150,7 +151,7 @@ def test_values_cross_the_star_and_the_exchange_sees_only_sealed_bytes(star: Sta
 
 
 def test_a_large_spilled_message_crosses_in_many_chunks(star: Star, tmp_path: Path) -> None:
-    _, transports = star(transport_options={"10000": {"memory_limit_bytes": 1 << 16}, "9999": {"chunk_bytes": 1 << 16}})
+    _, transports = star(memory_limit_bytes={"10000": 1 << 16}, send={"9999": {"chunk_bytes": 1 << 16}})
     guest, host = _federations(transports)
     table = pa.table({"x": np.random.default_rng(1).random(300_000)})  # 2.4 MB, 3 seal segments, ~37 chunks
     guest.send("big", table, HOST)
@@ -220,9 +221,9 @@ def test_the_exchange_acks_nothing_the_receiver_did_not_store(star: Star) -> Non
 
 
 @pytest.mark.parametrize("kind", [FaultKind.CORRUPT, FaultKind.DROP, FaultKind.KILL_AFTER_WRITE])
-def test_faults_on_the_way_to_the_exchange_still_deliver_once(star: Star, kind: FaultKind) -> None:
-    _, transports = star(transport_options={"9999": {"chunk_bytes": 1024, "faults": FaultPlan.of(kind, 3, tag="w"),
-                                                     "rpc_timeout_s": 2.0}})
+def test_faults_on_the_way_to_the_exchange_still_deliver_once(star: Star, inject: Injector, kind: FaultKind) -> None:
+    _, transports = star(send={"9999": {"chunk_bytes": 1024, "rpc_timeout_s": 2.0}})
+    inject.sender(transports["9999"], FaultPlan.of(kind, 3, tag="w"))
     guest, host = _federations(transports)
     value = np.arange(5000, dtype=np.int64)
     guest.send("w", value, HOST)
@@ -232,10 +233,12 @@ def test_faults_on_the_way_to_the_exchange_still_deliver_once(star: Star, kind: 
 
 
 @pytest.mark.parametrize("kind", [FaultKind.KILL_AFTER_WRITE, FaultKind.KILL, FaultKind.CORRUPT])
-def test_faults_at_the_receiving_gateway_reach_the_sender_through_the_exchange(star: Star, kind: FaultKind) -> None:
+def test_faults_at_the_receiving_gateway_reach_the_sender_through_the_exchange(
+    star: Star, inject: Injector, kind: FaultKind
+) -> None:
     """KILL_AFTER_WRITE: the receiver wrote chunk 3 and the ack was lost; the resend resumes after it."""
-    plan = FaultPlan.of(kind, 3, tag="w")
-    _, transports = star(gateway_faults={"10000": plan}, transport_options={"9999": {"chunk_bytes": 1024}})
+    _, transports = star(send={"9999": {"chunk_bytes": 1024}})
+    plan = inject.gateway(transports["10000"].gateway, FaultPlan.of(kind, 3, tag="w"))
     guest, host = _federations(transports)
     value = np.arange(5000, dtype=np.int64)
     guest.send("w", value, HOST)

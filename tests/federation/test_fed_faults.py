@@ -13,14 +13,12 @@ from pathlib import Path
 
 import grpc
 import pytest
+from fault_injection import ALWAYS, FaultKind, FaultPlan, Injector
 
 from fedspark.common import FederationError, PartyRef, Role
 from fedspark.federation import (
-    ALWAYS,
     DeliveryFailed,
     Envelope,
-    FaultKind,
-    FaultPlan,
     Federation,
     GrpcTransport,
     MessageKey,
@@ -28,12 +26,13 @@ from fedspark.federation import (
     PeerTimeout,
     PeerUnreachable,
     RefusalReason,
+    SendOptions,
     SendRefused,
     codec,
 )
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import ChunkPart, header_of, split
+from fedspark.federation.transport import ChunkPart, header_of, split
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -50,18 +49,16 @@ def message(tag: str = "w") -> Envelope:
     return Envelope(MessageKey(JOB, tag, HOST, GUEST), PAYLOAD, PayloadKind.RAW)
 
 
-def network(connect: Connect, tmp_path: Path, *, sender: FaultPlan | None = None, gateway: FaultPlan | None = None,
-            **options: float) -> dict[str, GrpcTransport]:
+def network(connect: Connect, tmp_path: Path, inject: Injector, *, sender: FaultPlan | None = None,
+            gateway: FaultPlan | None = None, **options: float) -> dict[str, GrpcTransport]:
     """Host sends to guest; ``sender`` damages what the host sends, ``gateway`` what the guest's gateway gets."""
     settings = {"chunk_bytes": CHUNK, "connect_deadline_s": 3.0, **options}
-    return connect(
-        JOB,
-        MEMBERS,
-        tap_root=tmp_path,
-        gateway_options={"9999": {"faults": gateway}} if gateway else None,
-        transport_options={"10000": {"faults": sender}} if sender else None,
-        **settings,
-    )
+    net = connect(JOB, MEMBERS, tap_root=tmp_path, send=SendOptions(**settings))  # type: ignore[arg-type]
+    if sender is not None:
+        inject.sender(net["10000"], sender)
+    if gateway is not None:
+        inject.gateway(net["9999"].gateway, gateway)
+    return net
 
 
 def assert_delivered_once(net: dict[str, GrpcTransport], tmp_path: Path, tag: str = "w") -> None:
@@ -74,7 +71,7 @@ def assert_delivered_once(net: dict[str, GrpcTransport], tmp_path: Path, tag: st
 
 @pytest.fixture
 def sent_indices(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
-    """How often each chunk index left the sender."""
+    """How often each chunk index was encoded for sending (a chunk the sender's faults drop counts too)."""
     counts: Counter[int] = Counter()
     real = codec.transfer_chunk_to_proto
 
@@ -106,6 +103,7 @@ IDS = [f"{kind}@{chunk}" + ("-long" if extra.get("delay_s", 0) > 1 else "") for 
 def test_each_fault_ends_with_the_value_delivered_once(
     grpc_network_factory: Connect,
     tmp_path: Path,
+    inject: Injector,
     sent_indices: Counter[int],
     side: str,
     kind: str,
@@ -114,7 +112,7 @@ def test_each_fault_ends_with_the_value_delivered_once(
 ) -> None:
     plan = FaultPlan.of(kind, chunk, tag="w", delay_s=extra.get("delay_s", 0.0))
     faults = {"sender": plan} if side == "sender" else {"gateway": plan}
-    net = network(grpc_network_factory, tmp_path, rpc_timeout_s=0.8, **faults)  # type: ignore[arg-type]
+    net = network(grpc_network_factory, tmp_path, inject, rpc_timeout_s=0.8, **faults)  # type: ignore[arg-type]
     net["10000"].send(message())
     assert [(event.kind, event.chunk) for event in plan.fired] == [(FaultKind(kind), chunk)]
     assert_delivered_once(net, tmp_path)
@@ -127,11 +125,11 @@ def test_each_fault_ends_with_the_value_delivered_once(
 
 
 def test_a_lost_final_ack_is_a_duplicate_not_a_second_value(
-    grpc_network_factory: Connect, tmp_path: Path, sent_indices: Counter[int]
+    grpc_network_factory: Connect, tmp_path: Path, inject: Injector, sent_indices: Counter[int]
 ) -> None:
     """The gateway stores the whole message, then the stream dies before the 'complete' ack."""
     plan = FaultPlan.of(FaultKind.KILL_AFTER_WRITE, LAST)
-    net = network(grpc_network_factory, tmp_path, gateway=plan)
+    net = network(grpc_network_factory, tmp_path, inject, gateway=plan)
     value = {"gradient": [0.5, -1.25], "n": 2**100}
     Federation(JOB, HOST, MEMBERS, net["10000"]).send("g", value, to=GUEST)
     guest = Federation(JOB, GUEST, MEMBERS, net["9999"], timeout_s=0.3)
@@ -140,8 +138,10 @@ def test_a_lost_final_ack_is_a_duplicate_not_a_second_value(
     assert len(list((tmp_path / "9999").glob("*.bin"))) == 1
 
 
-def test_a_replayed_stream_after_delivery_yields_nothing(grpc_network_factory: Connect, tmp_path: Path) -> None:
-    net = network(grpc_network_factory, tmp_path)
+def test_a_replayed_stream_after_delivery_yields_nothing(
+    grpc_network_factory: Connect, tmp_path: Path, inject: Injector
+) -> None:
+    net = network(grpc_network_factory, tmp_path, inject)
     net["10000"].send(message())
     assert net["9999"].recv(message().key, timeout_s=2) == PAYLOAD
     channel = grpc.insecure_channel(f"127.0.0.1:{net['9999'].port}")
@@ -158,9 +158,11 @@ def test_a_replayed_stream_after_delivery_yields_nothing(grpc_network_factory: C
         net["9999"].recv(message().key, timeout_s=0.2)
 
 
-def test_a_chunk_corrupted_every_time_is_refused_not_decoded(grpc_network_factory: Connect, tmp_path: Path) -> None:
+def test_a_chunk_corrupted_every_time_is_refused_not_decoded(
+    grpc_network_factory: Connect, tmp_path: Path, inject: Injector
+) -> None:
     plan = FaultPlan.of(FaultKind.CORRUPT, 2, times=ALWAYS)
-    net = network(grpc_network_factory, tmp_path, sender=plan)
+    net = network(grpc_network_factory, tmp_path, inject, sender=plan)
     with pytest.raises(SendRefused) as info:
         net["10000"].send(message())
     error = info.value
@@ -169,16 +171,18 @@ def test_a_chunk_corrupted_every_time_is_refused_not_decoded(grpc_network_factor
     assert list((tmp_path / "9999").glob("*.bin")) == []
 
 
-def test_a_chunk_truncated_every_time_is_refused(grpc_network_factory: Connect, tmp_path: Path) -> None:
+def test_a_chunk_truncated_every_time_is_refused(grpc_network_factory: Connect, tmp_path: Path, inject: Injector) -> None:
     """Truncation keeps the sender's checksum, so it is caught as a mismatch (a short chunk
     with a matching checksum is caught by its announced size: see test_fed_mailbox)."""
-    net = network(grpc_network_factory, tmp_path, gateway=FaultPlan.of(FaultKind.TRUNCATE, 1, times=ALWAYS))
+    net = network(grpc_network_factory, tmp_path, inject, gateway=FaultPlan.of(FaultKind.TRUNCATE, 1, times=ALWAYS))
     with pytest.raises(SendRefused, match=r"checksum mismatch in chunk 1 \(3 times in a row"):
         net["10000"].send(message())
 
 
-def test_a_chunk_lost_every_time_ends_in_a_clear_error(grpc_network_factory: Connect, tmp_path: Path) -> None:
-    net = network(grpc_network_factory, tmp_path, sender=FaultPlan.of(FaultKind.DROP, 4, times=ALWAYS))
+def test_a_chunk_lost_every_time_ends_in_a_clear_error(
+    grpc_network_factory: Connect, tmp_path: Path, inject: Injector
+) -> None:
+    net = network(grpc_network_factory, tmp_path, inject, sender=FaultPlan.of(FaultKind.DROP, 4, times=ALWAYS))
     with pytest.raises(DeliveryFailed) as info:
         net["10000"].send(message())
     error = info.value
@@ -186,9 +190,11 @@ def test_a_chunk_lost_every_time_ends_in_a_clear_error(grpc_network_factory: Con
     assert "asked for chunk 4 of 8" in str(error) and "never got it intact" in str(error)
 
 
-def test_a_stream_killed_every_time_ends_at_the_connect_deadline(grpc_network_factory: Connect, tmp_path: Path) -> None:
+def test_a_stream_killed_every_time_ends_at_the_connect_deadline(
+    grpc_network_factory: Connect, tmp_path: Path, inject: Injector
+) -> None:
     plan = FaultPlan.of(FaultKind.KILL, 1, times=ALWAYS)
-    net = network(grpc_network_factory, tmp_path, gateway=plan, connect_deadline_s=0.5)
+    net = network(grpc_network_factory, tmp_path, inject, gateway=plan, connect_deadline_s=0.5)
     with pytest.raises(PeerUnreachable) as info:
         net["10000"].send(message())
     assert (info.value.job_id, info.value.tag, info.value.peer) == (JOB, "w", "guest:9999")
@@ -197,9 +203,11 @@ def test_a_stream_killed_every_time_ends_at_the_connect_deadline(grpc_network_fa
     assert isinstance(info.value, FederationError)
 
 
-def test_faults_can_be_combined_and_limited_to_a_tag(grpc_network_factory: Connect, tmp_path: Path) -> None:
+def test_faults_can_be_combined_and_limited_to_a_tag(
+    grpc_network_factory: Connect, tmp_path: Path, inject: Injector
+) -> None:
     plan = FaultPlan.of("corrupt", 1, tag="w") + FaultPlan.of("drop", 1, tag="w") + FaultPlan.of("kill", 0, tag="other")
-    net = network(grpc_network_factory, tmp_path, sender=plan)
+    net = network(grpc_network_factory, tmp_path, inject, sender=plan)
     net["10000"].send(message())
     assert [e.kind for e in plan.fired] == [FaultKind.CORRUPT, FaultKind.DROP]
     assert_delivered_once(net, tmp_path)

@@ -22,13 +22,14 @@ from fedspark.federation import (
     BindFailed,
     Envelope,
     Federation,
-    Gateway,
+    GatewayOptions,
     GrpcTransport,
     MessageKey,
     NoRoute,
     PayloadKind,
     PeerUnreachable,
     RefusalReason,
+    SendOptions,
     SendRefused,
     codec,
     create_gateway,
@@ -36,7 +37,7 @@ from fedspark.federation import (
 )
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import ChunkPart, split
+from fedspark.federation.transport import ChunkPart, Gateway, split
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -72,7 +73,7 @@ def to_guest(tag: str, payload: bytes, src: PartyRef = HOST, job: str = JOB, dst
 
 
 def test_twenty_megabytes_travel_in_chunks(grpc_network_factory: Connect, monkeypatch: pytest.MonkeyPatch) -> None:
-    net = grpc_network_factory(JOB, [GUEST, HOST], connect_deadline_s=2.0)
+    net = grpc_network_factory(JOB, [GUEST, HOST], send=SendOptions(connect_deadline_s=2.0))
     payload = os.urandom(20 * 1024 * 1024)
     chunks_sent = 0
     real_chunk_to_proto = codec.transfer_chunk_to_proto
@@ -92,7 +93,7 @@ def test_twenty_megabytes_travel_in_chunks(grpc_network_factory: Connect, monkey
 
 
 def test_small_chunks_reassemble(grpc_network_factory: Connect) -> None:
-    net = grpc_network_factory(JOB, [GUEST, HOST], chunk_bytes=1000)
+    net = grpc_network_factory(JOB, [GUEST, HOST], send=SendOptions(chunk_bytes=1000))
     fed = Federation(JOB, HOST, [GUEST, HOST], net["10000"])
     value = {"blob": os.urandom(10_500), "n": 2**4096 - 3}
     fed.send("v", value, to=GUEST)
@@ -176,7 +177,7 @@ def test_resent_message_is_acked_as_duplicate_and_delivered_once(
 def test_unreachable_peer_fails_fast_with_a_small_deadline(grpc_gateway: tuple[Gateway, int]) -> None:
     gateway, _ = grpc_gateway
     address = f"127.0.0.1:{free_port()}"
-    transport = GrpcTransport(gateway, {"10000": address}, connect_deadline_s=0.3)
+    transport = GrpcTransport(gateway, {"10000": address}, send=SendOptions(connect_deadline_s=0.3))
     started = time.monotonic()
     with pytest.raises(PeerUnreachable) as info:
         transport.send(Envelope(MessageKey(JOB, "w", GUEST, HOST), b"x"))
@@ -189,7 +190,7 @@ def test_unreachable_peer_fails_fast_with_a_small_deadline(grpc_gateway: tuple[G
 def test_send_retries_until_a_late_peer_comes_up(grpc_gateway: tuple[Gateway, int]) -> None:
     gateway, _ = grpc_gateway
     port = free_port()
-    transport = GrpcTransport(gateway, {"10000": f"127.0.0.1:{port}"}, connect_deadline_s=10)
+    transport = GrpcTransport(gateway, {"10000": f"127.0.0.1:{port}"}, send=SendOptions(connect_deadline_s=10))
     late: list[GrpcTransport] = []
 
     def start_peer() -> None:
@@ -255,7 +256,7 @@ def test_taken_port_is_a_bind_error(grpc_gateway: tuple[Gateway, int]) -> None:
 
 
 def test_stopped_gateway_leaves_senders_unreachable(grpc_network_factory: Connect) -> None:
-    net = grpc_network_factory(JOB, [GUEST, HOST], connect_deadline_s=0.3)
+    net = grpc_network_factory(JOB, [GUEST, HOST], send=SendOptions(connect_deadline_s=0.3))
     net["9999"].close()
     with pytest.raises(PeerUnreachable):
         net["10000"].send(to_guest("after-stop", b"x"))
@@ -263,8 +264,8 @@ def test_stopped_gateway_leaves_senders_unreachable(grpc_network_factory: Connec
 
 def test_transport_can_start_its_own_gateway(tmp_path: Path) -> None:
     """The engine's form: name the party, the transport binds port 0 and owns the server."""
-    guest = GrpcTransport(GUEST, host="127.0.0.1", port=0, tap_dir=tmp_path / "guest")
-    host = GrpcTransport("10000", connect_deadline_s=2.0)
+    guest = GrpcTransport(GUEST, listen=GatewayOptions(host="127.0.0.1", port=0, tap_dir=tmp_path / "guest"))
+    host = GrpcTransport("10000", send=SendOptions(connect_deadline_s=2.0))
     try:
         routes = {"9999": f"127.0.0.1:{guest.port}", "10000": f"127.0.0.1:{host.port}"}
         for transport in (guest, host):

@@ -9,28 +9,26 @@ from pathlib import Path
 
 import grpc
 import pytest
+from fault_injection import FaultKind, FaultPlan, Injector
 
 from fedspark.common import PartyRef, Role
 from fedspark.federation import (
     CodecError,
     Envelope,
-    FaultKind,
-    FaultPlan,
     Federation,
     GrpcTransport,
     MessageKey,
     PayloadKind,
     PayloadTooLarge,
     RefusalReason,
+    SendOptions,
     SendRefused,
-    _federation,
     codec,
     decode_value,
 )
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import ChunkPart, Header, checksum, header_of, split
-from fedspark.federation._servicer import REFUSAL_METADATA_KEY
+from fedspark.federation.transport import REFUSAL_METADATA_KEY, ChunkPart, Header, checksum, header_of, split
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -58,7 +56,7 @@ def chunks_sent(monkeypatch: pytest.MonkeyPatch) -> Counter[int]:
 
 
 def test_a_send_over_the_local_limit_fails_before_connecting(chunks_sent: Counter[int]) -> None:
-    transport = GrpcTransport("10000", max_send_bytes=1000)  # no routes at all: it never gets that far
+    transport = GrpcTransport("10000", send=SendOptions(max_send_bytes=1000))  # no routes at all: it never gets that far
     try:
         with pytest.raises(PayloadTooLarge) as info:
             transport.send(to_guest("huge", b"x" * 1001))
@@ -86,10 +84,10 @@ def test_the_receivers_limit_refuses_at_the_open_before_any_chunk(
 
 
 def test_a_corrupt_chunk_is_resent_and_never_decoded(
-    grpc_network_factory: Connect, monkeypatch: pytest.MonkeyPatch
+    grpc_network_factory: Connect, monkeypatch: pytest.MonkeyPatch, inject: Injector
 ) -> None:
-    plan = FaultPlan.of(FaultKind.CORRUPT, 1)
-    net = grpc_network_factory(JOB, MEMBERS, chunk_bytes=64, gateway_options={"9999": {"faults": plan}})
+    net = grpc_network_factory(JOB, MEMBERS, send=SendOptions(chunk_bytes=64))
+    plan = inject.gateway(net["9999"].gateway, FaultPlan.of(FaultKind.CORRUPT, 1))
     decoded: list[bytes] = []
     real = decode_value
 
@@ -97,7 +95,7 @@ def test_a_corrupt_chunk_is_resent_and_never_decoded(
         decoded.append(data)
         return real(data)
 
-    monkeypatch.setattr(_federation, "decode_value", recording)
+    monkeypatch.setattr("fedspark.federation._federation.decode_value", recording)
     value = {"w": list(range(40))}
     Federation(JOB, HOST, MEMBERS, net["10000"]).send("w", value, to=GUEST)
     assert Federation(JOB, GUEST, MEMBERS, net["9999"]).recv("w", frm=HOST) == value

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from fedspark.common import PartyRef, Role
-from fedspark.federation import Envelope, GrpcTransport, MessageKey, SendRefused
+from fedspark.federation import Envelope, GrpcTransport, MessageKey, SendOptions, SendRefused
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -17,7 +17,7 @@ HOST = PartyRef(Role.HOST, "10000")
 def test_stored_messages_at_info_and_refusals_at_warning(
     grpc_network_factory: Callable[..., dict[str, GrpcTransport]], caplog: pytest.LogCaptureFixture
 ) -> None:
-    net = grpc_network_factory("job-a", [GUEST, HOST], connect_deadline_s=2.0)
+    net = grpc_network_factory("job-a", [GUEST, HOST], send=SendOptions(connect_deadline_s=2.0))
     caplog.set_level(logging.INFO, logger="fedspark.federation")
     net["10000"].send(Envelope(MessageKey("job-a", "x.grad", HOST, GUEST), b"z" * 1000))
     with pytest.raises(SendRefused):

@@ -7,10 +7,18 @@ from pathlib import Path
 import pytest
 
 from fedspark.common import PartyRef, Role
-from fedspark.federation import CorruptMessage, Envelope, Gateway, MessageKey, PayloadKind, PeerTimeout, _inbound
-from fedspark.federation._chunks import ChunkPart, checksum, header_of, split
-from fedspark.federation._inbound import TransferSession
-from fedspark.federation._mailbox import Mailbox, WriteStatus
+from fedspark.federation import Envelope, MessageKey, PayloadKind, PeerTimeout
+from fedspark.federation.transport import (
+    ChunkPart,
+    CorruptMessage,
+    Gateway,
+    Mailbox,
+    TransferSession,
+    WriteStatus,
+    checksum,
+    header_of,
+    split,
+)
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -169,11 +177,10 @@ def test_session_end_before_the_last_chunk_says_where_to_resume() -> None:
     mailbox.close()
 
 
-def test_written_chunks_are_acknowledged_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_inbound, "ACK_EVERY_BYTES", 32)  # two 16-byte chunks per ack
+def test_written_chunks_are_acknowledged_together() -> None:
     mailbox = Mailbox()
     env = envelope("w", 80)
-    session = TransferSession(mailbox, header_of(env, 16), boot_id="b")
+    session = TransferSession(mailbox, header_of(env, 16), boot_id="b", ack_every_bytes=32)  # two 16-byte chunks per ack
     acks = [session.write(part) for part in split(env, 16)]
     assert [None if a is None else (a.next_index, a.complete) for a in acks] == [
         None, (2, False), None, (4, False), (5, True)

@@ -20,21 +20,23 @@ import pytest
 from fedspark.common import PartyRef, Role
 from fedspark.federation import (
     CodecError,
+    Context,
     Envelope,
     Federation,
     GrpcTransport,
-    JobState,
+    Heartbeats,
     MessageKey,
     PayloadKind,
     PeerSilent,
     PeerTimeout,
+    SendOptions,
     codec,
     create_gateway,
     run_parties,
 )
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._context import Context
+from fedspark.federation.transport import JobState
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -63,8 +65,7 @@ def spilling(grpc_network_factory: Connect, tmp_path: Path) -> dict[str, GrpcTra
         JOB,
         MEMBERS,
         gateway_options={"9999": {"memory_limit_bytes": 0, "work_dir": tmp_path / "work"}},
-        chunk_bytes=64 * 1024,
-        connect_deadline_s=2.0,
+        send=SendOptions(chunk_bytes=64 * 1024, connect_deadline_s=2.0),
     )
 
 
@@ -145,7 +146,7 @@ def test_recv_stream_refuses_what_is_not_a_table(spilling: dict[str, GrpcTranspo
 
 
 def test_sender_forgets_a_message_once_the_receiver_read_it(grpc_network_factory: Connect) -> None:
-    net = grpc_network_factory(JOB, MEMBERS, connect_deadline_s=2.0)
+    net = grpc_network_factory(JOB, MEMBERS, send=SendOptions(connect_deadline_s=2.0))
     host, guest = net["10000"], net["9999"]
     host.send(to_guest("a", b"1"))
     assert host.outbox.keys() == [from_host("a")]  # stored, not yet read: kept
@@ -158,18 +159,18 @@ def test_sender_forgets_a_message_once_the_receiver_read_it(grpc_network_factory
     assert len(host.outbox) == 0
 
 
-def restartable_guest(port: int, **options: object) -> GrpcTransport:
+def restartable_guest(port: int) -> GrpcTransport:
     gateway, _ = create_gateway("9999", port=port)
     gateway.open_job(JOB, MEMBERS)
-    return GrpcTransport(gateway, **options)  # type: ignore[arg-type]
+    return GrpcTransport(gateway)
 
 
 @pytest.mark.parametrize("via", ["heartbeat loop", "next send"])
 def test_a_restarted_receiver_gets_unread_messages_again_once(via: str) -> None:
     guest = restartable_guest(0)
     port = guest.port
-    options = {"heartbeat_s": 0.1} if via == "heartbeat loop" else {}
-    host = GrpcTransport("10000", connect_deadline_s=5.0, **options)  # type: ignore[arg-type]
+    heartbeats = Heartbeats(0.1) if via == "heartbeat loop" else None
+    host = GrpcTransport("10000", send=SendOptions(connect_deadline_s=5.0), heartbeats=heartbeats)
     restarted: GrpcTransport | None = None
     try:
         host.open_job(JOB, MEMBERS)
@@ -191,7 +192,7 @@ def test_a_restarted_receiver_gets_unread_messages_again_once(via: str) -> None:
 
 @pytest.fixture
 def beating(grpc_network_factory: Connect) -> dict[str, GrpcTransport]:
-    return grpc_network_factory(JOB, MEMBERS, connect_deadline_s=2.0, heartbeat_s=0.1, peer_dead_after_s=0.6)
+    return grpc_network_factory(JOB, MEMBERS, send=SendOptions(connect_deadline_s=2.0), heartbeats=Heartbeats(0.1, 0.6))
 
 
 def test_a_busy_peer_is_not_mistaken_for_a_dead_one(beating: dict[str, GrpcTransport]) -> None:
@@ -247,13 +248,13 @@ def test_a_closed_job_releases_what_the_sender_kept(grpc_network_factory: Connec
 
 
 def test_keeping_until_read_can_be_turned_off(grpc_network_factory: Connect) -> None:
-    net = grpc_network_factory(JOB, MEMBERS, keep_until_read=False)
+    net = grpc_network_factory(JOB, MEMBERS, send=SendOptions(keep_until_read=False))
     net["10000"].send(to_guest("a", b"x"))
     assert len(net["10000"].outbox) == 0
     assert net["9999"].recv(from_host("a"), timeout_s=2) == b"x"
 
 
-@pytest.mark.parametrize("options", [{"heartbeat_s": 0}, {"heartbeat_s": 1, "peer_dead_after_s": -1}])
-def test_bad_heartbeat_options_fail_before_a_gateway_starts(options: dict[str, float]) -> None:
+@pytest.mark.parametrize(("interval_s", "dead_after_s"), [(0, None), (1, -1)])
+def test_bad_heartbeat_options_fail_before_a_gateway_starts(interval_s: float, dead_after_s: float | None) -> None:
     with pytest.raises(ValueError, match="must be positive"):
-        GrpcTransport("10000", **options)  # type: ignore[arg-type]
+        GrpcTransport("10000", heartbeats=Heartbeats(interval_s, dead_after_s))

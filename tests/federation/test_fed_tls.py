@@ -32,21 +32,21 @@ from fedspark.federation import (
     Federation,
     GrpcTransport,
     HandshakeFailed,
-    IdentityMismatch,
     MessageKey,
-    PartyFiles,
     PayloadKind,
     RefusalReason,
+    Security,
+    SendOptions,
     SendRefused,
     TlsConfig,
-    _certs,
     create_gateway,
     init_ca,
     issue_party_cert,
 )
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._tls import diagnose, party_of_auth_context
+from fedspark.federation.security import PartyFiles, diagnose, party_of_auth_context
+from fedspark.federation.transport import IdentityMismatch
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -76,7 +76,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
         host=issue_party_cert(root / "ca", root / "host", "10000", days=5),
         stranger=issue_party_cert(root / "ca", root / "stranger", "4242", days=5),
         foreign_host=issue_party_cert(root / "other-ca", root / "foreign", "10000", days=5),
-        expired_host=_certs._issue(root / "ca", root / "expired", "10000", ("127.0.0.1",), not_before=past, days=1, overwrite=False),
+        expired_host=issue_party_cert(root / "ca", root / "expired", "10000", hosts=("127.0.0.1",), not_before=past, days=1),
     )
 
 
@@ -126,7 +126,7 @@ def test_issuing_needs_the_matching_ca_key(pki: Pki, tmp_path: Path) -> None:
 def test_bad_local_material_fails_at_start_naming_the_file(pki: Pki, tmp_path: Path) -> None:
     expired = pki.expired_host.tls_config()
     with pytest.raises(CertificateError, match=r"party-10000.pem: expired on "):
-        GrpcTransport("10000", tls=expired)
+        GrpcTransport("10000", security=Security(tls=expired))
     mixed = TlsConfig(pki.guest.ca_cert, pki.foreign_host.cert, pki.foreign_host.key)
     with pytest.raises(CertificateError, match="not signed by the CA"):
         create_gateway("10000", tls=mixed)
@@ -140,7 +140,7 @@ def test_bad_local_material_fails_at_start_naming_the_file(pki: Pki, tmp_path: P
 @pytest.fixture
 def tls_guest(pki: Pki) -> Iterator[GrpcTransport]:
     """Party 9999's TLS gateway, job open for guest 9999 and host 10000."""
-    guest = GrpcTransport(GUEST, tls=pki.guest.tls_config(), connect_deadline_s=2.0)
+    guest = GrpcTransport(GUEST, send=SendOptions(connect_deadline_s=2.0), security=Security(tls=pki.guest.tls_config()))
     guest.open_job(JOB, MEMBERS)
     yield guest
     guest.close()
@@ -152,7 +152,8 @@ def make_host(tls_guest: GrpcTransport) -> Iterator[object]:
     made: list[GrpcTransport] = []
 
     def make(tls: TlsConfig | None, guest_address: str | None = None, **options: float) -> GrpcTransport:
-        host = GrpcTransport("10000", tls=tls, connect_deadline_s=options.pop("connect_deadline_s", 2.0), **options)  # type: ignore[arg-type]
+        send = SendOptions(**{"connect_deadline_s": 2.0, **options})  # type: ignore[arg-type]
+        host = GrpcTransport("10000", send=send, security=Security(tls=tls))
         made.append(host)
         host.open_job(JOB, MEMBERS)
         host.set_routes({"9999": guest_address or f"127.0.0.1:{tls_guest.port}", "10000": f"127.0.0.1:{host.port}"})
@@ -243,7 +244,7 @@ def test_a_tls_client_at_a_plaintext_gateway_is_told_so(pki: Pki, make_host: obj
 
 def test_a_route_to_the_wrong_party_fails_in_the_handshake(pki: Pki, make_host: object) -> None:
     """The route for 9999 leads to party 4242's gateway: nothing may be delivered there."""
-    wrong = GrpcTransport("4242", tls=pki.stranger.tls_config())
+    wrong = GrpcTransport("4242", security=Security(tls=pki.stranger.tls_config()))
     try:
         host = make_host(pki.host.tls_config(), guest_address=f"127.0.0.1:{wrong.port}")  # type: ignore[operator]
         with pytest.raises(HandshakeFailed) as info:

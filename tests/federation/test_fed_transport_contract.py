@@ -27,6 +27,8 @@ from fedspark.federation import (
     PayloadKind,
     PeerTimeout,
     RefusalReason,
+    Security,
+    SendOptions,
     SendRefused,
     Transport,
     TransportClosed,
@@ -216,7 +218,8 @@ class TestGrpcSpillingTransport(TransportContract):
     def network(self, grpc_network_factory: Callable[..., dict[str, Transport]], tmp_path: Path) -> object:
         def connect(job_id: str, members: tuple[PartyRef, ...]) -> dict[str, Transport]:
             spill = _per_party(members, lambda pid: {"memory_limit_bytes": 0, "work_dir": tmp_path / pid})
-            return grpc_network_factory(job_id, members, gateway_options=spill, chunk_bytes=7, connect_deadline_s=2.0)
+            send = SendOptions(chunk_bytes=7, connect_deadline_s=2.0)
+            return grpc_network_factory(job_id, members, gateway_options=spill, send=send)
 
         return connect
 
@@ -232,8 +235,9 @@ class TestGrpcTlsTransport(TransportContract):
     ) -> object:
         def connect(job_id: str, members: tuple[PartyRef, ...]) -> dict[str, Transport]:
             tls = _per_party(members, lambda pid: {"tls": party_tls[pid]})
+            security = _per_party(members, lambda pid: {"security": Security(tls=party_tls[pid])})
             return grpc_network_factory(
-                job_id, members, gateway_options=tls, transport_options=tls, connect_deadline_s=2.0
+                job_id, members, gateway_options=tls, transport_options=security, send=SendOptions(connect_deadline_s=2.0)
             )
 
         return connect

@@ -20,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from fault_injection import FaultKind, FaultPlan, Injector
 from pyspark.sql import SparkSession
 
 from fedspark.common import PartyRef, Role
@@ -27,11 +28,8 @@ from fedspark.federation import (
     CodecError,
     Context,
     Envelope,
-    Exchange,
-    FaultKind,
-    FaultPlan,
     Federation,
-    Gateway,
+    GatewayOptions,
     GrpcTransport,
     MessageKey,
     PayloadKind,
@@ -39,6 +37,8 @@ from fedspark.federation import (
     RefusalReason,
     Sealer,
     SealingKey,
+    Security,
+    SendOptions,
     SendRefused,
     TlsConfig,
     create_exchange,
@@ -46,9 +46,9 @@ from fedspark.federation import (
     decode_value,
 )
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._grpc_server import dial_in_party
-from fedspark.federation._sender import SendSettings, transfer
-from fedspark.federation._table_sink import SinkTarget, encode_partition, part_seq, push_partition
+from fedspark.federation.star import Exchange
+from fedspark.federation.tables import SinkTarget, encode_partition, part_seq, push_partition
+from fedspark.federation.transport import SendSettings, dial_in_party, transfer
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -77,12 +77,20 @@ def _partition(rows: int = 10) -> pa.Buffer:
     return encode_partition(table.schema, iter(table.to_batches()))[0]
 
 
+def _with_tls(party_tls: dict[str, TlsConfig]) -> dict[str, Any]:
+    """``grpc_network_factory`` options giving parties 9999 and 10000 their certificates."""
+    parties = ("9999", "10000")
+    return {
+        "gateway_options": {pid: {"tls": party_tls[pid]} for pid in parties},
+        "transport_options": {pid: {"security": Security(tls=party_tls[pid])} for pid in parties},
+    }
+
+
 def test_with_mtls_executors_hold_no_key_and_the_peer_sees_the_sending_gateways_certificate(
     spark: SparkSession, grpc_network_factory: Connect, party_tls: dict[str, TlsConfig],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tls = {pid: {"tls": party_tls[pid]} for pid in ("9999", "10000")}
-    net = grpc_network_factory(JOB, MEMBERS, gateway_options=tls, transport_options=tls)
+    net = grpc_network_factory(JOB, MEMBERS, **_with_tls(party_tls))
     sender, receiver = net["10000"], net["9999"]
     seen = _identities_seen(monkeypatch, receiver)
 
@@ -111,8 +119,7 @@ def test_the_in_party_port_presents_the_gateway_certificate_but_a_peer_cannot_de
     grpc_network_factory: Connect, party_tls: dict[str, TlsConfig]
 ) -> None:
     """Without a client certificate nobody passes as a party: an inbound message there is refused."""
-    tls = {pid: {"tls": party_tls[pid]} for pid in ("9999", "10000")}
-    net = grpc_network_factory(JOB, MEMBERS, gateway_options=tls, transport_options=tls)
+    net = grpc_network_factory(JOB, MEMBERS, **_with_tls(party_tls))
     guest_gateway = net["9999"].gateway
     address = guest_gateway.in_party_address
     assert address is not None
@@ -129,7 +136,7 @@ def test_the_in_party_port_presents_the_gateway_certificate_but_a_peer_cannot_de
 
 @pytest.fixture
 def plain(grpc_network_factory: Connect) -> dict[str, GrpcTransport]:
-    return grpc_network_factory(JOB, MEMBERS, connect_deadline_s=2.0)
+    return grpc_network_factory(JOB, MEMBERS, send=SendOptions(connect_deadline_s=2.0))
 
 
 def test_a_wrong_token_is_refused_with_a_clear_error(plain: dict[str, GrpcTransport]) -> None:
@@ -194,19 +201,17 @@ def sealed_star_factory(tmp_path: Path) -> Iterator[SealedStar]:
     """An exchange (tap in ``tmp_path/exchange-tap``) and two sealing parties routed through it."""
     started: list[tuple[Exchange, list[GrpcTransport]]] = []
 
-    def make(host_gateway_faults: FaultPlan | None = None, **transport_options: Any) -> tuple[Exchange, dict[str, GrpcTransport]]:
+    def make(**send_options: Any) -> tuple[Exchange, dict[str, GrpcTransport]]:
         keys = {p.party_id: SealingKey.generate() for p in MEMBERS}
         table = {p: bytes.fromhex(k.public_hex) for p, k in keys.items()}
         exchange = create_exchange(tap_dir=tmp_path / "exchange-tap")
         transports: dict[str, GrpcTransport] = {}
         for party in MEMBERS:
-            gateway: Gateway | PartyRef = party
-            if party.party_id == "10000" and host_gateway_faults is not None:
-                gateway, _ = create_gateway("10000", faults=host_gateway_faults, relays=(exchange.name,),
-                                            work_dir=tmp_path / "10000")
             transports[party.party_id] = GrpcTransport(
-                gateway, sealer=Sealer(party.party_id, keys[party.party_id], table), exchange=exchange.name,
-                work_dir=tmp_path / party.party_id, connect_deadline_s=5, **transport_options,
+                party,
+                listen=GatewayOptions(work_dir=tmp_path / party.party_id),
+                send=SendOptions(**{"connect_deadline_s": 5, **send_options}),
+                security=Security(sealer=Sealer(party.party_id, keys[party.party_id], table), exchange=exchange.name),
             )
         started.append((exchange, list(transports.values())))
         exchange.set_routes({p: f"127.0.0.1:{t.port}" for p, t in transports.items()})
@@ -264,11 +269,11 @@ def test_a_sealed_star_table_crosses_from_executors_and_the_exchange_sees_no_arr
 
 @pytest.mark.parametrize("kind", [FaultKind.KILL_AFTER_WRITE, FaultKind.CORRUPT, FaultKind.KILL])
 def test_faults_between_executor_and_its_sealing_gateway_still_deliver_once(
-    sealed_star_factory: SealedStar, kind: FaultKind
+    sealed_star_factory: SealedStar, inject: Injector, kind: FaultKind
 ) -> None:
     """Store-and-forward resumes the in-party hop like any transfer; the peer gets the partition once."""
-    plan = FaultPlan.of(kind, 3, tag="scores")
-    _, transports = sealed_star_factory(plan, chunk_bytes=1024)
+    _, transports = sealed_star_factory(chunk_bytes=1024)
+    plan = inject.gateway(transports["10000"].gateway, FaultPlan.of(kind, 3, tag="scores"))
     target = transports["10000"].table_sink(MessageKey(JOB, "scores", HOST, GUEST))
     payload = _partition(2000)
     push_partition(target, 0, 0, payload)
@@ -283,12 +288,12 @@ def test_faults_between_executor_and_its_sealing_gateway_still_deliver_once(
 
 @pytest.mark.parametrize("kind", [FaultKind.KILL_AFTER_WRITE, FaultKind.CORRUPT])
 def test_faults_at_the_peer_reach_the_executor_through_its_gateway_and_it_resumes(
-    grpc_network_factory: Connect, kind: FaultKind
+    grpc_network_factory: Connect, inject: Injector, kind: FaultKind
 ) -> None:
     """Cut-through: the peer's acks and failures pass the relay unchanged, so the executor's resume works."""
-    plan = FaultPlan.of(kind, 3, tag="scores")
-    net = grpc_network_factory(JOB, MEMBERS, gateway_options={"9999": {"faults": plan}},
-                               transport_options={"10000": {"chunk_bytes": 1024}}, connect_deadline_s=5.0)
+    net = grpc_network_factory(JOB, MEMBERS, send=SendOptions(connect_deadline_s=5.0),
+                               transport_options={"10000": {"send": SendOptions(chunk_bytes=1024, connect_deadline_s=5.0)}})
+    plan = inject.gateway(net["9999"].gateway, FaultPlan.of(kind, 3, tag="scores"))
     payload = _partition(2000)
     push_partition(net["10000"].table_sink(MessageKey(JOB, "scores", HOST, GUEST)), 0, 0, payload)
     assert [event.kind for event in plan.fired] == [kind]

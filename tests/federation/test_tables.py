@@ -14,15 +14,16 @@ from pyspark.sql import DataFrame, SparkSession
 from fedspark.common import PartyRef, Role
 from fedspark.federation import (
     Context,
+    Envelope,
     Federation,
     GrpcTransport,
-    ReceivedPayload,
+    MessageKey,
+    PayloadKind,
     TableIncomplete,
     run_parties,
 )
-from fedspark.federation._message import Envelope, MessageKey, PayloadKind
-from fedspark.federation._table_sink import encode_partition, part_seq, push_partition
-from fedspark.federation._table_source import PartFile, TableSource, read_part
+from fedspark.federation.tables import PartFile, TableSource, encode_partition, part_seq, push_partition, read_part
+from fedspark.federation.transport import ReceivedPayload
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")

@@ -33,6 +33,7 @@ from fedspark.federation import (
     PeerUnreachable,
     RefusalReason,
     Sealer,
+    SendOptions,
     SendRefused,
     decode_value,
     encode_value,
@@ -127,7 +128,7 @@ def test_breast_job_over_star_matches_mesh_and_the_exchange_sees_no_plaintext(
 
 
 def test_the_exchange_command_refuses_an_unknown_destination_naming_it(tmp_path: Path) -> None:
-    guest = GrpcTransport(PartyRef(Role.GUEST, "9999"), connect_deadline_s=10)
+    guest = GrpcTransport(PartyRef(Role.GUEST, "9999"), send=SendOptions(connect_deadline_s=10))
     conf = tmp_path / "exchange.yaml"
     conf.write_text(yaml.safe_dump({"name": "hub", "host": "127.0.0.1", "port": 0,
                                     "routes": {"9999": f"127.0.0.1:{guest.port}"}}))

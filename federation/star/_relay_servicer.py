@@ -23,16 +23,16 @@ import grpc
 from fedspark.common import FederationError
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import ChunkPart, Header
 from fedspark.federation._errors import ForwardFailed, MessageRefused
-from fedspark.federation._inbound import TransferSession
 from fedspark.federation._message import Envelope, TransferAck
-from fedspark.federation._relay import RELAY_TOKEN_METADATA_KEY, OutboundRelay
-from fedspark.federation._sender import RETRYABLE_CODES
-from fedspark.federation._servicer import REFUSAL_METADATA_KEY, _identity, _refuse
+from fedspark.federation.star._relay import RELAY_TOKEN_METADATA_KEY, OutboundRelay
+from fedspark.federation.transport._chunks import ChunkPart, Header
+from fedspark.federation.transport._mailbox import TransferSession
+from fedspark.federation.transport._sender import RETRYABLE_CODES
+from fedspark.federation.transport._servicer import REFUSAL_METADATA_KEY, _identity, _refuse
 
 if TYPE_CHECKING:
-    from fedspark.federation._servicer import GatewayServicer
+    from fedspark.federation.transport._servicer import GatewayServicer
 
 log = logging.getLogger("fedspark.federation.relay")
 

@@ -31,7 +31,7 @@ or whoever substitutes a key reads that party's messages. Two ways:
 
 * with mTLS, the key is carried in the party's certificate (``issue_party_cert
   (..., sealing_key=...)``) and peers accept it only from a certificate that
-  chains to the federation CA and names that party (``_seal_certs``): the CA
+  chains to the federation CA and names that party (``_certs``): the CA
   vouches for it, as it already vouches for the party's TLS identity;
 * without certificates, a key table (``sealing-peers.json``) is trusted as
   given: it must come from the federation operator with the route table (the
@@ -54,7 +54,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from fedspark.federation._errors import SealBroken, SealingKeyError
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
-from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation.transport._spill import ReceivedPayload
 
 MAGIC = b"FSEAL\x01"
 SALT_BYTES = 16
@@ -168,7 +168,7 @@ class Sealer:
         key = SealingKey.load(base / KEY_FILE)
         certificates = sorted((base / PEER_CERTS_DIR).glob("*.pem"))
         if certificates:
-            from fedspark.federation._seal_certs import certified_sealing_keys
+            from fedspark.federation.security._certs import certified_sealing_keys
 
             peers = certified_sealing_keys(base / CA_FILE, certificates)
         else:

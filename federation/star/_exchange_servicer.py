@@ -6,7 +6,7 @@ header (first request of a Transfer or Push) says where a message goes;
 Heartbeat and Ping carry no header, so the sending transport names their
 destination in the ``fedspark-dst-party`` metadata.
 
-Relaying is symmetric (:func:`~fedspark.federation._relay_servicer.relay_stream`,
+Relaying is symmetric (:func:`~fedspark.federation.star._relay_servicer.relay_stream`,
 shared with a party gateway's outbound relay): requests flow downstream as
 they arrive, replies (acks) flow back, and the receiver's final status (with
 its refusal reason) is handed back unchanged.
@@ -24,12 +24,12 @@ import grpc
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import ChunkPart, Header, checksum
 from fedspark.federation._errors import CodecError, CorruptMessage, MessageRefused
-from fedspark.federation._exchange import Exchange
-from fedspark.federation._gateway import refusal_for
-from fedspark.federation._relay_servicer import metadata_value, relay_failure, relay_stream, relay_timeout
-from fedspark.federation._servicer import DST_METADATA_KEY, _identity, _refuse
+from fedspark.federation.star._exchange import Exchange
+from fedspark.federation.star._relay_servicer import metadata_value, relay_failure, relay_stream, relay_timeout
+from fedspark.federation.transport._chunks import ChunkPart, Header, checksum
+from fedspark.federation.transport._gateway import refusal_for
+from fedspark.federation.transport._servicer import DST_METADATA_KEY, _identity, _refuse
 
 log = logging.getLogger("fedspark.federation.exchange")
 

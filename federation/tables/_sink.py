@@ -5,7 +5,7 @@ connection (STYLE rule 7): a table of millions of ciphertexts must not pass
 through either party's driver, so the executor holding a partition encodes it
 as one Arrow IPC stream and sends it as its own message with the ordinary
 resumable ``transfer`` (checksummed chunks, retries, acks after the write)
-to its party's gateway, which forwards it to the peer (``_relay``). Executors
+to its party's gateway, which forwards it to the peer (``star._relay``). Executors
 live inside the party's network: they never dial a peer, and hold no TLS or
 sealing key; the gateway sends in the party's name.
 
@@ -116,12 +116,12 @@ def push_partition(target: SinkTarget, partition: int, attempt: int, payload: pa
     """Hand one encoded partition to this party's gateway; returns once the peer stored it.
 
     The gateway acks the last chunk only after the peer's gateway did (see
-    ``_relay``), so a returned call means "delivered", as a direct send did.
+    ``star._relay``), so a returned call means "delivered", as a direct send did.
     """
     from fedspark.federation import federation_pb2_grpc as pb_grpc
-    from fedspark.federation._grpc_server import dial_in_party
-    from fedspark.federation._relay import RELAY_TOKEN_METADATA_KEY
-    from fedspark.federation._sender import SendSettings, transfer
+    from fedspark.federation.star._relay import RELAY_TOKEN_METADATA_KEY
+    from fedspark.federation.transport._sender import SendSettings, transfer
+    from fedspark.federation.transport._server import dial_in_party
 
     channel = dial_in_party(target.address, target.ca_pem, target.src_party)
     settings = SendSettings(

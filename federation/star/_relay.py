@@ -3,7 +3,7 @@
 Executors run inside the party's network and reach only their own gateway;
 the gateway alone holds the party's TLS key and sealing key and crosses the
 firewall. So ``send_table``'s executors send each partition to their gateway's
-*in-party* address (:class:`~fedspark.federation._table_sink.SinkTarget`),
+*in-party* address (:class:`~fedspark.federation.tables._sink.SinkTarget`),
 and the gateway sends it on to the peer (or the exchange) in the party's name.
 
 That makes the gateway a sending service, so the in-party hop is
@@ -22,7 +22,7 @@ How a partition is forwarded depends on whether payloads are sealed:
 
 * **cut-through** (unsealed: mesh, or a star without sealing): the executor's
   Transfer stream is relayed as one Transfer to the peer, exactly as an
-  exchange relays (:func:`~fedspark.federation._relay_servicer.relay_stream`):
+  exchange relays (:func:`~fedspark.federation.star._relay_servicer.relay_stream`):
   chunks pass untouched, the peer's acks flow back, so the executor's "complete"
   means "stored at the peer", and resume, retries and de-duplication are the
   peer's, unchanged. Chosen because it adds no copy and no disk write, and the
@@ -45,12 +45,12 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING, Protocol
 
 from fedspark.federation._errors import RelayRefused
-from fedspark.federation._mailbox import Mailbox
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
+from fedspark.federation.transport._mailbox import Mailbox
 
 if TYPE_CHECKING:
     from fedspark.federation import federation_pb2_grpc as pb_grpc
-    from fedspark.federation._chunks import Header
+    from fedspark.federation.transport._chunks import Header
 
 RELAY_TOKEN_METADATA_KEY = "fedspark-relay-token"
 """Metadata carrying the per-table token from an executor to its own gateway."""

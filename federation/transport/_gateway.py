@@ -5,6 +5,12 @@ streams, names the authenticated peer, and calls :meth:`Gateway.receive`,
 :meth:`Gateway.open_transfer` or :meth:`Gateway.heartbeat`. Keeping the rules
 here means they are unit-testable without a server and cannot drift between
 entry points.
+
+Admission (:class:`JobAdmission`): a gateway listens on a network port, so it
+must not store whatever arrives: only messages addressed to its own party, for a
+job it was told about, between parties of that job. Both transports apply these
+same rules, so a protocol test over the in-memory transport fails the same way
+the real gateway would.
 """
 
 from __future__ import annotations
@@ -17,27 +23,101 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from fedspark.common import PartyRef
-from fedspark.federation._admission import JobAdmission
-from fedspark.federation._chunks import ChunkPart, Header, check_stream, header_problem
 from fedspark.federation._errors import (
     CodecError,
     CorruptMessage,
     IdentityMismatch,
     MessageRefused,
+    MessageTooLarge,
+    NotAMember,
+    UnknownJob,
     UnknownPayloadKind,
     UnsupportedPayload,
+    WrongRecipient,
 )
-from fedspark.federation._inbound import DEFAULT_MAX_STRIKES, TransferSession
-from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck, Mailbox, Opened
 from fedspark.federation._message import Heartbeat, HeartbeatReply, JobState, MessageKey, Receipt
-from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._tap import RecordingTap
+from fedspark.federation.transport._chunks import ChunkPart, Header, check_stream, header_problem
+from fedspark.federation.transport._mailbox import (
+    DEFAULT_MAX_STRIKES,
+    DEFAULT_MEMORY_LIMIT_BYTES,
+    AliveCheck,
+    Mailbox,
+    Opened,
+    TransferSession,
+)
+from fedspark.federation.transport._spill import ReceivedPayload
+from fedspark.federation.transport._tap import RecordingTap
 
 if TYPE_CHECKING:
-    from fedspark.federation._relay import OutboundRelay
+    from fedspark.federation.star._relay import OutboundRelay
 
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 """1 GiB per message; larger payloads belong in a distributed table (one message per partition)."""
+
+
+class JobAdmission:
+    """Thread-safe table of open jobs for one party, and the check every message passes."""
+
+    def __init__(self, party_id: str, max_message_bytes: int | None = None) -> None:
+        self.party_id = str(party_id)
+        self.max_message_bytes = max_message_bytes
+        self._jobs: dict[str, frozenset[PartyRef]] = {}
+        self._closed: set[str] = set()
+        self._lock = threading.Lock()
+
+    def open_job(self, job_id: str, parties: Iterable[PartyRef]) -> None:
+        """Accept messages of ``job_id`` between ``parties`` (reopening replaces the list)."""
+        members = frozenset(parties)
+        with self._lock:
+            self._jobs[job_id] = members
+            self._closed.discard(job_id)
+
+    def close_job(self, job_id: str) -> None:
+        with self._lock:
+            if self._jobs.pop(job_id, None) is not None:
+                self._closed.add(job_id)
+
+    def is_open(self, job_id: str) -> bool:
+        with self._lock:
+            return job_id in self._jobs
+
+    def state(self, job_id: str) -> JobState:
+        """Open, closed after running, or unknown (never opened here, or not yet)."""
+        with self._lock:
+            if job_id in self._jobs:
+                return JobState.OPEN
+            return JobState.CLOSED if job_id in self._closed else JobState.UNKNOWN
+
+    def jobs(self) -> dict[str, frozenset[PartyRef]]:
+        """The open jobs and their parties (a snapshot), e.g. for the heartbeat loop."""
+        with self._lock:
+            return dict(self._jobs)
+
+    def admit_party(self, job_id: str, party_id: str, what: str) -> None:
+        """Raise ``NotAMember`` unless some role of ``party_id`` belongs to open job ``job_id``.
+
+        For requests that speak for a whole gateway (heartbeats), not for one role.
+        """
+        with self._lock:
+            members = self._jobs.get(job_id)
+        if members is not None and all(member.party_id != party_id for member in members):
+            raise NotAMember(job_id, what, f"party {party_id}", f"party {party_id}", "sender")
+
+    def admit(self, key: MessageKey, size: int) -> None:
+        """Raise a ``MessageRefused`` subclass unless this party should store the message."""
+        src = str(key.src)
+        if key.dst.party_id != self.party_id:
+            raise WrongRecipient(key.job_id, key.tag, src, str(key.dst), self.party_id)
+        with self._lock:
+            members = self._jobs.get(key.job_id)
+        if members is None:
+            raise UnknownJob(key.job_id, key.tag, src, self.party_id)
+        if key.src not in members:
+            raise NotAMember(key.job_id, key.tag, src, src, "sender")
+        if key.dst not in members:
+            raise NotAMember(key.job_id, key.tag, src, str(key.dst), "receiver")
+        if self.max_message_bytes is not None and size > self.max_message_bytes:
+            raise MessageTooLarge(key.job_id, key.tag, src, size, self.max_message_bytes)
 
 
 class _Server(Protocol):
@@ -75,7 +155,7 @@ class Gateway:
         Certified identities allowed to deliver messages in other parties'
         names: the exchange of a star topology. It checks each sender's
         certificate itself, and cannot forge a message unnoticed, because the
-        payload is sealed end to end by the sender (see ``_seal``).
+        payload is sealed end to end by the sender (see ``security._seal``).
     """
 
     def __init__(
@@ -107,7 +187,7 @@ class Gateway:
         self._heard_lock = threading.Lock()
         self.port: int | None = None
         self.in_party_address: str | None = None
-        """Where this party's own executors reach the gateway (set by ``create_gateway``; see ``_relay``)."""
+        """Where this party's own executors reach the gateway (set by ``create_gateway``; see ``star._relay``)."""
         self.relay: OutboundRelay | None = None
         """Set by the party's transport: forwards table partitions this party's executors hand over."""
         self._server: _Server | None = None

@@ -3,13 +3,13 @@
 A party sends a Spark DataFrame to a peer and the peer gets a Spark DataFrame
 back; neither driver holds the table. On the sending side every executor
 hands its partition, as one Arrow IPC message, to its own party's gateway
-(:mod:`._table_sink`), which forwards it to the peer's gateway in the party's
-name, sealed first in a star (:mod:`._relay`); the driver only collects one small report row per
+(:mod:`._sink`), which forwards it to the peer's gateway in the party's
+name, sealed first in a star (``star._relay``); the driver only collects one small report row per
 partition and sends the *manifest*: the data's Arrow schema, and per
 partition which attempt's message to read, its rows and bytes. The
 receiving gateway spills every partition to its own file; the receiver's
 driver waits for the manifest's messages, keeps their file paths, and returns
-a DataFrame whose tasks read those files (:mod:`._table_source`), partition by
+a DataFrame whose tasks read those files (:mod:`._source`), partition by
 partition in order.
 
 Wire layout under the table's tag: seq 0 is the manifest (a typed value
@@ -37,9 +37,9 @@ import pyarrow as pa
 
 from fedspark.common import PartyRef
 from fedspark.federation._errors import TableIncomplete
-from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._table_sink import REPORT_DDL, REPORT_SCHEMA, encode_partition, part_seq, sink_partition
-from fedspark.federation._table_source import PartFile, TableRows, TableSource, read_partitions
+from fedspark.federation.tables._sink import REPORT_DDL, REPORT_SCHEMA, encode_partition, part_seq, sink_partition
+from fedspark.federation.tables._source import PartFile, TableRows, TableSource, read_partitions
+from fedspark.federation.transport._spill import ReceivedPayload
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

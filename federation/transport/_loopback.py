@@ -11,12 +11,12 @@ import threading
 from collections.abc import Iterable
 
 from fedspark.common import PartyRef
-from fedspark.federation._admission import JobAdmission
 from fedspark.federation._errors import MessageRefused, PeerUnreachable, SendRefused
-from fedspark.federation._mailbox import Mailbox
 from fedspark.federation._message import Envelope, MessageKey
-from fedspark.federation._spill import ReceivedPayload
 from fedspark.federation._transport import Transport
+from fedspark.federation.transport._gateway import JobAdmission
+from fedspark.federation.transport._mailbox import Mailbox
+from fedspark.federation.transport._spill import ReceivedPayload
 
 LOOPBACK_ADDRESS = "loopback"
 

@@ -116,7 +116,7 @@ def in_party_server_credentials(tls: TlsConfig) -> grpc.ServerCredentials:
     """The gateway's in-party port: it proves who it is, but asks no client certificate.
 
     Its callers are this party's own executors, which hold no key material;
-    they are authenticated per table by a token instead (see ``_relay``). A
+    they are authenticated per table by a token instead (see ``star._relay``). A
     caller without a certificate can never pass as a party (``party_of_auth_context``
     gives None), so this port cannot deliver a peer's message either.
     """

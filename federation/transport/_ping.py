@@ -19,9 +19,9 @@ from fedspark.common import FederationError
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2_grpc as pb_grpc
 from fedspark.federation._errors import HandshakeFailed, PeerUnreachable
-from fedspark.federation._grpc_server import dial
-from fedspark.federation._sender import tls_failure
-from fedspark.federation._tls import TlsConfig, diagnose
+from fedspark.federation.security._tls import TlsConfig, diagnose
+from fedspark.federation.transport._sender import tls_failure
+from fedspark.federation.transport._server import dial
 
 
 class PingFailed(FederationError):

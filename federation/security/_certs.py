@@ -17,6 +17,14 @@ gateways check, and nothing else may be read as a party id:
 Keys are ECDSA P-256 (fast to make and to handshake with, supported by every
 gRPC TLS stack); key files are written with mode 0600 and never overwritten
 by accident.
+
+Reading those sealing keys back (:func:`certified_sealing_keys`): a key table
+handed out with the route table is only as good as whoever hands it out, so a
+peer accepts a sealing key only from a certificate that chains to the CA, is
+within its validity dates and names exactly one party. An exchange (or anyone
+else on the path) that swaps a certificate in transit cannot produce one the CA
+signed for that party with another key: the trust assumption shrinks to the one
+mTLS already makes, that the CA key is safe.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ import datetime
 import ipaddress
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,8 +42,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from fedspark.federation._errors import CertificateError
-from fedspark.federation._tls import TlsConfig, party_dns_name, party_uri
+from fedspark.federation._errors import CertificateError, SealingKeyError
+from fedspark.federation.security._tls import (
+    PARTY_URI_PREFIX,
+    TlsConfig,
+    own_certificate_problem,
+    party_dns_name,
+    party_uri,
+)
 
 CA_CERT_NAME = "ca.pem"
 CA_KEY_NAME = "ca.key"
@@ -125,6 +139,7 @@ def issue_party_cert(
     days: int = DEFAULT_PARTY_DAYS,
     overwrite: bool = False,
     sealing_key: bytes | None = None,
+    not_before: datetime.datetime | None = None,
 ) -> PartyFiles:
     """Issue ``party_id``'s gateway certificate from the CA in ``ca_dir`` into ``out_dir``.
 
@@ -132,24 +147,11 @@ def issue_party_cert(
     so ``out_dir`` alone configures the party's gateway
     (``TlsConfig.from_dir(out_dir, party_id)``). ``hosts`` are the names and
     addresses peers will dial; IP literals become IP SANs. ``sealing_key`` (a
-    raw X25519 public key) is certified along with the party id.
+    raw X25519 public key) is certified along with the party id. ``not_before``
+    (default: now) starts the validity earlier or later, e.g. to make an expired
+    certificate for a test.
     """
-    return _issue(ca_dir, out_dir, str(party_id), hosts, not_before=None, days=days, overwrite=overwrite,
-                  sealing_key=sealing_key)
-
-
-def _issue(
-    ca_dir: Path | str,
-    out_dir: Path | str,
-    party_id: str,
-    hosts: Sequence[str],
-    *,
-    not_before: datetime.datetime | None,
-    days: int,
-    overwrite: bool,
-    sealing_key: bytes | None = None,
-) -> PartyFiles:
-    """``issue_party_cert`` with a chosen start of validity (tests make expired certificates)."""
+    party_id = str(party_id)
     if not party_id or any(ch in party_id for ch in "/:, ") or not party_id.isprintable():
         raise CertificateError(party_id, "a party id must be non-empty, printable, without '/', ':', ',' or spaces")
     ca_folder, folder = Path(ca_dir), Path(out_dir)
@@ -247,3 +249,45 @@ def _refuse_overwrite(paths: Sequence[Path], overwrite: bool) -> None:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+# ------------------------------------------------------------ sealing keys vouched for by the CA
+
+def certified_sealing_keys(ca_cert: Path | str, certificates: Iterable[Path | str]) -> dict[str, bytes]:
+    """``{party_id: sealing key}`` from party certificates, each checked against ``ca_cert``.
+
+    Raises ``SealingKeyError`` naming the certificate file when one is not
+    issued by the CA, expired, names no single party, carries no sealing key,
+    or names a party another certificate already named with another key.
+    """
+    keys: dict[str, bytes] = {}
+    for path in certificates:
+        party, key = _certified_key(Path(ca_cert), Path(path))
+        if keys.get(party, key) != key:
+            raise SealingKeyError(str(path), f"party {party} is named by two certificates with different sealing keys")
+        keys[party] = key
+    return keys
+
+
+def _certified_key(ca_cert: Path, path: Path) -> tuple[str, bytes]:
+    problem = own_certificate_problem(TlsConfig(ca_cert, path, path))
+    if problem is not None:
+        raise SealingKeyError(str(path), f"the certificate cannot vouch for a sealing key: {problem}")
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        names = x509.SubjectAlternativeName([])
+    uris = names.get_values_for_type(x509.UniformResourceIdentifier)
+    parties = {uri[len(PARTY_URI_PREFIX) :] for uri in uris if uri.startswith(PARTY_URI_PREFIX)}
+    if len(parties) != 1:
+        raise SealingKeyError(str(path), f"the certificate must name exactly one party, it names {sorted(parties)}")
+    (party,) = parties
+    try:
+        extension = cert.extensions.get_extension_for_oid(SEALING_KEY_OID).value
+    except x509.ExtensionNotFound:
+        raise SealingKeyError(str(path), f"the certificate of party {party} carries no sealing key") from None
+    raw = extension.value if isinstance(extension, x509.UnrecognizedExtension) else b""
+    if len(raw) != 32:
+        raise SealingKeyError(str(path), f"the sealing key of party {party} is not a 32-byte X25519 key")
+    return party, raw

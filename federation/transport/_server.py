@@ -15,13 +15,8 @@ from pathlib import Path
 import grpc
 
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import MAX_CHUNK_BYTES
 from fedspark.federation._errors import BindFailed
-from fedspark.federation._faults import FaultPlan
-from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
-from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
-from fedspark.federation._servicer import GatewayServicer
-from fedspark.federation._tls import (
+from fedspark.federation.security._tls import (
     TlsConfig,
     channel_credentials,
     channel_options,
@@ -30,6 +25,10 @@ from fedspark.federation._tls import (
     party_dns_name,
     server_credentials,
 )
+from fedspark.federation.transport._chunks import MAX_CHUNK_BYTES
+from fedspark.federation.transport._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
+from fedspark.federation.transport._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
+from fedspark.federation.transport._servicer import GatewayServicer
 
 GRPC_MESSAGE_LIMIT = 2 * MAX_CHUNK_BYTES
 """Per gRPC message (one chunk plus its header); whole payloads are limited separately."""
@@ -90,7 +89,6 @@ def create_gateway(
     tls: TlsConfig | None = None,
     work_dir: Path | str | None = None,
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
-    faults: FaultPlan | None = None,
     relays: Iterable[str] = (),
     in_party_host: str | None = None,
 ) -> tuple[Gateway, int]:
@@ -101,8 +99,7 @@ def create_gateway(
     network is otherwise protected. With ``tls`` it requires client
     certificates from the federation CA, and every message must come from the
     party its sender's certificate names. Payloads beyond
-    ``memory_limit_bytes`` spill under ``work_dir``. ``faults`` (tests only)
-    damages arriving chunks, see :class:`FaultPlan`. ``relays`` are the
+    ``memory_limit_bytes`` spill under ``work_dir``. ``relays`` are the
     certified exchanges that may deliver other parties' messages (star topology).
 
     With ``tls`` a second, *in-party* port is bound on ``in_party_host``
@@ -122,7 +119,7 @@ def create_gateway(
         requires_identity=tls is not None,
         relays=relays,
     )
-    servicer = GatewayServicer(gateway, faults)
+    servicer = GatewayServicer(gateway)
     in_party: list[int] = []
 
     def register(srv: grpc.Server) -> None:

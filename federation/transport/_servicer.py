@@ -1,6 +1,6 @@
 """The gRPC face of a gateway: unpack, name the peer, call the gateway, map errors to status codes.
 
-All rules live in :class:`~fedspark.federation._gateway.Gateway`; this module
+All rules live in :class:`~fedspark.federation.transport._gateway.Gateway`; this module
 only translates. The refusal reason also travels as trailing metadata, so the
 sender gets the same ``RefusalReason`` the gateway raised, not a guess from
 the status code. Refusals are logged here, with the peer's address: this is
@@ -11,7 +11,6 @@ the one place where the accepting side sees who was turned away and why
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from typing import NoReturn, Protocol
@@ -21,7 +20,6 @@ import grpc
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import ChunkPart, Header
 from fedspark.federation._errors import (
     CodecError,
     CorruptMessage,
@@ -29,10 +27,10 @@ from fedspark.federation._errors import (
     RefusalReason,
     TransportClosed,
 )
-from fedspark.federation._faults import FaultKind, FaultPlan, damage
-from fedspark.federation._gateway import Gateway, refusal_for
 from fedspark.federation._message import TransferAck
-from fedspark.federation._tls import party_of_auth_context
+from fedspark.federation.security._tls import party_of_auth_context
+from fedspark.federation.transport._chunks import ChunkPart, Header
+from fedspark.federation.transport._gateway import Gateway, refusal_for
 
 REFUSAL_METADATA_KEY = "fedspark-refusal"
 DST_METADATA_KEY = "fedspark-dst-party"
@@ -51,13 +49,11 @@ STATUS_OF_REFUSAL: dict[RefusalReason, grpc.StatusCode] = {
     RefusalReason.FORWARD_FAILED: grpc.StatusCode.ABORTED,
 }
 
-INJECTED_KILL = "fault injection: stream killed"
-
 log = logging.getLogger("fedspark.federation.gateway")
 
 
 class StreamSession(Protocol):
-    """What ``write_stream`` drives: a ``TransferSession``, or one that forwards when complete (``_relay_servicer``)."""
+    """What ``write_stream`` drives: a ``TransferSession``, or one that forwards when complete (``star._relay_servicer``)."""
 
     @property
     def first_ack(self) -> TransferAck: ...
@@ -71,11 +67,14 @@ class StreamSession(Protocol):
 
 
 class GatewayServicer(pb_grpc.GatewayServicer):
-    """Serves one :class:`Gateway`; ``faults`` (tests only) damage arriving chunks."""
+    """Serves one :class:`Gateway`."""
 
-    def __init__(self, gateway: Gateway, faults: FaultPlan | None = None) -> None:
+    def __init__(self, gateway: Gateway) -> None:
         self._gateway = gateway
-        self._faults = faults
+
+    @property
+    def gateway(self) -> Gateway:
+        return self._gateway
 
     def Push(self, request_iterator: Iterator[pb.Chunk], context: grpc.ServicerContext) -> pb.PushAck:
         identity = _identity(context)
@@ -109,7 +108,7 @@ class GatewayServicer(pb_grpc.GatewayServicer):
         except TransportClosed as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         if session is None:  # this party's executor hands a table partition over for the peer
-            from fedspark.federation._relay_servicer import relay_outbound
+            from fedspark.federation.star._relay_servicer import relay_outbound
 
             assert relay is not None and first is not None  # by the branch above
             yield from relay_outbound(self, relay, first, header, requests, context)
@@ -131,20 +130,7 @@ class GatewayServicer(pb_grpc.GatewayServicer):
                 part = codec.transfer_request_from_proto(request)
                 if not isinstance(part, ChunkPart):
                     raise CorruptMessage(job_id, header.key.tag, str(header.key.src), "a second open in one stream")
-                kill_after = False
-                fault = self._faults.take(header.key.tag, part.index) if self._faults is not None else None
-                if fault is not None:
-                    if fault.kind is FaultKind.DROP:
-                        continue
-                    if fault.kind is FaultKind.DELAY:
-                        _pause(context, fault.delay_s)
-                    if fault.kind is FaultKind.KILL:
-                        context.abort(grpc.StatusCode.UNAVAILABLE, INJECTED_KILL)
-                    kill_after = fault.kind is FaultKind.KILL_AFTER_WRITE
-                    part = damage(fault, part)
                 ack = session.write(part)
-                if kill_after:
-                    context.abort(grpc.StatusCode.UNAVAILABLE, INJECTED_KILL)
             except CodecError as exc:
                 _refuse(context, refusal_for(exc, header.key))
             except MessageRefused as exc:
@@ -184,14 +170,6 @@ def _log_stored(header: Header, started: float, *, duplicate: bool = False) -> N
         key.job_id, key.tag, key.seq, key.src, key.dst, header.kind, header.total_bytes,
         (time.monotonic() - started) * 1000, " duplicate" if duplicate else "",
     )
-
-
-def _pause(context: grpc.ServicerContext, seconds: float) -> None:
-    """Sleep, but wake when the RPC ends (so a stopping gateway does not wait out a delay)."""
-    ended = threading.Event()
-    if not context.add_callback(ended.set):
-        return
-    ended.wait(seconds)
 
 
 def _identity(context: grpc.ServicerContext) -> str | None:

@@ -6,7 +6,7 @@ forwards every message to the gateway of the party its header names. The
 exchange holds a route table ``{party_id: "host:port"}`` and nothing else: no
 job, no mailbox, no sealing key. It reads headers (job, tag, src, dst, seq,
 sizes) to route and to log, and passes chunks through untouched; the payloads
-are sealed end to end by the parties (see ``_seal``), so what it carries is
+are sealed end to end by the parties (see ``security._seal``), so what it carries is
 opaque to it.
 
 Nothing is lost in the middle because the exchange acknowledges nothing on its
@@ -35,10 +35,10 @@ import grpc
 
 from fedspark.federation import federation_pb2_grpc as pb_grpc
 from fedspark.federation._errors import IdentityMismatch, UnknownDestination
-from fedspark.federation._grpc_server import dial
 from fedspark.federation._message import MessageKey
-from fedspark.federation._tap import RecordingTap
-from fedspark.federation._tls import TlsConfig
+from fedspark.federation.security._tls import TlsConfig
+from fedspark.federation.transport._server import dial
+from fedspark.federation.transport._tap import RecordingTap
 
 log = logging.getLogger("fedspark.federation.exchange")
 
@@ -176,8 +176,8 @@ def create_exchange(
     Every relayed call holds one worker thread for its duration (two streams
     in flight per party pair is typical), hence more workers than a gateway.
     """
-    from fedspark.federation._exchange_servicer import ExchangeServicer
-    from fedspark.federation._grpc_server import start_server
+    from fedspark.federation.star._exchange_servicer import ExchangeServicer
+    from fedspark.federation.transport._server import start_server
 
     if tls is not None:
         tls.check()

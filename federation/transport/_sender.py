@@ -8,8 +8,8 @@ deadline). Either way the next attempt opens a new stream and the receiver's
 answer says where to resume, so acknowledged chunks are never sent twice and
 the message is stored once.
 
-Retry policy: a broken stream (``UNAVAILABLE``, ``DEADLINE_EXCEEDED``, or a
-stream this side cancelled) is retried with exponential backoff until
+Retry policy: a broken stream (``UNAVAILABLE`` or ``DEADLINE_EXCEEDED``) is
+retried with exponential backoff until
 ``connect_deadline_s`` pass *without progress*; a resend request is retried at
 once, but only ``MAX_STUCK`` times in a row without progress; any other status
 is the receiver's refusal and final.
@@ -28,7 +28,6 @@ import grpc
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import Header, header_of, split
 from fedspark.federation._errors import (
     DeliveryFailed,
     HandshakeFailed,
@@ -37,9 +36,9 @@ from fedspark.federation._errors import (
     SendRefused,
     TransportClosed,
 )
-from fedspark.federation._faults import FaultKind, FaultPlan, damage
 from fedspark.federation._message import Envelope, MessageKey, TransferAck
-from fedspark.federation._servicer import REFUSAL_METADATA_KEY
+from fedspark.federation.transport._chunks import Header, header_of, split
+from fedspark.federation.transport._servicer import REFUSAL_METADATA_KEY
 
 RETRYABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 """Codes after which the message may not have been stored, so a resend is due."""
@@ -52,7 +51,7 @@ MAX_STUCK = 5
 _TLS_MARKERS = ("handshake", "ssl", "tls", "certificate", "hostname verification", "peer name")
 
 Diagnose = Callable[[str, str], "str | None"]
-"""(address, party_id) -> why TLS fails there, or None (see ``_tls.diagnose``)."""
+"""(address, party_id) -> why TLS fails there, or None (see ``security._tls.diagnose``)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,6 @@ class SendSettings:
     chunk_bytes: int
     connect_deadline_s: float
     rpc_timeout_s: float
-    faults: FaultPlan | None = None
     diagnose: Diagnose | None = None
     metadata: tuple[tuple[str, str], ...] = ()
     """Sent with every Transfer (an executor's relay token for its own gateway)."""
@@ -115,7 +113,7 @@ def transfer(
             call = cast(grpc.Call, exc)
             code = call.code()
             details = call.details() or ""
-            if code not in RETRYABLE_CODES and not (attempt.cancelled and code is grpc.StatusCode.CANCELLED):
+            if code not in RETRYABLE_CODES:
                 raise refused(key.job_id, key.tag, peer, call) from None
             failure = f"{code.name}: {details}"
             if code is grpc.StatusCode.UNAVAILABLE and not diagnosed:
@@ -175,8 +173,6 @@ class _Attempt:
         self._cond = threading.Condition()
         self._start: int | None = None
         self._stop = False
-        self._call: grpc.Call | None = None
-        self.cancelled = False
         self.first: TransferAck | None = None
         self.last: TransferAck | None = None
         self.error: grpc.RpcError | None = None
@@ -187,8 +183,6 @@ class _Attempt:
         responses = self._stub.Transfer(
             self._requests(), timeout=self._settings.rpc_timeout_s, metadata=self._settings.metadata or None
         )
-        with self._cond:
-            self._call = cast(grpc.Call, responses)
         try:
             for reply in responses:
                 ack = codec.transfer_ack_from_proto(reply, job_id)
@@ -215,34 +209,10 @@ class _Attempt:
             if self._stop or self._start is None:
                 return
             start = self._start
-        faults = self._settings.faults
-        tag = self._header.key.tag
         for part in split(self._envelope, self._settings.chunk_bytes, start):
             if self._stop:
                 return
-            fault = faults.take(tag, part.index) if faults is not None else None
-            if fault is not None:
-                if fault.kind is FaultKind.DROP:
-                    continue
-                if fault.kind is FaultKind.DELAY:
-                    with self._cond:  # ends early when the stream does: no thread outlives it
-                        if self._cond.wait_for(lambda: self._stop, fault.delay_s):
-                            return
-                if fault.kind is FaultKind.KILL:
-                    self._cancel()
-                    return
-                part = damage(fault, part)
             yield codec.transfer_chunk_to_proto(part)
-            if fault is not None and fault.kind is FaultKind.KILL_AFTER_WRITE:
-                self._cancel()
-                return
-
-    def _cancel(self) -> None:
-        with self._cond:
-            call = self._call
-            self.cancelled = True
-        if call is not None:
-            call.cancel()
 
 
 def refused(job_id: str, tag: str, peer: str, call: grpc.Call) -> SendRefused:

@@ -16,9 +16,9 @@ import shutil
 import threading
 from pathlib import Path
 
-from fedspark.federation._chunks import Header
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
-from fedspark.federation._spill import ReceivedPayload
+from fedspark.federation.transport._chunks import Header
+from fedspark.federation.transport._spill import ReceivedPayload
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 

@@ -5,27 +5,29 @@ gateway (see :mod:`._sender`), found through a route table
 ``{party_id: "host:port"}`` that can be set after construction (each party
 binds port 0 first and learns the others' ports later). A sent message is kept
 (:mod:`._outbox`) until the receiver reports it read, and resent if the
-receiver lost it in a restart. With ``heartbeat_s`` set, the transport
+receiver lost it in a restart. With :class:`Heartbeats`, the transport
 heartbeats the peers of its open jobs, and a receive waiting on a peer that
 stopped answering fails with ``PeerSilent`` (:mod:`._liveness`).
 
 Topology is only a matter of routes: in a mesh each peer's route is its own
-gateway; in a star every route is the exchange's address, ``exchange`` names
-the identity its certificate must show, and a ``sealer`` seals every payload
-for its receiver so the exchange forwards opaque bytes (:mod:`._seal`).
+gateway; in a star every route is the exchange's address,
+``Security.exchange`` names the identity its certificate must show, and a
+``Security.sealer`` seals every payload for its receiver so the exchange
+forwards opaque bytes (``security._seal``).
 
 The transport also sends for this party's executors: ``table_sink`` hands
 them the gateway's in-party address and a per-table token, and the gateway
 forwards what they send through this transport's channels, with its TLS
-identity and sealer (:mod:`._relay`).
+identity and sealer (``star._relay``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -34,7 +36,6 @@ import grpc
 from fedspark.common import PartyRef
 from fedspark.federation import codec
 from fedspark.federation import federation_pb2_grpc as pb_grpc
-from fedspark.federation._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
 from fedspark.federation._errors import (
     BindFailed,
     NoRoute,
@@ -42,80 +43,197 @@ from fedspark.federation._errors import (
     PeerUnreachable,
     TransportClosed,
 )
-from fedspark.federation._faults import FaultPlan
-from fedspark.federation._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
-from fedspark.federation._grpc_server import create_gateway, dial
-from fedspark.federation._liveness import HeartbeatLoop, Liveness
-from fedspark.federation._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck, Mailbox
 from fedspark.federation._message import Envelope, Heartbeat, HeartbeatReply, JobState, MessageKey
-from fedspark.federation._outbox import Outbox
-from fedspark.federation._relay import OutboundRelay
-from fedspark.federation._seal import Sealer
-from fedspark.federation._sender import RETRYABLE_CODES, SendSettings, refused, transfer
-from fedspark.federation._servicer import DST_METADATA_KEY
-from fedspark.federation._spill import ReceivedPayload
-from fedspark.federation._table_sink import SinkTarget
-from fedspark.federation._tls import TlsConfig, diagnose
 from fedspark.federation._transport import Transport
+from fedspark.federation.security._seal import Sealer
+from fedspark.federation.security._tls import TlsConfig, diagnose
+from fedspark.federation.star._relay import OutboundRelay
+from fedspark.federation.tables._sink import SinkTarget
+from fedspark.federation.transport._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
+from fedspark.federation.transport._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
+from fedspark.federation.transport._liveness import HeartbeatLoop, Liveness
+from fedspark.federation.transport._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck, Mailbox
+from fedspark.federation.transport._outbox import Outbox
+from fedspark.federation.transport._sender import RETRYABLE_CODES, SendSettings, refused, transfer
+from fedspark.federation.transport._server import create_gateway, dial
+from fedspark.federation.transport._servicer import DST_METADATA_KEY
+from fedspark.federation.transport._spill import ReceivedPayload
 
 log = logging.getLogger("fedspark.federation.transport")
 
 DEAD_AFTER_BEATS = 5
-"""Without ``peer_dead_after_s``, a peer is dead after this many missed heartbeat intervals."""
+"""Without ``Heartbeats.dead_after_s``, a peer is dead after this many missed heartbeat intervals."""
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    """Where the gateway a transport starts for its party listens, and what it keeps of what arrives.
+
+    Only used when :class:`GrpcTransport` is given a party rather than a running
+    gateway (``create_gateway`` takes the same settings as arguments).
+    ``in_party_host`` is, with TLS, the interface of the in-party port where
+    this party's executors hand over table partitions (default ``host``; bind
+    it to the party's internal network, see ``star._relay``). Payloads beyond
+    ``memory_limit_bytes`` spill under ``work_dir``; ``tap_dir`` records every
+    stored message (tests, debugging).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    in_party_host: str | None = None
+    work_dir: Path | str | None = None
+    memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    tap_dir: Path | str | None = None
+
+
+@dataclass(frozen=True)
+class SendOptions:
+    """How the transport sends: chunking, deadlines, limits, and whether it keeps messages until read.
+
+    ``connect_deadline_s`` is how long one ``send`` keeps retrying without
+    progress before raising ``PeerUnreachable``; ``rpc_timeout_s`` bounds one
+    transfer attempt, data included. ``max_send_bytes`` refuses larger
+    payloads (``PayloadTooLarge``) before connecting. ``keep_until_read``
+    keeps each sent message until the receiver reports it read, and resends it
+    if the receiver lost it in a restart (off: forget it at the ack).
+    """
+
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES
+    connect_deadline_s: float = 30.0
+    rpc_timeout_s: float = 600.0
+    max_send_bytes: int | None = None
+    keep_until_read: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 < self.chunk_bytes <= MAX_CHUNK_BYTES:
+            raise ValueError(f"chunk_bytes must be in 1..{MAX_CHUNK_BYTES}, got {self.chunk_bytes}")
+
+
+@dataclass(frozen=True)
+class Heartbeats:
+    """Heartbeat the peers of every open job each ``interval_s``; a receive waiting on a peer silent for
+    ``dead_after_s`` (default: five intervals) fails with ``PeerSilent`` instead of waiting out its timeout."""
+
+    interval_s: float
+    dead_after_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.interval_s <= 0:
+            raise ValueError(f"heartbeat interval_s must be positive, got {self.interval_s}")
+        if self.dead_after_s is not None and self.dead_after_s <= 0:
+            raise ValueError(f"heartbeat dead_after_s must be positive, got {self.dead_after_s}")
+
+    @property
+    def dead_after(self) -> float:
+        return self.dead_after_s if self.dead_after_s is not None else DEAD_AFTER_BEATS * self.interval_s
+
+
+@dataclass(frozen=True)
+class Security:
+    """How the party proves who it is and what the path may read.
+
+    ``tls``: mutual TLS with the federation CA (peers must use it too).
+    ``sealer``: seal every outgoing payload for its receiver and open every
+    incoming one, end to end whatever relays it; without it payloads are
+    protected per hop by TLS only. ``exchange``: star topology, the certified
+    name of the exchange all routes point at; TLS then verifies the server as
+    that exchange, and this party's gateway accepts messages the exchange
+    delivers in other parties' names.
+    """
+
+    tls: TlsConfig | None = None
+    sealer: Sealer | None = None
+    exchange: str | None = None
+
+
+class Peers:
+    """The route table and one channel per (party, address): where this party's messages go.
+
+    With TLS each channel verifies its own party's certificate; in a star the
+    server is the exchange for every peer, so one channel verified as the
+    exchange serves them all.
+    """
+
+    def __init__(self, tls: TlsConfig | None, exchange: str | None, is_closed: Callable[[], bool]) -> None:
+        self._tls = tls
+        self._exchange = exchange
+        self._is_closed = is_closed
+        self._lock = threading.Lock()
+        self._routes: dict[str, str] = {}
+        self._channels: dict[tuple[str, str], grpc.Channel] = {}
+
+    @property
+    def routes(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._routes)
+
+    def set_routes(self, routes: Mapping[str, str]) -> None:
+        """Replace the route table; channels to addresses no longer used are closed."""
+        new_routes = {str(party): address for party, address in routes.items()}
+        with self._lock:
+            self._routes = new_routes
+            keep = {(self._exchange or party, address) for party, address in new_routes.items()}
+            stale = [target for target in self._channels if target not in keep]
+            closing = [self._channels.pop(target) for target in stale]
+        for channel in closing:
+            channel.close()
+
+    def address(self, party_id: str, job_id: str, tag: str, peer: str) -> str:
+        """``party_id``'s route; ``NoRoute`` naming the job, tag and peer when there is none."""
+        with self._lock:
+            address = self._routes.get(party_id)
+            known = list(self._routes)
+        if address is None:
+            raise NoRoute(job_id, tag, peer, party_id, known)
+        return address
+
+    def stub(self, address: str, party_id: str, key: MessageKey | None = None) -> pb_grpc.GatewayStub:
+        """A stub on the channel to ``party_id`` at ``address``; ``TransportClosed`` once the transport closed."""
+        return pb_grpc.GatewayStub(self._channel(address, party_id, key))  # type: ignore[no-untyped-call]
+
+    def _channel(self, address: str, party_id: str, key: MessageKey | None) -> grpc.Channel:
+        party_id = self._exchange or party_id
+        target = (party_id, address)
+        with self._lock:
+            if self._is_closed():
+                job_id, tag, peer = (key.job_id, key.tag, str(key.dst)) if key else ("-", "-", address)
+                raise TransportClosed(job_id, tag, peer, "sending")
+            channel = self._channels.get(target)
+            if channel is None:
+                channel = dial(address, self._tls, party_id)
+                self._channels[target] = channel
+            return channel
+
+    def close(self) -> None:
+        """Close every channel; calls in flight are cancelled, so a resend ends quickly."""
+        with self._lock:
+            channels = list(self._channels.values())
+            self._channels.clear()
+        for channel in channels:
+            channel.close()
 
 
 class GrpcTransport(Transport):
     """Sends through peers' gateways and receives through this party's own.
 
-    The transport owns its gateway: ``close`` stops the server. Every option
-    after ``rpc_timeout_s`` is opt-in; the defaults behave as before them.
+    The transport owns its gateway: ``close`` stops the server. It is made of
+    a few parts: its :class:`Gateway` (receiving), :class:`Peers` (routes and
+    channels), an outbox of messages kept until read, and optionally a
+    heartbeat loop; the options objects say how each behaves, and their
+    defaults are the plain mesh over plaintext.
 
     Parameters
     ----------
     gateway
         This party's running gateway (from ``create_gateway``), or the party
-        (``PartyRef`` or party id) for which to start one on ``host:port``
-        with ``tap_dir``, ``max_message_bytes``, ``tls``, ``work_dir`` and
-        ``memory_limit_bytes``.
+        (``PartyRef`` or party id) for which to start one as ``listen`` says.
     routes
         ``{party_id: "host:port"}`` of peers' gateways; may be given later
         with :meth:`set_routes`.
-    chunk_bytes
-        Size of the chunks a payload is split into (at most 16 MiB).
-    connect_deadline_s
-        How long one ``send`` keeps retrying without progress before raising
-        ``PeerUnreachable``.
-    rpc_timeout_s
-        Upper bound on one transfer attempt, data included.
-    tls
-        Mutual TLS with the federation CA (see :class:`TlsConfig`); peers must
-        use it too.
-    work_dir, memory_limit_bytes
-        Where this party's gateway spills payloads, and how much it keeps in memory.
-    max_send_bytes
-        Refuse to send larger payloads (``PayloadTooLarge``) before connecting.
-    heartbeat_s
-        Heartbeat the peers of every open job at this interval (None: off).
-    peer_dead_after_s
-        With heartbeats on, a receive waiting on a peer silent this long fails
-        with ``PeerSilent`` (default: five heartbeat intervals).
-    keep_until_read
-        Keep each sent message until the receiver reports it read, and resend
-        it if the receiver lost it (on by default; off forgets at the ack).
-    faults
-        Damage *outgoing* chunks as planned (tests only, see ``FaultPlan``).
-    sealer
-        Seal every outgoing payload for its receiver and open every incoming
-        one (end to end, whatever relays it); without it payloads travel as
-        encoded, protected per hop by TLS only.
-    exchange
-        Star topology: the certified name of the exchange all routes point at.
-        TLS then verifies the server as that exchange, and this party's own
-        gateway accepts messages the exchange delivers in other parties' names.
-    in_party_host
-        With ``tls``, the interface of the gateway's in-party port, where this
-        party's executors hand over table partitions (default ``host``; bind
-        it to the party's internal network). See ``_relay``.
+    listen, send, heartbeats, security
+        See :class:`GatewayOptions`, :class:`SendOptions`, :class:`Heartbeats`
+        (None: no heartbeats) and :class:`Security`.
     """
 
     def __init__(
@@ -123,61 +241,35 @@ class GrpcTransport(Transport):
         gateway: Gateway | PartyRef | str,
         routes: Mapping[str, str] | None = None,
         *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        tap_dir: Path | str | None = None,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-        connect_deadline_s: float = 30.0,
-        rpc_timeout_s: float = 600.0,
-        tls: TlsConfig | None = None,
-        work_dir: Path | str | None = None,
-        memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
-        max_send_bytes: int | None = None,
-        heartbeat_s: float | None = None,
-        peer_dead_after_s: float | None = None,
-        keep_until_read: bool = True,
-        faults: FaultPlan | None = None,
-        sealer: Sealer | None = None,
-        exchange: str | None = None,
-        in_party_host: str | None = None,
+        listen: GatewayOptions | None = None,
+        send: SendOptions | None = None,
+        heartbeats: Heartbeats | None = None,
+        security: Security | None = None,
     ) -> None:
-        if not 0 < chunk_bytes <= MAX_CHUNK_BYTES:
-            raise ValueError(f"chunk_bytes must be in 1..{MAX_CHUNK_BYTES}, got {chunk_bytes}")
-        if heartbeat_s is not None and heartbeat_s <= 0:
-            raise ValueError(f"heartbeat_s must be positive, got {heartbeat_s}")
-        if peer_dead_after_s is not None and peer_dead_after_s <= 0:
-            raise ValueError(f"peer_dead_after_s must be positive, got {peer_dead_after_s}")
+        listen = listen or GatewayOptions()
+        self.send_options = send or SendOptions()
+        self.security = security or Security()
+        tls, exchange = self.security.tls, self.security.exchange
         if tls is not None:
             tls.check()
         if not isinstance(gateway, Gateway):
             party_id = gateway.party_id if isinstance(gateway, PartyRef) else str(gateway)
             gateway, _ = create_gateway(
                 party_id,
-                host,
-                port,
-                tap_dir,
-                max_message_bytes,
+                listen.host,
+                listen.port,
+                listen.tap_dir,
+                listen.max_message_bytes,
                 tls=tls,
-                work_dir=work_dir,
-                memory_limit_bytes=memory_limit_bytes,
+                work_dir=listen.work_dir,
+                memory_limit_bytes=listen.memory_limit_bytes,
                 relays=(exchange,) if exchange is not None else (),
-                in_party_host=in_party_host,
+                in_party_host=listen.in_party_host,
             )
         self._gateway = gateway
-        self.chunk_bytes = chunk_bytes
-        self.connect_deadline_s = connect_deadline_s
-        self.rpc_timeout_s = rpc_timeout_s
-        self.tls = tls
-        self.max_send_bytes = max_send_bytes
-        self.keep_until_read = keep_until_read
-        self.faults = faults
-        self.sealer = sealer
-        self.exchange = exchange
         self._lock = threading.Lock()
-        self._routes: dict[str, str] = {}
-        self._channels: dict[tuple[str, str], grpc.Channel] = {}
         self._closed = False
+        self.peers = Peers(tls, exchange, lambda: self._closed)
         self._outbox = Outbox()
         self._resender: ThreadPoolExecutor | None = None
         self._liveness: Liveness | None = None
@@ -187,16 +279,15 @@ class GrpcTransport(Transport):
             self,
             Mailbox(memory_limit_bytes=0, work_dir=gateway.mailbox.work_dir, label=f"{gateway.party_id}-outbound"),
             boot_id=gateway.boot_id,
-            rpc_timeout_s=rpc_timeout_s,
+            rpc_timeout_s=self.send_options.rpc_timeout_s,
         )
         gateway.relay = self._relay
         if routes:
             self.set_routes(routes)
-        if heartbeat_s is not None:
-            dead_after = peer_dead_after_s if peer_dead_after_s is not None else DEAD_AFTER_BEATS * heartbeat_s
-            self._liveness = Liveness(dead_after, gateway.last_heard, gateway.party_id)
+        if heartbeats is not None:
+            self._liveness = Liveness(heartbeats.dead_after, gateway.last_heard, gateway.party_id)
             self._heartbeats = HeartbeatLoop(
-                f"fedspark-heartbeat-{gateway.party_id}", heartbeat_s, self._peers_of_open_jobs, self._beat
+                f"fedspark-heartbeat-{gateway.party_id}", heartbeats.interval_s, self._peers_of_open_jobs, self._beat
             )
             self._heartbeats.start()
 
@@ -224,19 +315,11 @@ class GrpcTransport(Transport):
 
     @property
     def routes(self) -> dict[str, str]:
-        with self._lock:
-            return dict(self._routes)
+        return self.peers.routes
 
     def set_routes(self, routes: Mapping[str, str]) -> None:
         """Replace the route table; channels to addresses no longer used are closed."""
-        new_routes = {str(party): address for party, address in routes.items()}
-        with self._lock:
-            self._routes = new_routes
-            keep = {(self.exchange or party, address) for party, address in new_routes.items()}
-            stale = [target for target in self._channels if target not in keep]
-            closing = [self._channels.pop(target) for target in stale]
-        for channel in closing:
-            channel.close()
+        self.peers.set_routes(routes)
 
     # ------------------------------------------------------------ jobs
 
@@ -254,14 +337,16 @@ class GrpcTransport(Transport):
     def send(self, envelope: Envelope) -> None:
         key = envelope.key
         size = len(envelope.payload)
-        if self.max_send_bytes is not None and size > self.max_send_bytes:
-            raise PayloadTooLarge(key.job_id, key.tag, str(key.dst), size, self.max_send_bytes)
-        if self.sealer is not None:
-            envelope = self.sealer.seal(envelope)
-        address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
-        stub = self._stub(address, key.dst.party_id, key)
-        pending = self._outbox.pending(key.job_id, key.dst.party_id, exclude=key) if self.keep_until_read else ()
-        if self.keep_until_read:
+        options, sealer = self.send_options, self.security.sealer
+        if options.max_send_bytes is not None and size > options.max_send_bytes:
+            raise PayloadTooLarge(key.job_id, key.tag, str(key.dst), size, options.max_send_bytes)
+        if sealer is not None:
+            envelope = sealer.seal(envelope)
+        address = self.peers.address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+        stub = self.peers.stub(address, key.dst.party_id, key)
+        keep = options.keep_until_read
+        pending = self._outbox.pending(key.job_id, key.dst.party_id, exclude=key) if keep else ()
+        if keep:
             self._outbox.sending(envelope)
         try:
             delivered = transfer(stub, envelope, address, self._settings(), pending=pending, is_closed=lambda: self._closed)
@@ -270,7 +355,7 @@ class GrpcTransport(Transport):
             raise
         if self._liveness is not None:
             self._liveness.saw(key.dst.party_id)
-        if self.keep_until_read:
+        if keep:
             self._outbox.stored(key, delivered.boot_id)
             self._outbox.forget(delivered.read)
             self._resend_later(delivered.missing)
@@ -279,12 +364,12 @@ class GrpcTransport(Transport):
         """Where executors hand ``key``'s partitions over: this party's own gateway, with a fresh table token.
 
         The gateway forwards them in this party's name (cut-through, or sealed
-        first in a star; see ``_relay``), so executors carry no key material:
+        first in a star; see ``star._relay``), so executors carry no key material:
         only the gateway's in-party address, the token, and the public CA
         certificate to verify the gateway.
         """
         self._check_from_me(key)
-        self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))  # no route: fail now, on the driver
+        self.peers.address(key.dst.party_id, key.job_id, key.tag, str(key.dst))  # no route: fail now, on the driver
         address = self._gateway.in_party_address
         if address is None:
             raise BindFailed(self.party_id, "-", "this gateway has no in-party address (not built by create_gateway)")
@@ -297,22 +382,22 @@ class GrpcTransport(Transport):
             key.dst.party_id,
             address,
             self._relay.issue(key),
-            chunk_bytes=self.chunk_bytes,
-            connect_deadline_s=self.connect_deadline_s,
-            rpc_timeout_s=self.rpc_timeout_s,
-            ca_pem=self.tls.pem("ca_cert") if self.tls is not None else None,
+            chunk_bytes=self.send_options.chunk_bytes,
+            connect_deadline_s=self.send_options.connect_deadline_s,
+            rpc_timeout_s=self.send_options.rpc_timeout_s,
+            ca_pem=self.security.tls.pem("ca_cert") if self.security.tls is not None else None,
         )
 
     # ------------------------------------------------------------ forwarding for executors (see _relay)
 
     @property
     def sealing(self) -> bool:
-        return self.sealer is not None
+        return self.security.sealer is not None
 
     def relay_stub(self, key: MessageKey) -> tuple[str, pb_grpc.GatewayStub]:
         """The route and a stub, on this party's own channel (its TLS identity), for ``key``'s destination."""
-        address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
-        return address, self._stub(address, key.dst.party_id, key)
+        address = self.peers.address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+        return address, self.peers.stub(address, key.dst.party_id, key)
 
     def forward(self, envelope: Envelope) -> None:
         """Seal (in a star) and deliver a partition an executor handed over; kept nowhere after the ack.
@@ -321,18 +406,18 @@ class GrpcTransport(Transport):
         manifest names one attempt, and a lost one is resent by Spark's task
         retry as a new attempt, as before executors went through the gateway.
         """
-        if self.sealer is not None:
-            envelope = self.sealer.seal(envelope)
+        if self.security.sealer is not None:
+            envelope = self.security.sealer.seal(envelope)
         address, stub = self.relay_stub(envelope.key)
         transfer(stub, envelope, address, self._settings(), is_closed=lambda: self._closed)
 
     def _settings(self) -> SendSettings:
+        tls, exchange = self.security.tls, self.security.exchange
         return SendSettings(
-            chunk_bytes=self.chunk_bytes,
-            connect_deadline_s=self.connect_deadline_s,
-            rpc_timeout_s=self.rpc_timeout_s,
-            faults=self.faults,
-            diagnose=lambda address, party_id: diagnose(address, self.tls, self.exchange or party_id),
+            chunk_bytes=self.send_options.chunk_bytes,
+            connect_deadline_s=self.send_options.connect_deadline_s,
+            rpc_timeout_s=self.send_options.rpc_timeout_s,
+            diagnose=lambda address, party_id: diagnose(address, tls, exchange or party_id),
         )
 
     def _resend_later(self, keys: Iterable[MessageKey]) -> None:
@@ -355,8 +440,9 @@ class GrpcTransport(Transport):
             return
         log.info("%s: the receiver lost it (restarted?); sending it again", key)
         try:
-            address = self._address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
-            delivered = transfer(self._stub(address, key.dst.party_id, key), envelope, address, self._settings(), is_closed=lambda: self._closed)
+            address = self.peers.address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+            stub = self.peers.stub(address, key.dst.party_id, key)
+            delivered = transfer(stub, envelope, address, self._settings(), is_closed=lambda: self._closed)
         except Exception as exc:  # noqa: BLE001 - kept for the next heartbeat to try again
             log.warning("%s: resend failed, will retry: %s", key, exc)
             self._outbox.unclaim(key)
@@ -367,7 +453,7 @@ class GrpcTransport(Transport):
 
     def recv(self, key: MessageKey, timeout_s: float) -> bytes:
         self._check_mine(key)
-        if self.sealer is None:
+        if self.security.sealer is None:
             return self._gateway.take(key, timeout_s, alive=self._alive_check(key))
         with self.recv_payload(key, timeout_s) as payload:
             return payload.read()
@@ -380,7 +466,8 @@ class GrpcTransport(Transport):
         """
         self._check_mine(key)
         payload = self._gateway.take_payload(key, timeout_s, alive=self._alive_check(key))
-        return payload if self.sealer is None else self.sealer.open_payload(key, payload)
+        sealer = self.security.sealer
+        return payload if sealer is None else sealer.open_payload(key, payload)
 
     def _check_from_me(self, key: MessageKey) -> None:
         if key.src.party_id != self.party_id:
@@ -405,8 +492,8 @@ class GrpcTransport(Transport):
         job the peer closed drops what is kept for it there.
         """
         peer = f"party {party_id}"
-        address = self._address(str(party_id), job_id, "heartbeat", peer)
-        stub = self._stub(address, str(party_id))
+        address = self.peers.address(str(party_id), job_id, "heartbeat", peer)
+        stub = self.peers.stub(address, str(party_id))
         pending = self._outbox.pending(job_id, str(party_id))
         beat = Heartbeat(job_id, self.party_id, self._gateway.boot_id, pending)
         try:
@@ -431,8 +518,7 @@ class GrpcTransport(Transport):
         self.heartbeat(party_id, job_id, timeout_s=max(0.2, interval))
 
     def _peers_of_open_jobs(self) -> dict[str, set[str]]:
-        with self._lock:
-            routed = set(self._routes)
+        routed = set(self.peers.routes)
         jobs = {}
         for job_id, members in self._gateway.open_jobs().items():
             peers = {m.party_id for m in members if m.party_id != self.party_id and m.party_id in routed}
@@ -443,8 +529,8 @@ class GrpcTransport(Transport):
     def ping(self, party_id: str, timeout_s: float = 5.0) -> str:
         """Ask a peer's gateway who it is; returns the party id it reports."""
         peer = f"party {party_id}"
-        address = self._address(str(party_id), "-", "ping", peer)
-        stub = self._stub(address, str(party_id))
+        address = self.peers.address(str(party_id), "-", "ping", peer)
+        stub = self.peers.stub(address, str(party_id))
         try:
             reply = stub.Ping(codec.ping_request_to_proto(self.party_id), timeout=timeout_s, metadata=_for(party_id))
         except grpc.RpcError as exc:
@@ -463,44 +549,11 @@ class GrpcTransport(Transport):
             resender, self._resender = self._resender, None
         if self._heartbeats is not None:
             self._heartbeats.stop()
-        with self._lock:
-            channels = list(self._channels.values())
-            self._channels.clear()
-        for channel in channels:
-            channel.close()  # cancels calls in flight, so a resend ends quickly
+        self.peers.close()
         if resender is not None:
             resender.shutdown(wait=True, cancel_futures=True)
         self._gateway.stop(grace_s=1.0)
         self._relay.mailbox.close()
-
-    def _address(self, party_id: str, job_id: str, tag: str, peer: str) -> str:
-        with self._lock:
-            address = self._routes.get(party_id)
-            known = list(self._routes)
-        if address is None:
-            raise NoRoute(job_id, tag, peer, party_id, known)
-        return address
-
-    def _stub(self, address: str, party_id: str, key: MessageKey | None = None) -> pb_grpc.GatewayStub:
-        return pb_grpc.GatewayStub(self._channel(address, party_id, key))  # type: ignore[no-untyped-call]
-
-    def _channel(self, address: str, party_id: str, key: MessageKey | None = None) -> grpc.Channel:
-        """One channel per (party, address): with TLS, each verifies its own party's certificate.
-
-        In a star, the server is the exchange for every peer: one channel,
-        verified as the exchange.
-        """
-        party_id = self.exchange or party_id
-        target = (party_id, address)
-        with self._lock:
-            if self._closed:
-                job_id, tag, peer = (key.job_id, key.tag, str(key.dst)) if key else ("-", "-", address)
-                raise TransportClosed(job_id, tag, peer, "sending")
-            channel = self._channels.get(target)
-            if channel is None:
-                channel = dial(address, self.tls, party_id)
-                self._channels[target] = channel
-            return channel
 
 
 def _for(party_id: str) -> tuple[tuple[str, str]]:
