@@ -21,6 +21,7 @@ plaintext ÷ Paillier round time ≥ 0.2).
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from pathlib import Path
@@ -60,10 +61,13 @@ def run_homo_nn_bench(
     torch is not imported here: the first round counts the driver's import too
     (``Simulation`` overlaps it with the table read).
     """
-    from fedspark.algorithms.homo_nn import HomoNNParams
-    from fedspark.engine._config import SimulationConfig, TableConfig
-    from fedspark.engine._homo_nn_sim import SIM_SPARK_CONF, Simulation
-    from fedspark.engine._spark import build_session
+    from fedspark.algorithms.homo_nn import HomoNNParams, SimulationSettings
+    from fedspark.algorithms.homo_nn import Simulation as _Simulation
+    from fedspark.engine import _worker_daemon
+    from fedspark.engine._spark import SIM_SPARK_CONF, build_session
+    from fedspark.storage import TableSpec
+
+    Simulation = functools.partial(_Simulation, workers=_worker_daemon)  # the engine's preloading workers
 
     base: dict[str, Any] = {"network": {"layers": [], "learning_rate": 0.1}, "local_epochs": 1, "batch_size": 16,
                             "seed": 1, "selection": {"fraction": 1.0}}
@@ -75,9 +79,9 @@ def run_homo_nn_bench(
     session_s = time.monotonic() - started
     try:
         with tempfile.TemporaryDirectory(prefix="fedspark-bench-homo-") as tmp:
-            sim = SimulationConfig(clients=clients, data=TableConfig(uri=str(_breast_table(Path(tmp))),
+            sim = SimulationSettings(clients=clients, data=TableSpec(uri=str(_breast_table(Path(tmp))),
                                                                      label_column="y"),
-                                   dirichlet_alpha=0.5, seed=1, partitions=partitions)
+                                     dirichlet_alpha=0.5, seed=1, partitions=partitions)
             plain = Simulation(spark, sim, HomoNNParams.model_validate({**base, "rounds": rounds}), "bench-plain")
             plain_result = plain.run()
             masked = Simulation(spark, sim, HomoNNParams.model_validate(

@@ -13,55 +13,29 @@ import typer
 from rich.console import Console
 
 from fedspark.engine._config import JobConfig
-from fedspark.engine._outputs import write_json
 
 
 def run_simulation_job(job: JobConfig, job_id: str, runs_dir: Path, console: Console) -> dict[str, Any]:
-    """Run a simulation job in this process; writes ``runs/<job_id>/simulation/``.
+    """Run a simulation job in this process (:func:`fedspark.algorithms.homo_nn.simulate`); writes
+    ``runs/<job_id>/simulation/``."""
+    from fedspark.algorithms.homo_nn import HomoNNParams, simulate
+    from fedspark.engine import _worker_daemon
+    from fedspark.engine._spark import SIM_SPARK_CONF, build_session
 
-    torch is left to ``Simulation``, which imports it (one intra-op thread) while it reads the table.
-    """
-    from fedspark.algorithms.evaluation import binary_metrics
-    from fedspark.algorithms.homo_nn import build_network, predict
-    from fedspark.algorithms.homo_nn._network import as_tensor
-    from fedspark.common import PartyRef, Role
-    from fedspark.engine._homo_nn_job import load_xy
-    from fedspark.engine._homo_nn_sim import SIM_SPARK_CONF, Simulation, simulation_job
-    from fedspark.engine._spark import build_session
-
-    sim, params = simulation_job(job)
-    out = runs_dir / job_id / "simulation"
-    out.mkdir(parents=True, exist_ok=True)
+    if job.simulation is None:
+        raise ValueError(f"job {job.name} has no simulation section")
+    params = HomoNNParams.model_validate(job.params)
     started = time.monotonic()
     spark = build_session(f"fedspark-sim-{job_id}", {**SIM_SPARK_CONF, **job.spark})
+
+    def on_round(round_no: int, record: dict[str, Any]) -> None:
+        loss = record.get("loss")
+        console.print(f"round {round_no + 1}/{params.rounds} {len(record['reported'])} clients "
+                      f"{record['seconds']:.2f}s" + (f" loss {loss:.5f}" if loss is not None else ""))
+
     try:
-        simulation = Simulation(spark, sim, params, job_id, timeout_s=job.federation.timeout_s)
-        rounds: list[dict[str, Any]] = []
-
-        def on_round(round_no: int, record: dict[str, Any]) -> None:
-            rounds.append(record)
-            write_json(out / "rounds.json", rounds)
-            loss = record.get("loss")
-            console.print(f"round {round_no + 1}/{params.rounds} {len(record['reported'])} clients "
-                          f"{record['seconds']:.2f}s" + (f" loss {loss:.5f}" if loss is not None else ""))
-
-        result = simulation.run(on_round)
-        metrics: dict[str, Any] = {
-            "clients": sim.clients, "rounds": len(result.rounds), "seconds": result.seconds,
-            "setup_seconds": result.setup_seconds, "rounds_per_second": len(result.rounds) / result.seconds,
-            "later_round_seconds": [r["seconds"] for r in result.rounds[1:]],
-            "client_rows": result.client_rows, "secure": params.secure.mode,
-        }
-        if sim.test_data is not None and result.weights is not None and params.network.loss == "bce":
-            names, x, y = load_xy(spark, sim.test_data, PartyRef(Role.GUEST, "simulation"), result.feature_names)
-            network = build_network(params.network, len(names), params.seed)
-            metrics.update(binary_metrics(y, predict(network, result.weights, as_tensor(x), params),
-                                          params.decision_threshold))
-        write_json(out / "metrics.json", metrics)
-        if result.weights is not None:
-            write_json(out / "model.json", {"algorithm": "homo_nn", "network": params.network.model_dump(),
-                                            "seed": params.seed, "feature_names": result.feature_names,
-                                            "weights": result.weights.tolist()})
+        metrics = simulate(spark, job.simulation.settings(), params, job_id, runs_dir / job_id / "simulation",
+                           timeout_s=job.federation.timeout_s, on_round=on_round, workers=_worker_daemon)
     finally:
         spark.stop()
     metrics["total_seconds"] = time.monotonic() - started
@@ -96,7 +70,7 @@ def predict(
     threshold: Annotated[float, typer.Option(help="decision threshold for 'prediction' (bce models)")] = 0.5,
 ) -> None:
     """Score a table with a trained homo_nn model as a Spark job; writes id, score, prediction as Parquet."""
-    from fedspark.engine._homo_nn_predict import predict_table
+    from fedspark.algorithms.homo_nn import predict_table
     from fedspark.engine._spark import build_session
 
     spark = build_session("fedspark-predict", {})

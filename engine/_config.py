@@ -7,14 +7,20 @@ so a typo fails before any party process starts.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fedspark.algorithms import algorithm_names, get_algorithm
 from fedspark.common import ConfigError, PartyRef, Role
 from fedspark.engine._cluster import ClusterConfig
+
+if TYPE_CHECKING:
+    from fedspark.algorithms.homo_nn import SimulationSettings
+    from fedspark.storage import TableSpec
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -29,6 +35,12 @@ class TableConfig(_Strict):
     feature_columns: list[str] | None = None
     format: Literal["csv", "parquet"] | None = None
     fill_missing: float | None = Field(None, description="fill empty/NaN cells with this value instead of failing")
+
+    def spec(self, **changes: Any) -> TableSpec:
+        """The storage layer's :class:`~fedspark.storage.TableSpec` of this table (``changes`` over it)."""
+        from fedspark.storage import TableSpec
+
+        return TableSpec(**{**self.model_dump(), **changes})
 
 
 class PartyConfig(_Strict):
@@ -132,10 +144,22 @@ class SimulationConfig(_Strict):
     seed: int = 0
     partitions: int = Field(2, ge=1, description="Spark partitions the virtual clients are spread over")
 
+    def settings(self) -> SimulationSettings:
+        """What :class:`fedspark.algorithms.homo_nn.Simulation` takes."""
+        from fedspark.algorithms.homo_nn import SimulationSettings
+
+        return SimulationSettings(
+            data=self.data.spec(), test_data=self.test_data.spec() if self.test_data is not None else None,
+            clients=self.clients, dirichlet_alpha=self.dirichlet_alpha, seed=self.seed, partitions=self.partitions,
+        )
+
 
 class JobConfig(_Strict):
     name: str
-    algorithm: Literal["hetero_lr", "hetero_lr_predict", "homo_nn", "psi"] = "hetero_lr"
+    algorithm: str = Field("hetero_lr", description="a registered algorithm (fedspark.algorithms.algorithm_names())")
+    modules: list[str] = Field(
+        default_factory=list, description="modules to import first: third-party algorithms register on import"
+    )
     examples: Literal["breast", "breast_homo"] | None = Field(None, description="example tables to generate when missing")
     parties: PartiesConfig | None = Field(None, description="required unless 'simulation' is given")
     simulation: SimulationConfig | None = None
@@ -152,22 +176,42 @@ class JobConfig(_Strict):
     )
     debug: DebugConfig = Field(default_factory=DebugConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _import_modules(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("modules"), list):
+            for module in value["modules"]:
+                try:
+                    importlib.import_module(str(module))
+                except ImportError as exc:
+                    raise ValueError(f"modules: cannot import {module!r} ({exc})") from None
+        return value
+
+    @field_validator("algorithm")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        if name not in algorithm_names():
+            raise ValueError(f"unknown algorithm {name!r} (known: {', '.join(algorithm_names())})")
+        return name
+
     @model_validator(mode="after")
     def _check_parties(self) -> JobConfig:
+        algorithm = get_algorithm(self.algorithm)
         if self.simulation is not None:
-            if self.algorithm != "homo_nn":
-                raise ValueError(f"simulation runs homo_nn only, not {self.algorithm}")
+            if not algorithm.simulation:
+                simulated = [n for n in algorithm_names() if get_algorithm(n).simulation]
+                raise ValueError(f"simulation runs {', '.join(simulated)} only, not {self.algorithm}")
             return self
         ids = [p.party_id for p in self.all_party_configs()]
         if len(set(ids)) != len(ids):
             raise ValueError(f"each role needs its own party id in the embedded runner, got {ids}")
         if self.roster.guest.data is None or any(h.data is None for h in self.roster.hosts):
             raise ValueError("guest and hosts need a 'data' table")
-        labelled = {"hetero_lr": [self.roster.guest], "homo_nn": self.parties_with_data()}.get(self.algorithm, [])
+        labelled = [cfg for ref, cfg in zip(self.party_refs(), self.all_party_configs()) if ref.role in algorithm.labels_at]
         for party in labelled:
             if party.data is not None and party.data.label_column is None:
                 raise ValueError(f"party {party.party_id}: data.label_column is required for {self.algorithm}")
-        if self.algorithm in ("hetero_lr", "homo_nn") and self.roster.arbiter is None:
+        if algorithm.requires_arbiter and self.roster.arbiter is None:
             raise ValueError(f"parties.arbiter is required for {self.algorithm} training")
         return self
 
@@ -211,7 +255,7 @@ def load_job(path: Path) -> JobConfig:
     raw = read_yaml_mapping(path, "job file")
     try:
         job = JobConfig.model_validate(raw)
-        _algorithm_params_model(job.algorithm).model_validate(job.params)
+        get_algorithm(job.algorithm).params.model_validate(job.params)
     except ValidationError as exc:
         prefix = () if exc.title == "JobConfig" else ("params",)
         problems = "; ".join(
@@ -242,18 +286,3 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{what} {path} must hold a mapping at the top level")
     return raw
-
-
-def _algorithm_params_model(algorithm: str) -> type[BaseModel]:
-    from fedspark.algorithms.hetero_lr import HeteroLRParams
-    from fedspark.algorithms.homo_nn import HomoNNParams
-    from fedspark.engine._psi_job import PsiParams
-
-    models: dict[str, type[BaseModel]] = {
-        "hetero_lr": HeteroLRParams, "hetero_lr_predict": _NoParams, "homo_nn": HomoNNParams, "psi": PsiParams,
-    }
-    return models[algorithm]
-
-
-class _NoParams(_Strict):
-    """Scoring takes its settings from ``scoring:`` and the saved model, not ``params:``."""

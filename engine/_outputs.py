@@ -6,7 +6,6 @@ model share, the metrics it can compute (it holds the labels) and a short report
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +16,6 @@ def party_dir(runs_dir: Path, job_id: str, me: PartyRef) -> Path:
     path = runs_dir / job_id / f"{me.role.value}-{me.party_id}"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_report(path: Path, me: PartyRef, job_id: str, metrics: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ naming this party, and the process exits non-zero so the runner stops the others
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -17,14 +18,15 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fedspark.algorithms import Task, get_algorithm
 from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.crypto import SECURE_MIN_KEY_SIZE
 from fedspark.engine import _events
 from fedspark.engine._config import JobConfig, load_job
-from fedspark.engine._outputs import party_dir, write_json, write_report
+from fedspark.engine._outputs import party_dir, write_report
 from fedspark.engine._spark import build_session, jit_conf_for
 from fedspark.federation import Context, Federation, GatewayOptions, GrpcTransport, Sealer, Security, TlsConfig
-from fedspark.storage import local_bytes
+from fedspark.storage import local_bytes, write_json
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -108,11 +110,12 @@ def run_party(
         transport.gateway.open_job(job_id, parties)
         _events.emit("ready", party=str(me), port=transport.port)
         transport.set_routes(routes if routes is not None else _read_routes())
+        algorithm = get_algorithm(job.algorithm)
         delay = job.delay_for(me)
-        if delay > 0 and job.algorithm != "homo_nn":  # homo_nn clients stall every round instead
+        if delay > 0 and not algorithm.delays_itself:  # e.g. homo_nn clients stall every round instead
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
         ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s))
-        metrics = _run_role(job, me, ctx, out, spark, min_key_size)
+        metrics = algorithm.entry_point(me.role)(party_task(job, me, ctx, out, spark, min_key_size))
         write_json(out / "metrics.json", metrics)
         write_report(out / "report.md", me, job_id, metrics)
         _events.emit("done", party=str(me), metrics=_summary(metrics))
@@ -120,21 +123,25 @@ def run_party(
         transport.close()
 
 
-def _run_role(
-    job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None, min_key_size: int
-) -> dict[str, Any]:
-    """Run this party's side of the job's algorithm; each algorithm's role runner lives in its own module."""
-    from fedspark.engine._hetero_lr_job import run_hetero_lr
-    from fedspark.engine._homo_nn_job import run_homo_nn
-    from fedspark.engine._predict_job import run_hetero_lr_predict
-    from fedspark.engine._psi_job import run_psi
+def party_task(
+    job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None,
+    min_key_size: int = SECURE_MIN_KEY_SIZE,
+) -> Task:
+    """The neutral task every algorithm's entry point takes: this party's side of ``job``."""
+    algorithm = get_algorithm(job.algorithm)
+    cfg = job.party_config(me)
+    return Task(
+        ctx=ctx, me=me, spark=spark, params=algorithm.params.model_validate(job.params), job_name=job.name,
+        out=out, runs_dir=out.parent.parent, data=cfg.data.spec() if cfg.data is not None else None,
+        test_data=cfg.test_data.spec() if cfg.test_data is not None else None, model_dir=cfg.model_dir,
+        compute=job.compute, features=job.features, align=job.align, security=job.security, debug=job.debug,
+        scoring=job.scoring, min_key_size=min_key_size, delay_s=job.delay_for(me),
+        emit=functools.partial(_emit_as, str(me)),
+    )
 
-    runners = {
-        "hetero_lr": run_hetero_lr, "hetero_lr_predict": run_hetero_lr_predict, "homo_nn": run_homo_nn, "psi": run_psi,
-    }
-    if job.algorithm == "hetero_lr":
-        return run_hetero_lr(job, me, ctx, out, spark, min_key_size=min_key_size)
-    return runners[job.algorithm](job, me, ctx, out, spark)
+
+def _emit_as(party: str, event: str, **fields: Any) -> None:
+    _events.emit(event, party=party, **fields)
 
 
 def _log_federation_to(path: Path) -> None:

@@ -29,7 +29,7 @@ from fedspark.engine import _events, _star
 from fedspark.engine._cluster import ClusterConfig, spark_submit_command
 from fedspark.engine._config import JobConfig
 from fedspark.engine._malloc import GATEWAY_MALLOC_ENV
-from fedspark.engine._outputs import write_json
+from fedspark.storage import write_json
 
 READY_TIMEOUT_S = 120.0
 

@@ -41,6 +41,19 @@ _LOOPBACK_KEYS = ("spark.driver.bindAddress", "spark.driver.host")
 
 QUICK_JIT_CONF: dict[str, str] = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1"}
 """The JVM's JIT stops at its quick tier (C1): for short runs, where C2's compiling costs more than it saves."""
+SIM_SPARK_CONF: dict[str, str] = dict(QUICK_JIT_CONF)
+"""Session defaults for a simulation (a job's ``spark`` section overrides them).
+
+A simulation is one short-lived local driver whose JVM only plans small jobs
+and moves a few Arrow batches per round; the training runs in Python. Its
+JIT's optimising tier (C2) compiled code the run barely reused while it
+competed for the same two cores: stopping at the quick C1 tier halved the
+driver JVM's CPU time for the session start, cut it by 40% after it, and
+set-up + round 0 by 25-35% on the loaded 2-core machine (docs/benchmarks.md). Later rounds
+were not clearly slower in interleaved runs (means 0.62-0.66 s against
+0.52-0.90 s), but that is not proven; not an engine-wide default, as long
+jobs over big tables (the PSI and Arrow benches) do reuse C2's code.
+"""
 SMALL_INPUT_BYTES = 64 << 20
 """A party whose local input is at most this size starts its JVM with :data:`QUICK_JIT_CONF`.
 

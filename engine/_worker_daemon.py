@@ -47,14 +47,8 @@ if TYPE_CHECKING:
 DAEMON_MODULE = "fedspark.engine._worker_daemon"
 """``spark.python.daemon.module`` of every engine session; without :data:`PRELOAD_ENV` it is PySpark's daemon."""
 PRELOAD_ENV = "FEDSPARK_WORKER_PRELOAD"
-NN_PRELOAD = ("pyspark.worker", "torch", "torch._dynamo", "fedspark.algorithms.homo_nn._sim_kernel", "fedspark.storage._kernel")
-"""What a ``homo_nn`` simulation's workers need: PySpark's worker module, torch, the two kernels they run, and
-``torch._dynamo``, which torch imports lazily on the first optimiser a process builds
-(``Optimizer.__init__`` is wrapped by ``torch._compile``): ~800 modules, 1-2 s in round 0."""
-
-
 @contextlib.contextmanager
-def preloading(spark: SparkSession, modules: Sequence[str] = NN_PRELOAD) -> Iterator[None]:
+def preloading(spark: SparkSession, modules: Sequence[str]) -> Iterator[None]:
     """Python functions (``mapInArrow`` kernels) created inside run in workers that preloaded ``modules``.
 
     Create the DataFrame inside, run it anywhere. Not for concurrent use with
@@ -95,7 +89,7 @@ def preloaded_kernel(batches: Iterator[pa.RecordBatch], *, modules: tuple[str, .
                                          names=["preloaded"])
 
 
-def start_warm_up(spark: SparkSession, modules: Sequence[str] = NN_PRELOAD) -> DataFrame:
+def start_warm_up(spark: SparkSession, modules: Sequence[str]) -> DataFrame:
     """A one-task job whose worker comes from the preloading daemon; collect it to start that daemon.
 
     Built on the calling thread (see :func:`preloading`), collected on another

@@ -55,9 +55,6 @@ def predict(
     _run_job(job_file, job_id, runs_dir, tap_dir, algorithm="hetero_lr_predict")
 
 
-_ONE_STEP = ("hetero_lr_predict", "psi")
-"""Jobs without epochs or rounds: their progress bar has one step."""
-
 _RESULT_COLUMNS = {
     "own_ids": "own ids", "matched": "matched", "unmatched": "unmatched ids",
     "epochs": "epochs", "seconds_per_epoch": "s/epoch", "scored_rows": "scored", "unmatched_rows": "unmatched",
@@ -87,7 +84,10 @@ def _run_job(
                   f"{metrics['rounds_per_second']:.2f} rounds/s, accuracy {_fmt(metrics.get('accuracy'))}")
         out.print(f"results in {runs_dir / job_id / 'simulation'}")
         return
-    max_iter = int(job.params.get("max_iter", job.params.get("rounds", 20))) if job.algorithm not in _ONE_STEP else 1
+    from fedspark.algorithms import get_algorithm
+
+    steps_param = get_algorithm(job.algorithm).steps_param  # None: one step (scoring, psi)
+    max_iter = int(job.params.get(steps_param, 20)) if steps_param is not None else 1
     console.print(f"job [bold]{job_id}[/]: {', '.join(str(p) for p in job.party_refs())}")
     if min_key_size < SECURE_MIN_KEY_SIZE:
         console.print(f"[yellow]parties accept Paillier keys down to {min_key_size} bits (--min-key-size): "
@@ -110,7 +110,7 @@ def _run_job(
             elif kind == "ready":
                 progress.update(task, description="parties ready")
             elif kind == "done" and event["party"].startswith("guest"):
-                done = progress.tasks[0].completed if job.algorithm not in _ONE_STEP else 1
+                done = progress.tasks[0].completed if steps_param is not None else 1
                 progress.update(task, description="done", completed=done)
 
         result = EmbeddedRunner(job, job_file, job_id, runs_dir, tap_dir=tap_dir, on_event=on_event,

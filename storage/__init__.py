@@ -13,11 +13,12 @@
   :func:`with_value_check` checks values in the caller's own pass);
 - :func:`write_file` / :func:`read_file` move driver-side files (models) to
   and from ``file://``, ``hdfs://`` (Hadoop's FileSystem API) and
-  ``webhdfs://`` (the ``hdfs`` package).
+  ``webhdfs://`` (the ``hdfs`` package); :func:`write_json` writes a local
+  JSON result (metrics, rounds, a model) the one way every layer does.
 """
 
 from fedspark.storage._errors import TableError, TableProblem
-from fedspark.storage._files import FILE_SCHEMES, StorageFileError, read_file, resolve_file_uri, write_file
+from fedspark.storage._files import FILE_SCHEMES, StorageFileError, read_file, resolve_file_uri, write_file, write_json
 from fedspark.storage._reader import Tally, ValueCheck, check_unique_ids, read_table, with_value_check
 from fedspark.storage._spec import TableFormat, TableSpec
 from fedspark.storage._table import PartyTable
@@ -37,6 +38,7 @@ __all__ = [
     "read_file",
     "resolve_file_uri",
     "write_file",
+    "write_json",
     "SUPPORTED_SCHEMES",
     "PartyTable",
     "TableError",

@@ -14,6 +14,7 @@ local file system directly.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -51,6 +52,11 @@ def resolve_file_uri(uri: str) -> str:
         return resolve_uri(uri)
     except TableError as exc:
         raise StorageFileError(uri, f"{exc.detail}; files may also use webhdfs://") from None
+
+
+def write_json(path: Path, data: Any) -> None:
+    """A local JSON result file (metrics, rounds, a model): indented, keys sorted, one final newline."""
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_file(uri: str, data: bytes, *, spark: SparkSession | None = None, overwrite: bool = True) -> str:

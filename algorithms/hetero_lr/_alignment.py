@@ -62,8 +62,7 @@ from typing import TYPE_CHECKING, Any
 
 import xxhash
 
-from fedspark.algorithms.psi import _salt as commit_reveal
-from fedspark.algorithms.psi import blind, hash_to_group, random_scalar
+from fedspark.algorithms.psi import blind, commit_reveal, hash_to_group, random_scalar
 from fedspark.common import DataError, ProtocolError, Role
 from fedspark.federation import Context
 

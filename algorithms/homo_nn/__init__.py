@@ -6,6 +6,8 @@ torch only in ``_network`` and ``_local``. Algorithms see a federation
 ``Context`` only.
 """
 
+from fedspark.algorithms import Algorithm, register
+from fedspark.algorithms.homo_nn import _party_job
 from fedspark.algorithms.homo_nn._aggregate import fedavg, needed_reports, select_clients
 from fedspark.algorithms.homo_nn._arbiter import ArbiterResult, train_arbiter
 from fedspark.algorithms.homo_nn._async import staleness_weight
@@ -23,11 +25,27 @@ from fedspark.algorithms.homo_nn._params import (
     SyncParams,
 )
 from fedspark.algorithms.homo_nn._roster import client_refs
+from fedspark.algorithms.homo_nn._score import predict_table
+from fedspark.algorithms.homo_nn._simulation import (
+    SimResult,
+    Simulation,
+    SimulationSettings,
+    SparkWorkers,
+    simulate,
+)
+from fedspark.common import Role
+
+HOMO_NN = register(Algorithm(
+    name="homo_nn", params=HomoNNParams, requires_arbiter=True, labels_at=frozenset({Role.GUEST, Role.HOST}),
+    entry_points=dict.fromkeys(Role, _party_job.run_homo_nn), steps_param="rounds", delays_itself=True,
+    simulation=True,
+))
 
 __all__ = [
     "ArbiterResult",
     "AsyncParams",
     "ClientResult",
+    "HOMO_NN",
     "HomoNNParams",
     "LayerSpec",
     "LocalResult",
@@ -37,6 +55,10 @@ __all__ = [
     "RoundError",
     "SecureParams",
     "SelectionParams",
+    "SimResult",
+    "Simulation",
+    "SimulationSettings",
+    "SparkWorkers",
     "SyncParams",
     "build_network",
     "client_refs",
@@ -45,8 +67,10 @@ __all__ = [
     "n_parameters",
     "needed_reports",
     "predict",
+    "predict_table",
     "select_clients",
     "set_vector",
+    "simulate",
     "staleness_weight",
     "train_arbiter",
     "train_client",

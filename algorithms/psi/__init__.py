@@ -34,6 +34,8 @@ group element, a count that does not add up) but cannot be forced to help a
 cheating peer.
 """
 
+from fedspark.algorithms import Algorithm, register
+from fedspark.algorithms.psi import commit_reveal
 from fedspark.algorithms.psi._errors import (
     DuplicateIds,
     EmptyIntersection,
@@ -44,9 +46,12 @@ from fedspark.algorithms.psi._errors import (
     PsiProtocolError,
 )
 from fedspark.algorithms.psi._group import ELEMENT_BYTES, blind, hash_to_group, random_scalar
-from fedspark.algorithms.psi._ids import IdType
+from fedspark.algorithms.psi._ids import IdType, PsiParams
 from fedspark.algorithms.psi._kernels import hash_and_blind, reblind
-from fedspark.algorithms.psi._protocol import PsiResult, align
+from fedspark.algorithms.psi._protocol import PsiResult, align, run_psi
+from fedspark.common import Role
+
+PSI = register(Algorithm(name="psi", params=PsiParams, entry_points=dict.fromkeys(Role, run_psi)))
 
 __all__ = [
     "ELEMENT_BYTES",
@@ -55,12 +60,15 @@ __all__ = [
     "IdType",
     "IdTypeMismatch",
     "InvalidIds",
+    "PSI",
     "PeerInputRejected",
     "PsiInputError",
+    "PsiParams",
     "PsiProtocolError",
     "PsiResult",
     "align",
     "blind",
+    "commit_reveal",
     "hash_and_blind",
     "hash_to_group",
     "random_scalar",

@@ -17,7 +17,7 @@ ELEMENT_BYTES = 32
 
 SCALAR_BYTES = 32
 SALT_BYTES = 64
-"""The per-job salt is one SHA-512 output (see ``_salt.derive_salt``)."""
+"""The per-job salt is one SHA-512 output (see ``commit_reveal.derive_salt``)."""
 
 
 ORDER = 2**252 + 27742317777372353535851937790883648493

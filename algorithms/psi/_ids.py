@@ -10,7 +10,9 @@ for the error message of the party that holds it.
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from fedspark.algorithms.psi._errors import DuplicateIds, InvalidIds, PsiInputError
 from fedspark.common import column_ref
@@ -26,6 +28,15 @@ class IdType(str, Enum):
 
     INT = "int"
     STRING = "string"
+
+
+class PsiParams(BaseModel):
+    """``params`` of a psi job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id_type: Literal["int", "string"] | None = None
+    """How ids compare across parties; None: the id columns must hold the same kind."""
 
 
 def column_kind(df: DataFrame, column: str, party: str) -> IdType:

@@ -32,10 +32,12 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from fedspark.algorithms.psi import _salt
+from fedspark.algorithms import Task
+from fedspark.algorithms.psi import commit_reveal
 from fedspark.algorithms.psi._errors import (
     EmptyIntersection,
     IdTypeMismatch,
@@ -44,10 +46,10 @@ from fedspark.algorithms.psi._errors import (
     PsiProtocolError,
 )
 from fedspark.algorithms.psi._group import ELEMENT_BYTES, check_scalar, random_scalar
-from fedspark.algorithms.psi._ids import CANONICAL, IdType, canonical_ids, column_kind, local_problem
+from fedspark.algorithms.psi._ids import CANONICAL, IdType, PsiParams, canonical_ids, column_kind, local_problem
 from fedspark.algorithms.psi._kernels import hash_and_blind, reblind
 from fedspark.arrow_bridge import map_in_arrow
-from fedspark.common import ProtocolError, Role
+from fedspark.common import ConfigError, ProtocolError, Role
 from fedspark.federation import Context
 
 if TYPE_CHECKING:
@@ -138,7 +140,7 @@ class _Side:
         self.ctx, self.df, self.column, self.spark = ctx, df, column, spark
         self.declared, self.scalar, self.keep_key = declared, scalar, keep_key
         self.me = str(ctx.me)
-        self.random = _salt.draw_random()
+        self.random = commit_reveal.draw_random()
         self.salt = b""
         self.kind: IdType | None = None
         self.error: PsiInputError | None = None
@@ -149,7 +151,7 @@ class _Side:
 
     def hello(self) -> dict[str, Any]:
         return {
-            "commit": _salt.commitment(self.random),
+            "commit": commit_reveal.commitment(self.random),
             "kind": self.kind.value if self.kind else None,
             "id_type": self.declared.value if self.declared else None,
             "problem": local_problem(self.error),
@@ -221,14 +223,14 @@ class _Guest(_Side):
         if self.error is not None:
             problems = {self.me: str(local_problem(self.error)), **problems}
         for name, hello, reveal in zip(names, hellos, reveals):
-            if not _salt.opens(hello["commit"], reveal["random"]):
+            if not commit_reveal.opens(hello["commit"], reveal["random"]):
                 raise PsiProtocolError(name, "revealed a salt random that does not match its commitment")
         randoms = [self.random, *[reveal["random"] for reveal in reveals]]
         self.ctx.hosts.put("reveals", {"randoms": randoms, "problems": problems})
         self.stop(problems)
         assert ids is not None
 
-        salt = self.salt = _salt.derive_salt(self.ctx.job_id, randoms)
+        salt = self.salt = commit_reveal.derive_salt(self.ctx.job_id, randoms)
         log.debug("%s: salt agreed, ids checked", self.me)
         mine_df, own_ids = self.blind_own(ids, salt)
         log.debug("%s: own ids blinded", self.me)
@@ -286,7 +288,7 @@ class _Host(_Side):
             count = len(listed) if isinstance(listed, (list, tuple)) else type(listed).__name__
             raise PsiProtocolError(name, f"relayed {count} commitments for the {parties} parties holding ids")
         position = self.ctx.hosts.parties.index(self.ctx.me) + 1
-        if listed[position] != _salt.commitment(self.random):
+        if listed[position] != commit_reveal.commitment(self.random):
             raise PsiProtocolError(name, "relayed a commitment that is not this party's")
 
         id_type = IdType(commits["id_type"])
@@ -297,11 +299,11 @@ class _Host(_Side):
         assert ids is not None
         randoms = reveals["randoms"]
         if len(randoms) != len(commits["commits"]) or not all(
-            _salt.opens(c, r) for c, r in zip(commits["commits"], randoms)
+            commit_reveal.opens(c, r) for c, r in zip(commits["commits"], randoms)
         ):
             raise PsiProtocolError(name, "relayed salt randoms that do not match the commitments")
 
-        salt = self.salt = _salt.derive_salt(self.ctx.job_id, randoms)
+        salt = self.salt = commit_reveal.derive_salt(self.ctx.job_id, randoms)
         log.debug("%s: salt agreed, ids checked", self.me)
         mine_df, own_ids = self.blind_own(ids, salt)
         log.debug("%s: own ids blinded", self.me)
@@ -418,3 +420,41 @@ def _pairs(replies: DataFrame, origin: str) -> DataFrame:
     if len(replies.columns) != 2:
         raise PsiProtocolError(origin, f"sent re-blinded pairs with {len(replies.columns)} columns instead of 2")
     return replies.toDF(BLINDED, "d")
+
+
+def run_psi(task: Task) -> dict[str, Any]:
+    """One party's side of a standalone ``psi`` job: align its ids with every other party's.
+
+    The guest and each host read their own table, run :func:`align` and write only their
+    own results: how many ids they hold and share, and their aligned ids (with the agreed
+    order key) as Parquet in their own run folder.
+    """
+    from fedspark.storage import read_table
+
+    params: PsiParams = task.params
+    me, ctx, out, spark = task.me, task.ctx, task.out, task.spark
+    if me.role is Role.ARBITER or spark is None:
+        raise ConfigError(f"job {task.job_name}: a psi job has no arbiter ({me})")
+    assert task.data is not None  # checked by the job's configuration
+    started = time.monotonic()
+    table = read_table(spark, task.data, party=str(me))
+    load_seconds = time.monotonic() - started
+    started = time.monotonic()
+    result = align(ctx, table.dataframe.select("id"), "id", spark, id_type=params.id_type, keep_order_key=True)
+    result.table.write.mode("overwrite").parquet(str(out / "aligned_ids.parquet"))
+    seconds = time.monotonic() - started
+    metrics: dict[str, Any] = {
+        "role": me.role.value,
+        "own_ids": result.own_ids,
+        "matched": result.matched,
+        "unmatched": result.unmatched,
+        "peer_ids": result.peer_ids,
+        "id_type": result.id_type.value,
+        "seconds": seconds,
+        "load_seconds": load_seconds,
+    }
+    lines = [f"# PSI {ctx.job_id}: {me}", "", f"- own ids: {result.own_ids}", f"- in the intersection: {result.matched}",
+             f"- not matched: {result.unmatched}", *[f"- ids held by {p}: {n}" for p, n in result.peer_ids.items()],
+             f"- aligned ids (sort by `{result.order_column}`): aligned_ids.parquet"]
+    (out / "psi.md").write_text("\n".join(lines) + "\n")
+    return metrics

@@ -17,7 +17,7 @@ from fedspark.algorithms.psi import (
     random_scalar,
     reblind,
 )
-from fedspark.algorithms.psi._salt import commitment, derive_salt, draw_random, opens
+from fedspark.algorithms.psi.commit_reveal import commitment, derive_salt, draw_random, opens
 
 SALT = bytes(range(64))
 

@@ -1,6 +1,6 @@
 """Scoring's bad-input paths, each party's own error: guest and host in this process.
 
-Both parties run ``run_hetero_lr_predict`` in threads over real gRPC gateways
+Both parties run ``run_scoring`` in threads over real gRPC gateways
 on loopback and share the test session's Spark. The CLI runs
 (tests/integration/test_predict.py) show whole jobs; the embedded runner there
 reports whichever party stops first, so only here can a test check what
@@ -21,9 +21,10 @@ import pytest
 import yaml
 from pyspark.sql import SparkSession
 
+from fedspark.algorithms.hetero_lr import run_scoring
 from fedspark.common import PartyRef, Role
 from fedspark.engine._config import load_job
-from fedspark.engine._predict_job import run_hetero_lr_predict
+from fedspark.engine._party import party_task
 from fedspark.federation import Context, Federation, GrpcTransport
 
 GUEST = PartyRef(Role.GUEST, "9999")
@@ -82,7 +83,7 @@ def _score(folder: Path, network: Network, spark: SparkSession, guest_uri: Path,
         out = folder / "runs" / job_id / f"{party.role.value}-{party.party_id}"
         out.mkdir(parents=True)
         try:
-            outcome[party] = run_hetero_lr_predict(config, party, ctx, out, spark)
+            outcome[party] = run_scoring(party_task(config, party, ctx, out, spark))
         except Exception as exc:  # noqa: BLE001 - each party's error is what these tests check
             outcome[party] = exc
 

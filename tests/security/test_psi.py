@@ -18,7 +18,7 @@ import pysodium
 import pytest
 from pyspark.sql import SparkSession
 
-from fedspark.algorithms.psi import PsiProtocolError, PsiResult, _salt, align, reblind
+from fedspark.algorithms.psi import PsiProtocolError, PsiResult, align, commit_reveal, reblind
 from fedspark.algorithms.psi._group import check_scalar
 from fedspark.common import PartyRef, Role
 from fedspark.federation import Context, PeerTimeout, run_parties
@@ -99,13 +99,13 @@ class ScriptedGuest:
 
     def agree_salt(self, commits: Callable[[list[bytes]], list[bytes]] = lambda c: c) -> bytes:
         hellos = [host.get("hello") for host in self.hosts]
-        random = _salt.draw_random()
-        listed = commits([_salt.commitment(random), *[hello["commit"] for hello in hellos]])
+        random = commit_reveal.draw_random()
+        listed = commits([commit_reveal.commitment(random), *[hello["commit"] for hello in hellos]])
         self.ctx.hosts.put("commits", {"commits": listed, "id_type": "string", "mismatch": None, "problems": {}})
         reveals = [host.get("reveal") for host in self.hosts]
         randoms = [random, *[reveal["random"] for reveal in reveals]]
         self.ctx.hosts.put("reveals", {"randoms": randoms, "problems": {}})
-        self.salt = _salt.derive_salt(self.ctx.job_id, randoms)
+        self.salt = commit_reveal.derive_salt(self.ctx.job_id, randoms)
         return self.salt
 
     def blinded(self, ids: Iterable[str]) -> dict[bytes, str]:
@@ -128,11 +128,11 @@ class ScriptedHost:
         self.beta = beta or _scalar()
 
     def agree_salt(self) -> bytes:
-        random = _salt.draw_random()
-        self.guest.put("hello", {"commit": _salt.commitment(random), "kind": "string", "id_type": None, "problem": None})
+        random = commit_reveal.draw_random()
+        self.guest.put("hello", {"commit": commit_reveal.commitment(random), "kind": "string", "id_type": None, "problem": None})
         self.guest.get("commits")
         self.guest.put("reveal", {"random": random, "problem": None})
-        self.salt = _salt.derive_salt(self.ctx.job_id, self.guest.get("reveals")["randoms"])
+        self.salt = commit_reveal.derive_salt(self.ctx.job_id, self.guest.get("reveals")["randoms"])
         return self.salt
 
     def blinded(self, ids: Iterable[str]) -> dict[bytes, str]:
@@ -428,11 +428,11 @@ def test_guest_revealing_a_random_other_than_its_commitment_is_refused(spark: Sp
     def attacker(ctx: Context) -> None:
         guest = ScriptedGuest(ctx, spark)
         hellos = [host.get("hello") for host in guest.hosts]
-        committed = _salt.draw_random()
-        listed = [_salt.commitment(committed), *[hello["commit"] for hello in hellos]]
+        committed = commit_reveal.draw_random()
+        listed = [commit_reveal.commitment(committed), *[hello["commit"] for hello in hellos]]
         guest.ctx.hosts.put("commits", {"commits": listed, "id_type": "string", "mismatch": None, "problems": {}})
         reveals = [host.get("reveal") for host in guest.hosts]
-        chosen = _salt.draw_random()  # picked after seeing the hosts' randoms
+        chosen = commit_reveal.draw_random()  # picked after seeing the hosts' randoms
         guest.ctx.hosts.put("reveals", {"randoms": [chosen, *[r["random"] for r in reveals]], "problems": {}})
         guest.hosts[0].get("blinded")  # waits; the host has refused by then
 
@@ -445,9 +445,9 @@ def test_host_revealing_a_random_other_than_its_commitment_is_refused(spark: Spa
 
     def attacker(ctx: Context) -> None:
         host = ScriptedHost(ctx, spark)
-        host.guest.put("hello", {"commit": _salt.commitment(_salt.draw_random()), "kind": "string", "id_type": None, "problem": None})
+        host.guest.put("hello", {"commit": commit_reveal.commitment(commit_reveal.draw_random()), "kind": "string", "id_type": None, "problem": None})
         host.guest.get("commits")
-        host.guest.put("reveal", {"random": _salt.draw_random(), "problem": None})
+        host.guest.put("reveal", {"random": commit_reveal.draw_random(), "problem": None})
         host.guest.get("reveals")
 
     with pytest.raises(PsiProtocolError, match="does not match its commitment"):

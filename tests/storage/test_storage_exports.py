@@ -27,6 +27,7 @@ def test_exported_names() -> None:
         "staging_uri",
         "with_value_check",
         "write_file",
+        "write_json",
     ]
     for name in storage.__all__:
         assert getattr(storage, name) is not None

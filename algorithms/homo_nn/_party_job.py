@@ -1,6 +1,6 @@
 """One party's side of a ``homo_nn`` job: clients load their table and train, the arbiter aggregates.
 
-Called by the party process (``engine._party``) once the federation is up. A
+Called by the engine's party process once the federation is up, with its :class:`~fedspark.algorithms.Task`. A
 client's rows go Spark -> Arrow -> numpy (one row-major feature copy, a view
 for the label) -> torch tensors over the same memory; they never leave the
 client. The arbiter writes ``rounds.json`` after every round (who was selected,
@@ -11,30 +11,29 @@ while it runs, not only at the end.
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import numpy as np
-
+from fedspark.algorithms import Task
 from fedspark.algorithms.evaluation import binary_metrics
-from fedspark.algorithms.homo_nn import HomoNNParams, LocalTrainer, train_arbiter, train_client
-from fedspark.common import PartyRef, Role
-from fedspark.engine import _events
-from fedspark.engine._config import JobConfig, TableConfig
-from fedspark.engine._outputs import write_json
-from fedspark.federation import Context
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+from fedspark.algorithms.homo_nn._arbiter import train_arbiter
+from fedspark.algorithms.homo_nn._client import train_client
+from fedspark.algorithms.homo_nn._local import LocalTrainer
+from fedspark.algorithms.homo_nn._params import HomoNNParams
+from fedspark.algorithms.homo_nn._simulation import load_xy
+from fedspark.common import Role
+from fedspark.storage import write_json
 
 
-def run_homo_nn(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None) -> dict[str, Any]:
+def run_homo_nn(task: Task) -> dict[str, Any]:
+    """One party's side of a ``homo_nn`` job (every role)."""
     import torch
+
+    me, ctx, out, spark = task.me, task.ctx, task.out, task.spark
 
     # Small networks gain nothing from intra-op threads, and they would fight the
     # party's Spark JVM for the same cores.
     torch.set_num_threads(1)
-    params = HomoNNParams.model_validate(job.params)
+    params: HomoNNParams = task.params
     started = time.monotonic()
     if me.role is Role.ARBITER:
         rounds: list[dict[str, Any]] = []
@@ -42,8 +41,8 @@ def run_homo_nn(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Sp
         def on_round(round_no: int, record: dict[str, Any]) -> None:
             rounds.append(record)
             write_json(out / "rounds.json", rounds)
-            total = params.rounds * (len(job.parties_with_data()) if params.mode == "async" else 1)
-            _events.emit("epoch", party=str(me), epoch=round_no + 1, total=total, loss=record.get("loss"),
+            total = params.rounds * (1 + len(ctx.hosts) if params.mode == "async" else 1)  # guest and hosts
+            task.emit("epoch", epoch=round_no + 1, total=total, loss=record.get("loss"),
                          unit="update" if params.mode == "async" else "round", late=record.get("late", []))
 
         result = train_arbiter(ctx, params, on_round=on_round)
@@ -57,9 +56,8 @@ def run_homo_nn(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Sp
                 "loss_history": [r.get("loss") for r in steps]}
 
     assert spark is not None  # clients start one in run_party
-    cfg = job.party_config(me)
-    assert cfg.data is not None  # checked by JobConfig
-    feature_names, x, y = load_xy(spark, cfg.data, me)
+    assert task.data is not None  # checked by the job's configuration
+    feature_names, x, y = load_xy(spark, task.data, str(me))
     trainer = LocalTrainer(x, y, params)
     load_seconds = time.monotonic() - started
     history: list[dict[str, Any]] = []
@@ -69,10 +67,10 @@ def run_homo_nn(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Sp
         write_json(out / "rounds.json", history)
 
     started = time.monotonic()
-    client = train_client(ctx, trainer, params, delay_s=job.delay_for(me), on_round=on_client_round,
-                          record_updates=job.debug.record_gradients)
+    client = train_client(ctx, trainer, params, delay_s=task.delay_s, on_round=on_client_round,
+                          record_updates=task.debug.record_gradients)
     seconds = time.monotonic() - started
-    if job.debug.record_gradients:
+    if task.debug.record_gradients:
         write_json(out / "updates.json", {"n_samples": trainer.n, "updates": [u.tolist() for u in client.updates]})
     write_json(out / "model.json", {"algorithm": "homo_nn", "network": params.network.model_dump(),
                                     "seed": params.seed, "feature_names": feature_names,
@@ -85,20 +83,7 @@ def run_homo_nn(job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: Sp
     if params.network.loss == "bce":
         train = binary_metrics(y, trainer.predict(client.weights), params.decision_threshold)
         metrics.update({f"train_{k}": v for k, v in train.items()})
-        if cfg.test_data is not None:
-            _, x_test, y_test = load_xy(spark, cfg.test_data, me, feature_names)
+        if task.test_data is not None:
+            _, x_test, y_test = load_xy(spark, task.test_data, str(me), feature_names)
             metrics.update(binary_metrics(y_test, trainer.predict(client.weights, x_test), params.decision_threshold))
     return metrics
-
-
-def load_xy(
-    spark: SparkSession, table: TableConfig, me: PartyRef, feature_names: list[str] | None = None
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Features (one row-major copy) and labels (a zero-copy view) of one of this party's tables."""
-    from fedspark.arrow_bridge import column_view, feature_matrix
-    from fedspark.storage import TableSpec, read_table
-
-    spec = TableSpec(**table.model_dump())
-    arrow = read_table(spark, spec, party=str(me)).to_arrow()
-    names = feature_names or [c for c in arrow.column_names if c not in ("id", "label")]
-    return names, feature_matrix(arrow, names), column_view(arrow, "label")

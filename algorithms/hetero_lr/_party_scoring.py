@@ -1,13 +1,13 @@
-"""One party's side of a ``hetero_lr_predict`` job: load its model share, align, score.
+"""One party's side of batch scoring: load its model share, read its table, align ids, score.
 
 Each party loads only its own part of the trained model (weights and saved
-feature transforms) from its run folder of the training job, reads its
-scoring table with Spark, aligns ids with the other parties, keys the
-aligned rows for the agreed order and runs the scoring protocol. The guest
-writes Parquet (id, score, predicted_label, label where present). Every party
-reports how many of its own ids found no match: a count, never the ids.
+feature transforms) from its model folder, reads its scoring table with Spark,
+aligns ids with the other parties, keys the aligned rows for the agreed order
+and runs the scoring protocol (``_scoring``). The guest writes Parquet (id,
+score, predicted_label, label where present). Every party reports how many of
+its own ids found no match: a count, never the ids.
 
-With ``align: same_ids`` a large table is read once before scoring: the
+With ``align="same_ids"`` a large table is read once before scoring: the
 guest and the hosts agree on a salt first (commit-reveal), so the pass that
 validates the table also sums the id digest and counts the rows per bucket (a
 :class:`~fedspark.storage.Tally`).
@@ -20,21 +20,14 @@ unique; the exact check runs only on the error path, to name the id.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from fedspark.algorithms import Task
 from fedspark.algorithms.feature import FeatureTransform, apply_transform
-from fedspark.algorithms.hetero_lr import (
-    KEY,
-    LRModelShare,
-    check_complete,
-    counting_unscored,
-    score_guest,
-    score_host,
-)
 from fedspark.algorithms.hetero_lr._alignment import (
     IdsNotAligned,
     agree_salt,
@@ -45,33 +38,55 @@ from fedspark.algorithms.hetero_lr._alignment import (
     explain_mismatch_guest,
     send_mismatch_diagnosis,
 )
-from fedspark.algorithms.hetero_lr._scoring import REPEATED_KEY
+from fedspark.algorithms.hetero_lr._model import LRModelShare
+from fedspark.algorithms.hetero_lr._scoring import (
+    KEY,
+    REPEATED_KEY,
+    check_complete,
+    counting_unscored,
+    score_guest,
+    score_host,
+)
 from fedspark.arrow_bridge import bucket_offsets, buckets_for, collect_arrow, order_cell, order_key
 from fedspark.common import ConfigError, DataError, PartyRef, Role, column_ref
-from fedspark.engine._config import JobConfig
 from fedspark.federation import Context
 from fedspark.storage import discard, path_exists, publish, staging_uri, with_value_check
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from fedspark.storage import PartyTable, ValueCheck
+    from fedspark.storage import PartyTable, TableSpec, ValueCheck
 
 _METRICS_ROW_LIMIT = 5_000_000
 """AUC/KS of a labelled scoring table are computed on the guest's driver: only up to this many rows."""
 
 
-def run_hetero_lr_predict(
-    job: JobConfig, me: PartyRef, ctx: Context, out: Path, spark: SparkSession | None
-) -> dict[str, Any]:
+def run_scoring(task: Task) -> dict[str, Any]:
+    """One party's side of a ``hetero_lr_predict`` job: find its model folder and output, then score."""
+    me, ctx, spark = task.me, task.ctx, task.spark
     if me.role is Role.ARBITER or spark is None:
         raise ConfigError(f"job {ctx.job_id}: scoring has no arbiter role; remove parties.arbiter")
+    assert task.data is not None  # checked by the job's configuration
+    return score_party(
+        ctx, me, spark, data=task.data, model_dir=resolve_model_dir(task),
+        output=task.scoring.output or str((task.out / "scores.parquet").resolve()), align=task.align,
+        job_name=task.job_name,
+    )
+
+
+def score_party(
+    ctx: Context, me: PartyRef, spark: SparkSession, *, data: TableSpec, model_dir: str, output: str, align: str,
+    job_name: str,
+) -> dict[str, Any]:
+    """Score ``me``'s side of a scoring job: its model share from ``model_dir``, its table ``data``.
+
+    ``align`` is ``"same_ids"`` (the parties prove they hold the same ids) or ``"psi"``; the guest
+    writes the scores to ``output`` (Parquet), published only when complete.
+    """
     started = time.monotonic()
     clock = _PhaseClock()
-    model_dir = resolve_model_dir(job, me, runs_dir=out.parent.parent)
-    model, transform = load_model_files(job, me, model_dir, spark)
+    model, transform = load_model_share(model_dir, spark, who=f"job {job_name}: {me}")
     clock.lap("load_model")
-    output = job.scoring.output or str((out / "scores.parquet").resolve())
     if me.role is Role.GUEST and path_exists(spark, output):  # before any table is read
         raise ConfigError(f"job {ctx.job_id}: scoring output {output} already exists; choose another or remove it")
     # The salt comes first (its own tag space, apart from PSI's), agreed by commit-reveal so no party
@@ -79,11 +94,9 @@ def run_hetero_lr_predict(
     # also sum the id digest.
     salt = agree_salt(ctx.sub("order"))
     clock.lap("salt")
-    table = _read(spark, job, me, model, transform, salt=salt if job.align == "same_ids" else None)
+    table = _read(spark, data, me, model, transform, salt=salt if align == "same_ids" else None)
     clock.lap("read")
-    metrics = score_table(
-        ctx, me, spark, table, model, transform, align=job.align, salt=salt, output=output,
-    )
+    metrics = score_table(ctx, me, spark, table, model, transform, align=align, salt=salt, output=output)
     metrics.update(clock.phases)
     metrics["model"] = str(model_dir)
     metrics["seconds"] = time.monotonic() - started
@@ -183,19 +196,18 @@ class _PhaseClock:
         self._last = now
 
 
-def load_model_files(
-    job: JobConfig, me: PartyRef, model_dir: str, spark: SparkSession
-) -> tuple[LRModelShare, FeatureTransform | None]:
-    """This party's model share and feature transform from ``model_dir``: a local folder or any
+def load_model_share(model_dir: str, spark: SparkSession, *, who: str) -> tuple[LRModelShare, FeatureTransform | None]:
+    """A party's model share and feature transform from ``model_dir``: a local folder or any
     URI ``fedspark.storage`` reads (``file://``, ``hdfs://`` through Spark's Hadoop FileSystem,
-    ``webhdfs://``). A model saved without a transform (older runs) is scored without one."""
+    ``webhdfs://``). A model saved without a transform (older runs) is scored without one.
+    ``who`` names the job and party in the error when the model is missing."""
     from fedspark.storage import StorageFileError, read_file
 
     base = model_dir.rstrip("/")
     try:
         model = LRModelShare.from_bytes(read_file(f"{base}/model.json", spark=spark))
     except StorageFileError as exc:
-        raise ConfigError(f"job {job.name}: {me} has no model.json in {model_dir} ({exc.detail})") from None
+        raise ConfigError(f"{who} has no model.json in {model_dir} ({exc.detail})") from None
     try:
         transform = FeatureTransform.from_bytes(read_file(f"{base}/transforms.json", spark=spark))
     except StorageFileError as exc:
@@ -205,45 +217,16 @@ def load_model_files(
     return model, transform
 
 
-def resolve_model_dir(job: JobConfig, me: PartyRef, runs_dir: Path) -> str:
-    """This party's model folder: its ``model_dir`` (a path or URI), or its folder in the named training run."""
-    folder = f"{me.role.value}-{me.party_id}"
-    configured = job.party_config(me).model_dir
-    if configured:
-        return configured  # checked when read: it may live on another file system
-    if job.scoring.model_job_id:
-        path = runs_dir / job.scoring.model_job_id / folder
-    elif job.scoring.model_job:
-        runs = sorted(
-            (p for p in runs_dir.glob(f"{job.scoring.model_job}-*") if (p / folder / "model.json").is_file()),
-            key=lambda p: (p / folder / "model.json").stat().st_mtime,
-        )
-        if not runs:
-            raise ConfigError(
-                f"job {job.name}: no run of training job {job.scoring.model_job!r} under {runs_dir} "
-                f"holds a model for {me}; run the training job first"
-            )
-        path = runs[-1] / folder
-    else:
-        raise ConfigError(f"job {job.name}: name the trained model (scoring.model_job, scoring.model_job_id "
-                          "or parties.<role>.model_dir)")
-    if not (path / "model.json").is_file():
-        raise ConfigError(f"job {job.name}: {me} has no model.json in {path}")
-    return str(path)
-
-
 def _read(
-    spark: SparkSession, job: JobConfig, me: PartyRef, model: LRModelShare, transform: FeatureTransform | None,
+    spark: SparkSession, data: TableSpec, me: PartyRef, model: LRModelShare, transform: FeatureTransform | None,
     *, salt: bytes | None,
 ) -> PartyTable:
     """Read and validate this party's scoring table; with ``salt``, also tally the digest and bucket sizes."""
-    from fedspark.storage import TableSpec, Tally, read_table
+    from fedspark.storage import Tally, read_table
 
-    cfg = job.party_config(me).data
-    assert cfg is not None  # checked by JobConfig
     keep_missing = transform is not None and any(v is not None for v in transform.fill)
-    spec = TableSpec(**{**cfg.model_dump(), "feature_columns": cfg.feature_columns or model.feature_names},
-                     keep_missing=keep_missing)
+    spec = dataclasses.replace(data, feature_columns=data.feature_columns or model.feature_names,
+                               keep_missing=keep_missing)
     tally = None
     if salt is not None:
         key = order_key("id", salt)
@@ -311,3 +294,31 @@ def _label_metrics(spark: SparkSession, path: str, threshold: float) -> dict[str
 
     scored = collect_arrow(spark.read.parquet(path).select("label", "score")).combine_chunks()
     return binary_metrics(column_view(scored, "label"), column_view(scored, "score"), threshold)
+
+
+def resolve_model_dir(task: Task) -> str:
+    """This party's model folder: its ``model_dir`` (a path or URI), or its folder in the named training run."""
+    me, runs_dir = task.me, task.runs_dir
+    folder = f"{me.role.value}-{me.party_id}"
+    configured = task.model_dir
+    if configured:
+        return configured  # checked when read: it may live on another file system
+    if task.scoring.model_job_id:
+        path = runs_dir / task.scoring.model_job_id / folder
+    elif task.scoring.model_job:
+        runs = sorted(
+            (p for p in runs_dir.glob(f"{task.scoring.model_job}-*") if (p / folder / "model.json").is_file()),
+            key=lambda p: (p / folder / "model.json").stat().st_mtime,
+        )
+        if not runs:
+            raise ConfigError(
+                f"job {task.job_name}: no run of training job {task.scoring.model_job!r} under {runs_dir} "
+                f"holds a model for {me}; run the training job first"
+            )
+        path = runs[-1] / folder
+    else:
+        raise ConfigError(f"job {task.job_name}: name the trained model (scoring.model_job, scoring.model_job_id "
+                          "or parties.<role>.model_dir)")
+    if not (path / "model.json").is_file():
+        raise ConfigError(f"job {task.job_name}: {me} has no model.json in {path}")
+    return str(path)

@@ -17,19 +17,26 @@ would get; only the repeated work is saved).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pyarrow as pa
 
-from fedspark.algorithms.homo_nn import HomoNNParams, build_network, get_vector, train_arbiter
+from fedspark.algorithms.evaluation import binary_metrics
+from fedspark.algorithms.homo_nn._arbiter import train_arbiter
+from fedspark.algorithms.homo_nn._local import predict
+from fedspark.algorithms.homo_nn._network import as_tensor, build_network, get_vector
 from fedspark.algorithms.homo_nn._paillier_agg import client_key, decrypt_global, packer
+from fedspark.algorithms.homo_nn._params import HomoNNParams
 from fedspark.algorithms.homo_nn._roster import client_refs
 from fedspark.algorithms.homo_nn._secure import client_round
 from fedspark.algorithms.homo_nn._sim_kernel import UPDATE_SCHEMA, train_clients_kernel
@@ -37,30 +44,48 @@ from fedspark.algorithms.homo_nn._split import dirichlet_split
 from fedspark.arrow_bridge import collect_arrow
 from fedspark.common import ConfigError, PartyRef, Role
 from fedspark.crypto import Packer, PrivateKey, PublicKey
-from fedspark.engine._config import JobConfig, SimulationConfig
-from fedspark.engine._homo_nn_job import load_xy
-from fedspark.engine._spark import QUICK_JIT_CONF
-from fedspark.engine._worker_daemon import preloading, start_warm_up
 from fedspark.federation import Context, Federation, LoopbackHub
+from fedspark.storage import write_json
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-RoundCallback = Callable[[int, dict[str, Any]], None]
-SIM_SPARK_CONF: dict[str, str] = dict(QUICK_JIT_CONF)
-"""Session defaults for a simulation (a job's ``spark`` section overrides them).
+    from fedspark.storage import TableSpec
 
-A simulation is one short-lived local driver whose JVM only plans small jobs
-and moves a few Arrow batches per round; the training runs in Python. Its
-JIT's optimising tier (C2) compiled code the run barely reused while it
-competed for the same two cores: stopping at the quick C1 tier halved the
-driver JVM's CPU time for the session start, cut it by 40% after it, and
-set-up + round 0 by 25-35% on the loaded 2-core machine (docs/benchmarks.md). Later rounds
-were not clearly slower in interleaved runs (means 0.62-0.66 s against
-0.52-0.90 s), but that is not proven; not an engine-wide default, as long
-jobs over big tables (the PSI and Arrow benches) do reuse C2's code.
-"""
+RoundCallback = Callable[[int, dict[str, Any]], None]
+SIMULATION_WORKER_MODULES = (
+    "pyspark.worker", "torch", "torch._dynamo", "fedspark.algorithms.homo_nn._sim_kernel", "fedspark.storage._kernel",
+)
+"""What a simulation's Spark workers should import before their first task: PySpark's worker module, torch,
+the two kernels they run, and ``torch._dynamo``, which torch imports lazily on the first optimiser a process
+builds (``Optimizer.__init__`` is wrapped by ``torch._compile``): ~800 modules, 1-2 s in round 0."""
+
+
+class SparkWorkers(Protocol):
+    """How the caller's Spark session lets Python workers import modules before their first task.
+
+    The engine passes its worker daemon (``preloading`` and ``start_warm_up`` over its sessions); without
+    one the simulation runs the same jobs on workers that import on first use.
+    """
+
+    def preloading(self, spark: SparkSession, modules: Sequence[str]) -> AbstractContextManager[None]: ...
+
+    def start_warm_up(self, spark: SparkSession, modules: Sequence[str]) -> DataFrame: ...
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    """Virtual clients over one table: ``clients`` parts split non-IID (Dirichlet over labels, ``dirichlet_alpha``),
+    spread over ``partitions`` Spark partitions; ``test_data`` scores the final model."""
+
+    data: TableSpec
+    clients: int = 100
+    test_data: TableSpec | None = None
+    dirichlet_alpha: float = 0.5
+    seed: int = 0
+    partitions: int = 2
 ARBITER = PartyRef(Role.ARBITER, "arbiter")
+_SIM_PARTY = str(PartyRef(Role.GUEST, "simulation"))  # how table errors name the simulation's one table
 
 
 @dataclass
@@ -76,25 +101,27 @@ class SimResult:
 class Simulation:
     """A simulated federation over one table; ``run`` trains ``params.rounds`` rounds."""
 
-    def __init__(self, spark: SparkSession, sim: SimulationConfig, params: HomoNNParams, job_id: str,
-                 timeout_s: float = 300.0) -> None:
+    def __init__(self, spark: SparkSession, sim: SimulationSettings, params: HomoNNParams, job_id: str,
+                 timeout_s: float = 300.0, *, workers: SparkWorkers | None = None) -> None:
         if params.mode == "async":
             raise ConfigError("simulation runs synchronous rounds (plaintext, masked or packed Paillier), "
                               f"not mode {params.mode}")
         started = time.monotonic()
         self.spark, self.sim, self.params, self.job_id, self.timeout_s = spark, sim, params, job_id, timeout_s
+        self.workers = workers
         # Start-up work that needs no table runs alongside the table read: the executors'
-        # Python workers (with torch, under _worker_daemon) and the driver's torch import.
-        warm_up = start_warm_up(spark)
+        # Python workers (with torch, under the caller's worker daemon) and the driver's torch import.
+        warm_up = workers.start_warm_up(spark, SIMULATION_WORKER_MODULES) if workers is not None else None
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="fedspark-sim-warm") as warm:
-            workers = warm.submit(collect_arrow, warm_up)
+            warmed = warm.submit(collect_arrow, warm_up) if warm_up is not None else None
             driver_torch = warm.submit(_driver_torch)
-            self.feature_names, x, y = load_xy(spark, sim.data, PartyRef(Role.GUEST, "simulation"))
+            self.feature_names, x, y = load_xy(spark, sim.data, _SIM_PARTY)
             self.owner = dirichlet_split(y, sim.clients, sim.dirichlet_alpha, sim.seed)
             self.frame = self._frame(x, y)
             driver_torch.result()
             self.initial = get_vector(build_network(params.network, x.shape[1], params.seed))
-            workers.result()
+            if warmed is not None:
+                warmed.result()
         self.clients = [PartyRef(Role.HOST, f"c{i:04d}") for i in range(sim.clients)]
         self._key: _SharedKey | None = None
         self.setup_seconds = time.monotonic() - started
@@ -201,7 +228,9 @@ class Simulation:
             paillier_n=None if self._key is None else self._key.public_key.n, shares=shares,
             clients=len(self.clients),
         )
-        with preloading(self.spark):  # workers that have torch and this kernel imported
+        preloading = (self.workers.preloading(self.spark, SIMULATION_WORKER_MODULES) if self.workers is not None
+                      else contextlib.nullcontext())
+        with preloading:  # workers that have torch and this kernel imported
             trained = map_in_arrow(self.frame, kernel, UPDATE_SCHEMA)
         table = collect_arrow(trained)
         out: dict[int, tuple[np.ndarray, int, float]] = {}
@@ -251,7 +280,52 @@ def _update_of(training: Future[dict[int, tuple[np.ndarray, int, float]]], clien
     return training.result()[client]
 
 
-def simulation_job(job: JobConfig) -> tuple[SimulationConfig, HomoNNParams]:
-    if job.simulation is None:
-        raise ValueError(f"job {job.name} has no simulation section")
-    return job.simulation, HomoNNParams.model_validate(job.params)
+def simulate(
+    spark: SparkSession, sim: SimulationSettings, params: HomoNNParams, job_id: str, out: Path, *,
+    timeout_s: float = 300.0, on_round: RoundCallback | None = None, workers: SparkWorkers | None = None,
+) -> dict[str, Any]:
+    """Run a simulation job on ``spark``: ``rounds.json`` after every round, then ``metrics.json`` and
+    ``model.json`` in ``out``; returns the metrics. ``on_round`` hears of each round after it is written.
+
+    torch is left to :class:`Simulation`, which imports it (one intra-op thread) while it reads the table.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    simulation = Simulation(spark, sim, params, job_id, timeout_s=timeout_s, workers=workers)
+    rounds: list[dict[str, Any]] = []
+
+    def round_done(round_no: int, record: dict[str, Any]) -> None:
+        rounds.append(record)
+        write_json(out / "rounds.json", rounds)
+        if on_round is not None:
+            on_round(round_no, record)
+
+    result = simulation.run(round_done)
+    metrics: dict[str, Any] = {
+        "clients": sim.clients, "rounds": len(result.rounds), "seconds": result.seconds,
+        "setup_seconds": result.setup_seconds, "rounds_per_second": len(result.rounds) / result.seconds,
+        "later_round_seconds": [r["seconds"] for r in result.rounds[1:]],
+        "client_rows": result.client_rows, "secure": params.secure.mode,
+    }
+    if sim.test_data is not None and result.weights is not None and params.network.loss == "bce":
+        names, x, y = load_xy(spark, sim.test_data, _SIM_PARTY, result.feature_names)
+        network = build_network(params.network, len(names), params.seed)
+        metrics.update(binary_metrics(y, predict(network, result.weights, as_tensor(x), params),
+                                      params.decision_threshold))
+    write_json(out / "metrics.json", metrics)
+    if result.weights is not None:
+        write_json(out / "model.json", {"algorithm": "homo_nn", "network": params.network.model_dump(),
+                                        "seed": params.seed, "feature_names": result.feature_names,
+                                        "weights": result.weights.tolist()})
+    return metrics
+
+
+def load_xy(
+    spark: SparkSession, table: TableSpec, party: str, feature_names: list[str] | None = None
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Features (one row-major copy) and labels (a zero-copy view) of one of ``party``'s tables."""
+    from fedspark.arrow_bridge import column_view, feature_matrix
+    from fedspark.storage import read_table
+
+    arrow = read_table(spark, table, party=party).to_arrow()
+    names = feature_names or [c for c in arrow.column_names if c not in ("id", "label")]
+    return names, feature_matrix(arrow, names), column_view(arrow, "label")

@@ -12,9 +12,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from fedspark.algorithms.homo_nn import HomoNNParams, LocalTrainer, fedavg, select_clients  # noqa: E402
-from fedspark.engine._config import SimulationConfig, TableConfig  # noqa: E402
-from fedspark.engine._homo_nn_sim import Simulation  # noqa: E402
+from fedspark.algorithms.homo_nn import (  # noqa: E402
+    HomoNNParams,
+    LocalTrainer,
+    Simulation,
+    SimulationSettings,
+    fedavg,
+    select_clients,
+)
+from fedspark.storage import TableSpec  # noqa: E402
 
 
 def _params(**overrides: Any) -> HomoNNParams:
@@ -23,9 +29,9 @@ def _params(**overrides: Any) -> HomoNNParams:
     return HomoNNParams.model_validate({**base, **overrides})
 
 
-def _sim(test_data: Path) -> SimulationConfig:
-    table = TableConfig(uri=str(test_data / "breast_homo_guest.csv"), label_column="y")
-    return SimulationConfig(clients=8, data=table, dirichlet_alpha=0.5, seed=1, partitions=2)
+def _sim(test_data: Path) -> SimulationSettings:
+    table = TableSpec(uri=str(test_data / "breast_homo_guest.csv"), label_column="y")
+    return SimulationSettings(clients=8, data=table, dirichlet_alpha=0.5, seed=1, partitions=2)
 
 
 def test_spark_tasks_train_like_in_process_clients(spark: Any, test_data: Path) -> None:

@@ -14,9 +14,8 @@ torch = pytest.importorskip("torch")
 
 
 def test_predict_writes_the_scores_of_the_model(spark: Any, test_data: Path, tmp_path: Path) -> None:
-    from fedspark.algorithms.homo_nn import HomoNNParams, LocalTrainer
+    from fedspark.algorithms.homo_nn import HomoNNParams, LocalTrainer, predict_table
     from fedspark.common import ConfigError
-    from fedspark.engine._homo_nn_predict import predict_table
 
     torch.set_num_threads(1)
     train = pd.read_csv(test_data / "breast_homo_guest.csv")
