@@ -28,7 +28,7 @@ HOST = PartyRef(Role.HOST, "10000")
 HOST2 = PartyRef(Role.HOST, "10001")
 KEY = "__psi_order"  # the column name the honest host reads the sort key from
 ORDER = 2**252 + 27742317777372353535851937790883648493  # the order L of ristretto255
-PROBE_S = 20.0
+PROBE_S = 10.0
 """How long an attacker waits for a peer's points before it has sent its own (longer than any honest step here)."""
 
 # Encodings that must never be accepted as a group element.
