@@ -84,7 +84,7 @@ def run_arrow_bench(
     repeats: int = 3,
 ) -> dict[str, Any]:
     """Write the table, run the four variants and the codec, and return the benchmark's JSON object."""
-    from fedspark.engine._spark import build_session
+    from fedspark.engine import build_session
 
     rng = np.random.default_rng(0)
     weights = rng.normal(0.0, 0.3, cols).tolist()

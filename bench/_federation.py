@@ -31,7 +31,7 @@ from typing import IO, Any
 
 import pyarrow as pa
 
-from fedspark.engine._malloc import GATEWAY_MALLOC_ENV
+from fedspark.engine import GATEWAY_MALLOC_ENV
 
 TARGET_RATIO = 0.5
 TARGET_RSS_MIB = 300.0
@@ -72,7 +72,7 @@ def blob_stream(size: int) -> bytes:
 
 def run_federation_bench(size: int, partitions: int | None = None, chunk_bytes: int = 1 << 20) -> dict[str, Any]:
     from fedspark.common import PartyRef, Role
-    from fedspark.engine._spark import build_session
+    from fedspark.engine import build_session
     from fedspark.federation import Envelope, Federation, GrpcTransport, MessageKey, PayloadKind, SendOptions
 
     sender, receiver = PartyRef(Role.GUEST, "9999"), PartyRef(Role.HOST, "10000")

@@ -81,8 +81,7 @@ def run_hetero_lr_bench(
     *, rows: int, guest_features: int, host_features: int, bits: int, batch_size: int = 10_000,
     epochs: int = 1, compute: str = "auto", work_dir: Path | None = None,
 ) -> dict[str, Any]:
-    from fedspark.engine._config import load_job
-    from fedspark.engine._runner import EmbeddedRunner
+    from fedspark.engine import EmbeddedRunner, load_job
 
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         folder = Path(tmp)

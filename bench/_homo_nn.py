@@ -42,9 +42,9 @@ PAILLIER_HIDDEN_UNITS = 320
 
 
 def _breast_table(folder: Path) -> Path:
-    from fedspark.engine._examples import _scaled_breast
+    from fedspark.engine import scaled_breast
 
-    scaled, labels = _scaled_breast()
+    scaled, labels = scaled_breast()
     table = pa.table({"id": list(range(len(labels))), "y": labels.astype("float64"),
                       **{f"x{j}": scaled[:, j] for j in range(scaled.shape[1])}})
     path = folder / "breast.parquet"
@@ -63,11 +63,10 @@ def run_homo_nn_bench(
     """
     from fedspark.algorithms.homo_nn import HomoNNParams, SimulationSettings
     from fedspark.algorithms.homo_nn import Simulation as _Simulation
-    from fedspark.engine import _worker_daemon
-    from fedspark.engine._spark import SIM_SPARK_CONF, build_session
+    from fedspark.engine import SIM_SPARK_CONF, build_session, preloading_workers
     from fedspark.storage import TableSpec
 
-    Simulation = functools.partial(_Simulation, workers=_worker_daemon)  # the engine's preloading workers
+    Simulation = functools.partial(_Simulation, workers=preloading_workers)  # the engine's preloading workers
 
     base: dict[str, Any] = {"network": {"layers": [], "learning_rate": 0.1}, "local_epochs": 1, "batch_size": 16,
                             "seed": 1, "selection": {"fraction": 1.0}}

@@ -54,7 +54,7 @@ def libsodium_seconds(seconds: float) -> tuple[float, float]:
 
 
 def run_psi_bench(rows: int, overlap: float, partitions: int = 8, rate_seconds: float = 2.0) -> dict[str, Any]:
-    from fedspark.engine._spark import build_session
+    from fedspark.engine import build_session
 
     if rows < 1 or not 0 < overlap <= 1:
         raise ValueError("rows must be positive and overlap in (0, 1]")

@@ -69,7 +69,7 @@ def _models(folder: Path, cols: int, seed: int = 1) -> dict[str, dict[str, Any]]
 def _plaintext(joined: Path, out: Path, models: dict[str, dict[str, Any]], memory: str) -> float:
     from pyspark.sql import functions as F
 
-    from fedspark.engine._spark import build_session
+    from fedspark.engine import build_session
 
     spark = build_session("fedspark-bench-scoring-plaintext", {"spark.driver.memory": memory})
     try:
@@ -103,8 +103,7 @@ def _phases(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def run_scoring_bench(*, rows: int, cols: int = 10, memory: str = "3g", work_dir: Path | None = None) -> dict[str, Any]:
-    from fedspark.engine._config import load_job
-    from fedspark.engine._runner import EmbeddedRunner
+    from fedspark.engine import EmbeddedRunner, load_job
 
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         folder = Path(tmp)

@@ -13,7 +13,7 @@ out = Console()
 
 
 def ping(
-    conf: Annotated[Path, typer.Option("--conf", help="this party's conf, e.g. conf/party-9999.yaml")],
+    conf: Annotated[Path, typer.Option("--conf", help="this party's conf (party_id, routes, optional tls); none ships, see the README")],
     party: Annotated[list[str] | None, typer.Option("--party", help="peer party id to check (repeatable)")] = None,
     job: Annotated[Path | None, typer.Option("--job", help="check every other party this job names")] = None,
     count: Annotated[int, typer.Option(help="pings per peer")] = 3,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 
 def bench_psi(
@@ -15,6 +16,4 @@ def bench_psi(
 ) -> None:
     """ECDH PSI ids/s between two parties on loopback, vs the libsodium limit measured in the same run."""
     from fedspark.bench import run_psi_bench
-    from fedspark.engine.cli import out
-
-    out.print_json(data=run_psi_bench(rows, overlap, partitions=partitions, rate_seconds=rate_seconds))
+    Console().print_json(data=run_psi_bench(rows, overlap, partitions=partitions, rate_seconds=rate_seconds))

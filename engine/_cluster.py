@@ -89,10 +89,8 @@ _MASTER = re.compile(r"^(yarn|local(\[(\d+|\*)\])?|spark://[^/\s]+|k8s://https?:
 
 
 def entry_point() -> Path:
-    """spark-submit's primary resource: the installed ``party_main.py``."""
-    from fedspark.engine.party_main import entry_point_path
-
-    return entry_point_path()
+    """spark-submit's primary resource: the installed ``party_main.py`` (named, not imported: it imports this)."""
+    return Path(os.path.abspath(__file__)).with_name("party_main.py")
 
 
 def find_spark_submit(configured: str | None = None) -> str:

@@ -94,9 +94,12 @@ class FederationConfig(_Strict):
 
 class ComputeConfig(_Strict):
     """Where Paillier work runs: the ``driver`` (threads over cached Arrow data), ``spark``
-    executors (one mapInArrow job per step), or ``auto``. With pooled obfuscators and
-    multi-exponentiation a breast epoch takes well under a second in the driver, less
-    than one Spark job's latency, so ``auto`` means the driver for tables that fit it."""
+    executors (one mapInArrow job per step), or ``auto``.
+
+    ``auto`` is the driver today, whatever the table's size: ``hetero_lr`` runs on executors
+    only for ``spark`` (``algorithms/hetero_lr/_training_job.py``); choosing by table size is
+    planned. The driver is the default because, with pooled obfuscators and multi-exponentiation,
+    a breast epoch takes well under a second there, less than one Spark job's latency."""
 
     backend: Literal["auto", "driver", "spark"] = "auto"
     partitions: int = Field(2, ge=1, description="threads (driver) or partitions (spark) for crypto work")

@@ -8,6 +8,8 @@ routes on stdin once every party's gateway is listening. Events are JSON.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,3 +46,11 @@ def pump(stream: IO[str] | None, log_path: Path, on_event: Callable[[dict[str, A
                 log.flush()
             else:
                 on_event(event)
+
+
+def signal_group(popen: subprocess.Popen[str], sig: int) -> None:
+    """Signal a child's whole process group (each runs in its own): the JVM a party forks may outlive it."""
+    try:
+        os.killpg(popen.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -73,7 +73,7 @@ def write_breast_examples(out_dir: Path) -> dict[str, Path]:
     Existing files of the same name are replaced. Values are printed with six
     decimals, ``-0.0`` normalised to ``0.000000``.
     """
-    scaled, labels = _scaled_breast()
+    scaled, labels = scaled_breast()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     guest = out_dir / GUEST_FILE
@@ -90,7 +90,7 @@ def write_breast_homo_examples(out_dir: Path) -> dict[str, Path]:
     table has the label and all 30 columns, the guest's ten first (``x0..x9`` are
     columns 20-29, ``x10..x29`` columns 0-19), as in FATE's ``breast_homo_*.csv``.
     """
-    scaled, labels = _scaled_breast()
+    scaled, labels = scaled_breast()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     columns = [*_GUEST_COLUMNS, *_HOST_COLUMNS]
@@ -101,7 +101,7 @@ def write_breast_homo_examples(out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def _scaled_breast() -> tuple[np.ndarray, np.ndarray]:
+def scaled_breast() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_breast_cancer  # type: ignore[import-untyped]
 
     data = load_breast_cancer()

@@ -1,4 +1,4 @@
-"""A party's own configuration (``conf/party-<id>.yaml``): who it is, where its peers are, its TLS files.
+"""A party's own configuration (a YAML file it writes; none ships): who it is, where its peers are, its TLS files.
 
 Jobs name parties; only a party's own conf says how to reach them, because
 addresses and keys are each organisation's business. Relative paths are read

@@ -250,7 +250,7 @@ class EmbeddedRunner:
         """Terminate every party's process group, then kill what is left."""
         for proc in self._procs:
             if proc.popen.poll() is None:
-                _signal_group(proc.popen, signal.SIGTERM)
+                _events.signal_group(proc.popen, signal.SIGTERM)
         deadline = time.monotonic() + 10
         for proc in self._procs:
             try:
@@ -258,7 +258,7 @@ class EmbeddedRunner:
             except subprocess.TimeoutExpired:
                 pass
         for proc in self._procs:
-            _signal_group(proc.popen, signal.SIGKILL)  # the JVM child may outlive its Python parent
+            _events.signal_group(proc.popen, signal.SIGKILL)  # the JVM child may outlive its Python parent
             proc.popen.wait()
             for stream in (proc.popen.stdin, proc.popen.stdout):
                 if stream is not None:
@@ -273,10 +273,3 @@ def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
-
-
-def _signal_group(popen: subprocess.Popen[str], sig: int) -> None:
-    try:
-        os.killpg(popen.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass

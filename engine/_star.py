@@ -146,8 +146,6 @@ class ExchangeProcess:
 
     def stop(self) -> None:
         """Close its stdin (it exits), then terminate and kill its process group if it lingers."""
-        from fedspark.engine._runner import _signal_group
-
         popen, self._popen = self._popen, None
         if popen is None:
             return
@@ -160,12 +158,12 @@ class ExchangeProcess:
         try:
             popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            _signal_group(popen, signal.SIGTERM)
+            _events.signal_group(popen, signal.SIGTERM)
             try:
                 popen.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        _signal_group(popen, signal.SIGKILL)
+        _events.signal_group(popen, signal.SIGKILL)
         popen.wait()
         if popen.stdout is not None:
             popen.stdout.close()

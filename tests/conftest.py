@@ -43,7 +43,7 @@ def test_data() -> Path:
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     """One local[2] SparkSession for the whole test session (Arrow on)."""
-    from fedspark.engine._spark import build_session
+    from fedspark.engine import build_session
 
     # local[2,2]: two cores, and a failed task is retried once (as on a cluster), so tests
     # can show that a retried task does not duplicate what it sent.

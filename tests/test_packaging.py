@@ -11,6 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 LAYERS = ["common", "engine", "federation", "algorithms", "arrow_bridge", "storage", "crypto", "bench"]
+"""Every top-level folder with an ``__init__.py`` (``test_every_layer_is_listed``)."""
 
 
 @pytest.fixture(scope="module")
@@ -48,3 +49,19 @@ def test_wheel_carries_proto_generated_code_and_console_script(wheel_names: list
 
 def test_no_test_data_or_conf_in_the_wheel(wheel_names: list[str]) -> None:
     assert not [n for n in wheel_names if n.endswith(".csv") or n.startswith(("tests/", "conf/", "jobs/"))]
+
+
+def test_every_package_and_subpackage_ships(wheel_names: list[str]) -> None:
+    """A folder of modules left out of pyproject's package list would install as nothing, silently."""
+    on_disk = {
+        "fedspark/" + folder.relative_to(REPO).as_posix()
+        for layer in LAYERS
+        for folder in {p.parent for p in (REPO / layer).rglob("*.py") if "__pycache__" not in p.parts}
+    }
+    in_wheel = {name.rpartition("/")[0] for name in wheel_names if name.endswith("/__init__.py")}
+    assert on_disk == in_wheel
+    assert {"fedspark/federation/transport", "fedspark/algorithms/hetero_lr"} <= in_wheel
+
+
+def test_every_layer_is_listed() -> None:
+    assert sorted(LAYERS) == sorted(p.name for p in REPO.iterdir() if (p / "__init__.py").is_file())

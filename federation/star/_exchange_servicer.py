@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import grpc
 
@@ -25,11 +25,13 @@ from fedspark.federation import codec
 from fedspark.federation import federation_pb2 as pb
 from fedspark.federation import federation_pb2_grpc as pb_grpc
 from fedspark.federation._errors import CodecError, CorruptMessage, MessageRefused
-from fedspark.federation.star._exchange import Exchange
 from fedspark.federation.star._relay_servicer import metadata_value, relay_failure, relay_stream, relay_timeout
 from fedspark.federation.transport._chunks import ChunkPart, Header, checksum
 from fedspark.federation.transport._gateway import refusal_for
 from fedspark.federation.transport._servicer import DST_METADATA_KEY, _identity, _refuse
+
+if TYPE_CHECKING:
+    from fedspark.federation.star._exchange import Exchange
 
 log = logging.getLogger("fedspark.federation.exchange")
 

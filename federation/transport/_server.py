@@ -25,6 +25,7 @@ from fedspark.federation.security._tls import (
     party_dns_name,
     server_credentials,
 )
+from fedspark.federation.star._relay_servicer import relay_outbound
 from fedspark.federation.transport._chunks import MAX_CHUNK_BYTES
 from fedspark.federation.transport._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation.transport._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
@@ -119,7 +120,7 @@ def create_gateway(
         requires_identity=tls is not None,
         relays=relays,
     )
-    servicer = GatewayServicer(gateway)
+    servicer = GatewayServicer(gateway, relay_outbound=relay_outbound)
     in_party: list[int] = []
 
     def register(srv: grpc.Server) -> None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from typing import NoReturn, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NoReturn, Protocol
 
 import grpc
 
@@ -31,6 +31,9 @@ from fedspark.federation._message import TransferAck
 from fedspark.federation.security._tls import party_of_auth_context
 from fedspark.federation.transport._chunks import ChunkPart, Header
 from fedspark.federation.transport._gateway import Gateway, refusal_for
+
+if TYPE_CHECKING:
+    from fedspark.federation.star._relay import OutboundRelay
 
 REFUSAL_METADATA_KEY = "fedspark-refusal"
 DST_METADATA_KEY = "fedspark-dst-party"
@@ -66,11 +69,23 @@ class StreamSession(Protocol):
     def finish(self) -> TransferAck | None: ...
 
 
-class GatewayServicer(pb_grpc.GatewayServicer):
-    """Serves one :class:`Gateway`."""
+RelayOutbound = Callable[
+    ["GatewayServicer", "OutboundRelay", pb.TransferRequest, Header, Iterator[pb.TransferRequest], grpc.ServicerContext],
+    Iterator[pb.TransferReply],
+]
+"""Forwards a partition this party's executor hands over (``star._relay_servicer.relay_outbound``)."""
 
-    def __init__(self, gateway: Gateway) -> None:
+
+class GatewayServicer(pb_grpc.GatewayServicer):
+    """Serves one :class:`Gateway`.
+
+    The outbound relay is handed in (``create_gateway`` passes the star package's) rather than
+    imported: the relay speaks this servicer's protocol, so importing it here would close a loop.
+    """
+
+    def __init__(self, gateway: Gateway, *, relay_outbound: RelayOutbound) -> None:
         self._gateway = gateway
+        self._relay_outbound = relay_outbound
 
     @property
     def gateway(self) -> Gateway:
@@ -108,10 +123,8 @@ class GatewayServicer(pb_grpc.GatewayServicer):
         except TransportClosed as exc:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
         if session is None:  # this party's executor hands a table partition over for the peer
-            from fedspark.federation.star._relay_servicer import relay_outbound
-
             assert relay is not None and first is not None  # by the branch above
-            yield from relay_outbound(self, relay, first, header, requests, context)
+            yield from self._relay_outbound(self, relay, first, header, requests, context)
             return
         yield from self.write_stream(session, header, requests, context)
 

@@ -238,7 +238,7 @@ def test_arbiter_sending_a_short_key_is_refused_by_guest_and_host() -> None:
 
 
 def test_a_job_file_cannot_lower_the_key_floor(tmp_path: Path) -> None:
-    from fedspark.engine._config import load_job
+    from fedspark.engine import load_job
 
     job = tmp_path / "job.yaml"
     job.write_text(
