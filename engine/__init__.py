@@ -1,4 +1,5 @@
-"""fedspark's engine: job files, the embedded runner, party processes, Spark sessions and the CLI.
+"""fedspark's engine: ``config/`` (job, party, exchange, cluster files), ``runtime/`` (runner, party
+processes, events, outputs, Spark sessions, spark-submit) and ``cli/`` (every command).
 
 The names below are what the layer above (``bench``, which runs real jobs through the engine) and the
 tests use; everything else is private. They are exported lazily (PEP 562): ``fedspark.engine.party_main``
@@ -12,23 +13,23 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fedspark.engine import _worker_daemon as preloading_workers
-    from fedspark.engine._config import load_job as load_job
-    from fedspark.engine._examples import scaled_breast as scaled_breast
-    from fedspark.engine._malloc import GATEWAY_MALLOC_ENV as GATEWAY_MALLOC_ENV
-    from fedspark.engine._runner import EmbeddedRunner as EmbeddedRunner
-    from fedspark.engine._spark import SIM_SPARK_CONF as SIM_SPARK_CONF
-    from fedspark.engine._spark import build_session as build_session
+    from fedspark.engine.config._job import load_job as load_job
+    from fedspark.engine.runtime import _worker_daemon as preloading_workers
+    from fedspark.engine.runtime._examples import scaled_breast as scaled_breast
+    from fedspark.engine.runtime._malloc import GATEWAY_MALLOC_ENV as GATEWAY_MALLOC_ENV
+    from fedspark.engine.runtime._runner import EmbeddedRunner as EmbeddedRunner
+    from fedspark.engine.runtime._spark import SIM_SPARK_CONF as SIM_SPARK_CONF
+    from fedspark.engine.runtime._spark import build_session as build_session
 
 _HOME = {
-    "EmbeddedRunner": "_runner",
-    "GATEWAY_MALLOC_ENV": "_malloc",
-    "SIM_SPARK_CONF": "_spark",
-    "build_session": "_spark",
-    "load_job": "_config",
-    "scaled_breast": "_examples",
+    "EmbeddedRunner": "runtime._runner",
+    "GATEWAY_MALLOC_ENV": "runtime._malloc",
+    "SIM_SPARK_CONF": "runtime._spark",
+    "build_session": "runtime._spark",
+    "load_job": "config._job",
+    "scaled_breast": "runtime._examples",
 }
-_MODULES = {"preloading_workers": "_worker_daemon"}
+_MODULES = {"preloading_workers": "runtime._worker_daemon"}
 """Exported modules: the workers a homo_nn ``Simulation`` preloads torch in (``SparkWorkers``)."""
 
 __all__ = [

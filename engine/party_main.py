@@ -37,7 +37,7 @@ def entry_point_path() -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if "--check" not in args:
-        from fedspark.engine._party import main as party_main
+        from fedspark.engine.runtime._party import main as party_main
 
         return party_main(args)
     args.remove("--check")
@@ -48,9 +48,9 @@ def check(argv: list[str]) -> int:
     """Start Spark as submitted, read and validate this party's table, print a summary line."""
     import argparse
 
-    from fedspark.engine import _events
-    from fedspark.engine._config import load_job
-    from fedspark.engine._spark import build_session
+    from fedspark.engine.config._job import load_job
+    from fedspark.engine.runtime import _events
+    from fedspark.engine.runtime._spark import build_session
     from fedspark.storage import TableSpec, read_table
 
     parser = argparse.ArgumentParser(prog="party_main.py --check")

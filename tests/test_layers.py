@@ -63,7 +63,7 @@ TEST_HOMES = {
 PICKLE_BASELINE = {Path("bench/_arrow.py")}
 
 # Nothing imports bench but the CLI's bench commands, and those only inside the command function.
-BENCH_CALLERS = ("engine/cli.py", "engine/_cli_*.py")
+BENCH_CALLERS = ("engine/cli/*.py",)
 
 
 def _imports(path: Path, *, module_level_only: bool = False) -> list[str]:
@@ -149,7 +149,7 @@ def test_the_pickle_baseline_stays_local() -> None:
 
 
 def _package_of_module(parts: list[str]) -> str:
-    """``fedspark.algorithms.psi._group`` -> ``algorithms.psi``; ``fedspark.engine._spark`` -> ``engine``."""
+    """``fedspark.algorithms.psi._group`` -> ``algorithms.psi``; ``fedspark.engine.runtime._spark`` -> ``engine``."""
     if len(parts) > 2 and parts[1] == "algorithms" and parts[2] in ALGORITHMS:
         return f"algorithms.{parts[2]}"
     return parts[1]
@@ -206,13 +206,13 @@ def test_no_package_imports_another_packages_private_modules(layer: str) -> None
     ("algorithms/hetero_lr/_x.py", "from fedspark.algorithms.psi import _group", True),
     ("algorithms/hetero_lr/_x.py", "from fedspark.algorithms.hetero_lr._batches import epoch_batches", False),
     ("algorithms/hetero_lr/_x.py", "from fedspark.algorithms import register", False),
-    ("bench/_x.py", "from fedspark.engine._spark import build_session", True),
+    ("bench/_x.py", "from fedspark.engine.runtime._spark import build_session", True),
     ("bench/_x.py", "from fedspark.engine import build_session", False),
-    ("tests/engine/test_x.py", "from fedspark.engine._spark import build_session", False),
+    ("tests/engine/test_x.py", "from fedspark.engine.runtime._spark import build_session", False),
     ("tests/engine/test_x.py", "import fedspark.federation.transport._grpc", True),
     ("tests/algorithms/test_psi_x.py", "from fedspark.algorithms.psi._group import check_scalar", False),
     ("tests/algorithms/test_psi_x.py", "from fedspark.algorithms.homo_nn._split import x", True),
-    ("tests/integration/test_x.py", "from fedspark.engine._config import load_job", True),
+    ("tests/integration/test_x.py", "from fedspark.engine.config._job import load_job", True),
 ])
 def test_the_private_rule(rel: str, source: str, offends: bool) -> None:
     assert bool(list(_private_imports(Path(rel), source))) is offends
@@ -328,3 +328,26 @@ def test_the_import_graph_reads_what_python_would_run() -> None:
     )
     assert _module_imports("fedspark.x._a", source, False, known) == {"fedspark.y", "fedspark.x._b", "fedspark.x._c"}
     assert _module_imports("fedspark.x._a", "from fedspark.x import _c", False, known - {"fedspark.x._c"}) == set()
+
+
+def test_engine_holds_only_its_rooms() -> None:
+    """engine/: the CLI, configuration and runtime rooms, and spark-submit's driver script; nothing else on top."""
+    top = sorted(p.name for p in (REPO / "engine").iterdir() if p.name != "__pycache__")
+    assert top == ["__init__.py", "cli", "config", "party_main.py", "py.typed", "runtime"]
+
+
+def test_the_cli_registers_every_command_at_the_top_of_one_module() -> None:
+    """Every import of ``engine/cli/__init__.py`` comes before the app is built, and no other module builds one."""
+    tree = ast.parse((REPO / "engine" / "cli" / "__init__.py").read_text())
+    built = False
+    late = []
+    for node in tree.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            if built:
+                late.append(f"line {node.lineno}")
+        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            built = True
+    assert not late, f"imports after the app is built: {late}"
+    builders = [str(p.relative_to(REPO)) for p in REPO.rglob("*.py")
+                if p.parts[len(REPO.parts)] in FORBIDDEN and "typer.Typer(" in p.read_text()]
+    assert builders == ["engine/cli/__init__.py"], builders

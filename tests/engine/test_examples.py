@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedspark.engine._examples import GUEST_FILE, HOST_FILE, write_breast_examples
+from fedspark.engine.runtime._examples import GUEST_FILE, HOST_FILE, write_breast_examples
 
 
 def read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -59,7 +59,7 @@ def test_bytes_equal_public_file(generated: dict[str, Path], test_data: Path, ro
 
 @pytest.mark.parametrize("role", ["guest", "host", "test"])
 def test_homo_split_matches_public_file(tmp_path_factory: pytest.TempPathFactory, test_data: Path, role: str) -> None:
-    from fedspark.engine._examples import HOMO_FILES, write_breast_homo_examples
+    from fedspark.engine.runtime._examples import HOMO_FILES, write_breast_homo_examples
 
     written = write_breast_homo_examples(tmp_path_factory.mktemp("homo"))
     header, rows = read_csv(written[role])

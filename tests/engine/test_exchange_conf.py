@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fedspark.common import ConfigError
-from fedspark.engine._exchange_conf import load_exchange_conf
+from fedspark.engine.config._exchange import load_exchange_conf
 
 REPO = Path(__file__).resolve().parents[2]
 FEDSPARK = [sys.executable, "-c", "from fedspark.engine.cli import main; main()"]

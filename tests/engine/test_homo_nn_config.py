@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fedspark.common import ConfigError
-from fedspark.engine._config import load_job
+from fedspark.engine.config._job import load_job
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fedspark.engine._config import JobConfig
+from fedspark.engine.config._job import JobConfig
 
 
 def _job(algorithm: str, *, label: bool, arbiter: bool) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from typing import Any
 import yaml
 
 from fedspark.common import PartyRef, Role
-from fedspark.engine._config import load_job
-from fedspark.engine._party import party_spark_conf
-from fedspark.engine._spark import QUICK_JIT_CONF, SMALL_INPUT_BYTES
+from fedspark.engine.config._job import load_job
+from fedspark.engine.runtime._party import party_spark_conf
+from fedspark.engine.runtime._spark import QUICK_JIT_CONF, SMALL_INPUT_BYTES
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")

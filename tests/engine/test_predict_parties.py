@@ -23,8 +23,8 @@ from pyspark.sql import SparkSession
 
 from fedspark.algorithms.hetero_lr import run_scoring
 from fedspark.common import PartyRef, Role
-from fedspark.engine._config import load_job
-from fedspark.engine._party import party_task
+from fedspark.engine.config._job import load_job
+from fedspark.engine.runtime._party import party_task
 from fedspark.federation import Context, Federation, GrpcTransport
 
 GUEST = PartyRef(Role.GUEST, "9999")

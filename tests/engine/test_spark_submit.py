@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from fedspark.common import ConfigError, PartyRef, Role
-from fedspark.engine._cluster import ClusterConfig, SubmitCommand, entry_point, spark_submit_command
+from fedspark.engine.config._cluster import ClusterConfig
+from fedspark.engine.runtime._submit import SubmitCommand, entry_point, spark_submit_command
 
 FEDSPARK = [sys.executable, "-c", "from fedspark.engine.cli import main; main()"]
 GUEST = PartyRef(Role.GUEST, "9999")

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from fedspark.arrow_bridge import collect_arrow
-from fedspark.engine._spark import DEFAULT_SPARK_CONF
-from fedspark.engine._worker_daemon import (
+from fedspark.engine.runtime._spark import DEFAULT_SPARK_CONF
+from fedspark.engine.runtime._worker_daemon import (
     DAEMON_MODULE,
     PRELOAD_ENV,
     preload,

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from fedspark.engine import _events
+from fedspark.engine.runtime import _events
 
 if TYPE_CHECKING:  # loaded when the command runs: `fedspark --help` stays quick
-    from fedspark.engine._exchange_conf import ExchangeConfig
+    from fedspark.engine.config._exchange import ExchangeConfig
 
 console = Console(stderr=True)
 
@@ -37,7 +37,7 @@ def exchange(
     exit_with_stdin: Annotated[bool, typer.Option(hidden=True, help="stop when standard input closes")] = False,
 ) -> None:
     """Forward messages between parties' gateways by header; payloads stay sealed end to end."""
-    from fedspark.engine._exchange_conf import ExchangeConfig, load_exchange_conf
+    from fedspark.engine.config._exchange import ExchangeConfig, load_exchange_conf
     from fedspark.federation import TlsConfig, create_exchange
 
     settings = load_exchange_conf(conf) if conf is not None else ExchangeConfig()
@@ -70,7 +70,7 @@ def _override(
     tls_dir: Path | None,
     tap_dir: Path | None,
 ) -> ExchangeConfig:
-    from fedspark.engine._exchange_conf import ExchangeTls, parse_route
+    from fedspark.engine.config._exchange import ExchangeTls, parse_route
 
     changes: dict[str, object] = {}
     if host is not None:

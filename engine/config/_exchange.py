@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fedspark.common import ConfigError
-from fedspark.engine._config import load_yaml_model
+from fedspark.engine.config._job import load_yaml_model
 
 
 class ExchangeTls(BaseModel):

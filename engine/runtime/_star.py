@@ -32,8 +32,8 @@ from typing import IO
 import yaml
 
 from fedspark.common import FedsparkError, PartyRef
-from fedspark.engine import _events
-from fedspark.engine._malloc import GATEWAY_MALLOC_ENV
+from fedspark.engine.runtime import _events
+from fedspark.engine.runtime._malloc import GATEWAY_MALLOC_ENV
 
 EXCHANGE_NAME = "exchange"
 READY_TIMEOUT_S = 60.0

@@ -21,14 +21,14 @@ def ping(
 ) -> None:
     """Check that this party reaches its peers' gateways (with mTLS when configured); print each latency."""
     from fedspark.common import ConfigError, FederationError
-    from fedspark.engine._party_conf import load_party_conf
+    from fedspark.engine.config._party import load_party_conf
     from fedspark.federation import PingFailed, ping_peer
 
     me = load_party_conf(conf)
     if party:
         peers = [str(p) for p in party]
     elif job is not None:
-        from fedspark.engine._config import load_job
+        from fedspark.engine.config._job import load_job
 
         peers = [ref.party_id for ref in load_job(job).party_refs() if ref.party_id != me.party_id]
     else:

@@ -14,7 +14,7 @@ import sys
 import warnings
 from typing import TYPE_CHECKING
 
-from fedspark.engine._worker_daemon import DAEMON_MODULE
+from fedspark.engine.runtime._worker_daemon import DAEMON_MODULE
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from fedspark.algorithms import algorithm_names, get_algorithm
 from fedspark.common import ConfigError, PartyRef, Role
-from fedspark.engine._cluster import ClusterConfig
+from fedspark.engine.config._cluster import ClusterConfig
 
 if TYPE_CHECKING:
     from fedspark.algorithms.homo_nn import SimulationSettings
@@ -51,7 +51,7 @@ class PartyConfig(_Strict):
         "hdfs:// or webhdfs:// URI: training writes there too, scoring reads from there"
     )
     test_data: TableConfig | None = Field(None, description="held-out table this party scores the final model on")
-    cluster: ClusterConfig | None = Field(None, description="this party's cluster for spark-submit (engine/_cluster.py)")
+    cluster: ClusterConfig | None = Field(None, description="this party's cluster for spark-submit (engine/config/_cluster.py)")
 
     @model_validator(mode="before")
     @classmethod

@@ -44,7 +44,7 @@ import pyarrow as pa
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-DAEMON_MODULE = "fedspark.engine._worker_daemon"
+DAEMON_MODULE = "fedspark.engine.runtime._worker_daemon"
 """``spark.python.daemon.module`` of every engine session; without :data:`PRELOAD_ENV` it is PySpark's daemon."""
 PRELOAD_ENV = "FEDSPARK_WORKER_PRELOAD"
 @contextlib.contextmanager

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fedspark.engine._config import JobConfig
+from fedspark.engine.config._job import JobConfig
 
 
 def ensure_example_data(job: JobConfig) -> list[Path]:
@@ -16,7 +16,7 @@ def ensure_example_data(job: JobConfig) -> list[Path]:
     missing = [p for p in paths if "://" not in str(p) and not p.exists()]
     if not missing:
         return []
-    from fedspark.engine._examples import write_breast_examples, write_breast_homo_examples
+    from fedspark.engine.runtime._examples import write_breast_examples, write_breast_homo_examples
 
     write = write_breast_homo_examples if job.examples == "breast_homo" else write_breast_examples
     written: list[Path] = []

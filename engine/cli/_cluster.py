@@ -1,6 +1,6 @@
 """CLI commands for the Arrow benchmark and for running a party on its own cluster.
 
-Defined here and registered in ``engine/cli.py`` so the shared CLI module stays small.
+Registered in ``engine/cli/__init__.py`` with every other command.
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def spark_submit(
     import subprocess
 
     from fedspark.common import ConfigError, PartyRef
-    from fedspark.engine._cluster import ClusterConfig, spark_submit_command, submit_env
-    from fedspark.engine._config import load_job
+    from fedspark.engine.config._cluster import ClusterConfig
+    from fedspark.engine.config._job import load_job
+    from fedspark.engine.runtime._submit import spark_submit_command, submit_env
 
     job = load_job(job_file)
     try:

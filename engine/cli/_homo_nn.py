@@ -12,15 +12,15 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from fedspark.engine._config import JobConfig
+from fedspark.engine.config._job import JobConfig
 
 
 def run_simulation_job(job: JobConfig, job_id: str, runs_dir: Path, console: Console) -> dict[str, Any]:
     """Run a simulation job in this process (:func:`fedspark.algorithms.homo_nn.simulate`); writes
     ``runs/<job_id>/simulation/``."""
     from fedspark.algorithms.homo_nn import HomoNNParams, simulate
-    from fedspark.engine import _worker_daemon
-    from fedspark.engine._spark import SIM_SPARK_CONF, build_session
+    from fedspark.engine.runtime import _worker_daemon
+    from fedspark.engine.runtime._spark import SIM_SPARK_CONF, build_session
 
     if job.simulation is None:
         raise ValueError(f"job {job.name} has no simulation section")
@@ -71,7 +71,7 @@ def predict(
 ) -> None:
     """Score a table with a trained homo_nn model as a Spark job; writes id, score, prediction as Parquet."""
     from fedspark.algorithms.homo_nn import predict_table
-    from fedspark.engine._spark import build_session
+    from fedspark.engine.runtime._spark import build_session
 
     spark = build_session("fedspark-predict", {})
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from fedspark.engine._config import load_yaml_model
+from fedspark.engine.config._job import load_yaml_model
 from fedspark.federation import TlsConfig
 
 

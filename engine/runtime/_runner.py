@@ -25,10 +25,11 @@ from typing import IO, Any
 
 from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.crypto import SECURE_MIN_KEY_SIZE
-from fedspark.engine import _events, _star
-from fedspark.engine._cluster import ClusterConfig, spark_submit_command
-from fedspark.engine._config import JobConfig
-from fedspark.engine._malloc import GATEWAY_MALLOC_ENV
+from fedspark.engine.config._cluster import ClusterConfig
+from fedspark.engine.config._job import JobConfig
+from fedspark.engine.runtime import _events, _star
+from fedspark.engine.runtime._malloc import GATEWAY_MALLOC_ENV
+from fedspark.engine.runtime._submit import spark_submit_command
 from fedspark.storage import write_json
 
 READY_TIMEOUT_S = 120.0
@@ -188,7 +189,7 @@ class EmbeddedRunner:
             )
             return submit.argv, submit.env
         cmd = [
-            sys.executable, "-m", "fedspark.engine._party",
+            sys.executable, "-m", "fedspark.engine.runtime._party",
             "--job", str(self.job_file), "--party", str(ref),
             "--job-id", self.job_id, "--runs-dir", str(self.runs_dir), "--min-key-size", str(self.min_key_size),
         ]

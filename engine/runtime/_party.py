@@ -1,6 +1,6 @@
 """One party's process in ``fedspark run``: gateway, Spark session, its role of the algorithm.
 
-Started by the runner as ``python -m fedspark.engine._party``. It binds its
+Started by the runner as ``python -m fedspark.engine.runtime._party``. It binds its
 gateway on a free loopback port, reports the port, waits for the route table,
 then runs its role. Anything that goes wrong is reported as an ``error`` event
 naming this party, and the process exits non-zero so the runner stops the others.
@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, Any
 from fedspark.algorithms import Task, get_algorithm
 from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.crypto import SECURE_MIN_KEY_SIZE
-from fedspark.engine import _events
-from fedspark.engine._config import JobConfig, load_job
-from fedspark.engine._outputs import party_dir, write_report
-from fedspark.engine._spark import build_session, jit_conf_for
+from fedspark.engine.config._job import JobConfig, load_job
+from fedspark.engine.runtime import _events
+from fedspark.engine.runtime._outputs import party_dir, write_report
+from fedspark.engine.runtime._spark import build_session, jit_conf_for
 from fedspark.federation import Context, Federation, GatewayOptions, GrpcTransport, Sealer, Security, TlsConfig
 from fedspark.storage import local_bytes, write_json
 
@@ -180,7 +180,7 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fedspark.engine._party")
+    parser = argparse.ArgumentParser(prog="python -m fedspark.engine.runtime._party")
     parser.add_argument("--job", required=True)
     parser.add_argument("--party", required=True, help="role:party_id, or the party id with --role")
     parser.add_argument("--role", choices=[r.value for r in Role], help="this party's role (or give --party role:id)")
