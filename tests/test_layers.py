@@ -351,3 +351,17 @@ def test_the_cli_registers_every_command_at_the_top_of_one_module() -> None:
     builders = [str(p.relative_to(REPO)) for p in REPO.rglob("*.py")
                 if p.parts[len(REPO.parts)] in FORBIDDEN and "typer.Typer(" in p.read_text()]
     assert builders == ["engine/cli/__init__.py"], builders
+
+
+def test_engine_holds_no_protocol() -> None:
+    """Who sends what lives in algorithms/: no engine module addresses a peer (``ctx.guest.put``, ``hosts.get`` ...)."""
+    peers, verbs = {"guest", "hosts", "arbiter"}, {"put", "get", "put_table", "get_table", "get_table_rows", "get_stream"}
+    offenders = []
+    for path in sorted((REPO / "engine").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if (isinstance(node, ast.Attribute) and node.attr in verbs
+                    and isinstance(node.value, ast.Attribute | ast.Subscript)):
+                target = node.value.value if isinstance(node.value, ast.Subscript) else node.value  # hosts[i].put
+                if isinstance(target, ast.Attribute) and target.attr in peers:
+                    offenders.append(f"{path.relative_to(REPO)}:{node.lineno} .{node.attr}")
+    assert not offenders, "\n".join(offenders)
