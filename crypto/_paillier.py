@@ -146,6 +146,13 @@ class PublicKey:
         with self._state.lock:
             self._state.pool = pool
 
+    def _pool(self, pool: ObfuscatorPool | None) -> ObfuscatorPool:
+        """``pool``, or this key's default pool; a pool of another key is refused."""
+        source = pool if pool is not None else self.obfuscator_pool
+        if source.n != self.n:
+            raise KeyMismatch(self.fingerprint, PublicKey.from_n(source.n).fingerprint)
+        return source
+
     # --- encryption -------------------------------------------------------
     def encrypt(
         self, plaintext: int, *, obfuscation: Obfuscation = Obfuscation.POOL, pool: ObfuscatorPool | None = None
@@ -165,10 +172,7 @@ class PublicKey:
         if Obfuscation(obfuscation) is Obfuscation.FRESH_RN:
             obfuscators = [self.fresh_rn() for _ in ms]
         else:
-            source = pool if pool is not None else self.obfuscator_pool
-            if source.n != self.n:
-                raise KeyMismatch(self.fingerprint, PublicKey.from_n(source.n).fingerprint)
-            obfuscators = source.take(len(ms))
+            obfuscators = self._pool(pool).take(len(ms))
         return [self.encrypt_with(m, o) for m, o in zip(ms, obfuscators)]
 
     def encrypt_with(self, plaintext: int, obfuscator: int) -> int:
@@ -212,11 +216,8 @@ class PublicKey:
         it lets the peer divide [[a]] out and read the rest in plaintext (a
         quotient of the form 1 + m·n). One pooled multiplication per value.
         """
-        source = pool if pool is not None else self.obfuscator_pool
-        if source.n != self.n:
-            raise KeyMismatch(self.fingerprint, PublicKey.from_n(source.n).fingerprint)
         ns = self._state.nsquare
-        return [int(mpz(c) * o % ns) for c, o in zip(ciphertexts, source.take(len(ciphertexts)))]
+        return [int(mpz(c) * o % ns) for c, o in zip(ciphertexts, self._pool(pool).take(len(ciphertexts)))]
 
     def sum(self, ciphertexts: Iterable[int]) -> int:
         """⊕ of many ciphertexts; the empty sum is the (deterministic) encryption of 0."""

@@ -72,7 +72,7 @@ def _fill_values(df: DataFrame, columns: list[str], fill: FillStrategy, where: s
         exprs = [F.avg(present(c)) for c in columns]
     else:
         exprs = [F.percentile_approx(present(c), 0.5, 10000) for c in columns]
-    row = df.agg(*exprs).collect()[0]
+    row = df.agg(*exprs).collect()[0]  # bounded: one row of per-column statistics
     values: list[float | None] = []
     for name, value in zip(columns, row):
         if value is None:
@@ -88,7 +88,7 @@ def _scale_statistics(df: DataFrame, columns: list[str], scale: ScaleMethod) -> 
         exprs = [e for c in columns for e in (F.avg(column_ref(c)), F.stddev_pop(column_ref(c)))]
     else:
         exprs = [e for c in columns for e in (F.min(column_ref(c)), F.max(column_ref(c)))]
-    row = list(df.agg(*exprs).collect()[0])
+    row = list(df.agg(*exprs).collect()[0])  # bounded: one row of per-column statistics
     first, second = row[0::2], row[1::2]
     if scale == "standard":
         return [float(m or 0.0) for m in first], [float(s or 0.0) for s in second]

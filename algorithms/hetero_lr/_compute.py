@@ -113,6 +113,8 @@ class SparkCompute(DriverCompute):
 
     def _run(self, table: pa.Table, kernel: ArrowKernel, schema: str) -> pa.Table:
         df = self._spark.createDataFrame(table).repartition(self._partitions)
+        # bounded: one mini-batch's ciphertexts, or one partial sum per partition and feature; the
+        # driver already holds the batch here (executor-resident tables are issue 19)
         return collect_arrow(map_in_arrow(df, kernel, schema))
 
 

@@ -232,7 +232,7 @@ class Simulation:
                       else contextlib.nullcontext())
         with preloading:  # workers that have torch and this kernel imported
             trained = map_in_arrow(self.frame, kernel, UPDATE_SCHEMA)
-        table = collect_arrow(trained)
+        table = collect_arrow(trained)  # bounded: one update vector per virtual client of this round
         out: dict[int, tuple[np.ndarray, int, float]] = {}
         dtype = np.float64 if self._key is None else np.uint8
         for client, n, loss, w in zip(*(table.column(c).to_pylist() for c in ("client", "n", "loss", "weights"))):

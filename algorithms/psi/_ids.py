@@ -74,7 +74,7 @@ def canonical_ids(df: DataFrame, column: str, kind: IdType, id_type: IdType, par
     key = F.col(CANONICAL if parsed else column_ref(column)).alias("key")
     groups = ids.groupBy(key).agg(F.count("*").alias("n"), F.first(column_ref(column), ignorenulls=True).alias("example"))
     bad = groups.where(F.col("key").isNull() | (F.col("n") > 1)).orderBy(F.col("key").isNotNull()).limit(1)
-    found = bad.collect()
+    found = bad.collect()  # bounded: limit(1), the first problem only
     if found:
         canon, count, example = found[0]
         if canon is None and example is None:

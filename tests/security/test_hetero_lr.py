@@ -96,18 +96,12 @@ def _quotients(host_taps: list[WireTap]) -> tuple[PublicKey, list[list[int]]]:
     return public_key, quotients
 
 
-def _decoded_as_plaintext(public_key: PublicKey, quotient: list[int], frac_bits: int) -> np.ndarray:
+def _decoded_as_plaintext(public_key: PublicKey, quotient: list[int]) -> np.ndarray:
     """Read each quotient q as if it were 1 + m·n, as the attacker would, scaled into [-1, 1]."""
     n = public_key.n
     signed = [m - n if m > n // 2 else m for m in (((q - 1) // n) % n for q in quotient)]
     top = max(1, max(abs(m) for m in signed))
-    return np.array([m / top for m in signed], dtype=np.float64) * (top / 2**frac_bits > 0)
-
-
-def _batch_rows(taps_params: HeteroLRParams, n: int, batches: int) -> list[np.ndarray]:
-    from fedspark.algorithms.hetero_lr._batches import epoch_batches
-
-    return epoch_batches(int(taps_params.seed or 0), 0, n, taps_params.batch_size)[:batches]
+    return np.array([m / top for m in signed], dtype=np.float64)  # scaled: correlation ignores scale
 
 
 BREAST = HeteroLRParams(max_iter=1, batch_size=240, seed=7, early_stop=False)
@@ -133,7 +127,7 @@ def test_quotient_decoded_as_plaintext_is_uncorrelated_with_labels() -> None:
     taps: dict[str, WireTap] = {}
     _train(xg, y, [xh], ids, params, taps)
     public_key, (quotient,) = _quotients([taps[HOSTS[0].party_id]])
-    decoded = _decoded_as_plaintext(public_key, quotient, params.frac_bits)
+    decoded = _decoded_as_plaintext(public_key, quotient)
     correlation = abs(float(np.corrcoef(decoded, y)[0, 1]))
     assert correlation < 5 / np.sqrt(n), f"|corr(decoded quotient, labels)| = {correlation:.4f}"
 
@@ -197,11 +191,15 @@ def test_host_crafting_u_reads_no_label_from_the_loss(test_data: Path) -> None:
 
 
 def test_guest_planning_solvable_batches_is_refused_by_the_host() -> None:
-    """Mini-batches of no more rows than max(d + 1, 100) let a party solve X_Bᵀe = g for e: hosts refuse them."""
+    """Mini-batches of no more rows than max(d + 1, 100) let a party solve X_Bᵀe = g for e: hosts refuse them.
+
+    The guest (3 columns) accepts batches of 110 rows; the host, with 120 features, needs 122.
+    """
     xg, y, xh, ids = _synthetic(250)
-    params = HeteroLRParams(max_iter=1, batch_size=100, seed=1)  # batches of 100 and 150 rows
-    with pytest.raises(ConfigError, match=r"refuses mini-batches of 100 rows \(batch_size 100.*at least 101 rows"):
-        _train(xg, y, [xh], ids, params, {})
+    wide = np.tile(xh, 60)  # 120 host features
+    params = HeteroLRParams(max_iter=1, batch_size=110, seed=1)  # batches of 110 and 140 rows
+    with pytest.raises(ConfigError, match=r"the host 10000 refuses mini-batches of 110 rows \(batch_size 110.*at least 122 rows"):
+        _train(xg, y, [wide], ids, params, {})
 
 
 def test_guest_sending_a_plan_with_more_batches_is_refused_by_the_host() -> None:
