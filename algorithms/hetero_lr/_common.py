@@ -112,7 +112,7 @@ def finish_epoch(
     """
     status = ctx.arbiter.get("status")
     if not isinstance(status, dict) or not isinstance(status.get("converged"), bool):
-        raise ProtocolError(f"job {ctx.job_id}: the arbiter's epoch status is malformed")
+        raise ProtocolError(f"job {ctx.job_id}: the arbiter {ctx.arbiter.party.party_id} sent a malformed epoch status")
     loss, converged = status.get("loss"), status["converged"]
     result.loss_history.append(loss)
     result.epochs = epoch + 1

@@ -235,6 +235,25 @@ def test_arbiter_sending_a_short_key_is_refused_by_guest_and_host() -> None:
         _train(xg, y, [xh], ids, params, {}, key_bits=512, floors=floors)
 
 
+@pytest.mark.parametrize(
+    ("tag", "forged", "message"),
+    [
+        ("public_key", {"n": "not a number"}, r"the arbiter 10001 sent a malformed public key"),
+        ("status", {"loss": 0.1}, r"the arbiter 10001 sent a malformed epoch status"),
+    ],
+    ids=["public_key", "status"],
+)
+def test_an_arbiter_sending_malformed_values_is_named(tag: str, forged: object, message: str) -> None:
+    xg, y, xh, ids = _synthetic(300)
+    params = HeteroLRParams(max_iter=1, batch_size=-1, seed=1)
+
+    def rewrite(sent_tag: str, value: object) -> object:
+        return forged if sent_tag.endswith(tag) else value
+
+    with pytest.raises(ProtocolError, match=message):
+        _train(xg, y, [xh], ids, params, {}, rewrites={ARBITER.party_id: rewrite})
+
+
 def test_a_job_file_cannot_lower_the_key_floor(tmp_path: Path) -> None:
     from fedspark.engine import load_job
 
