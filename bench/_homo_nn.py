@@ -81,7 +81,8 @@ def run_homo_nn_bench(
             sim = SimulationSettings(clients=clients, data=TableSpec(uri=str(_breast_table(Path(tmp))),
                                                                      label_column="y"),
                                      dirichlet_alpha=0.5, seed=1, partitions=partitions)
-            plain = Simulation(spark, sim, HomoNNParams.model_validate({**base, "rounds": rounds}), "bench-plain")
+            plain = Simulation(spark, sim, HomoNNParams.model_validate({**base, "rounds": rounds,
+                                                                         "secure": {"mode": "none"}}), "bench-plain")
             plain_result = plain.run()
             masked = Simulation(spark, sim, HomoNNParams.model_validate(
                 {**base, "rounds": masked_rounds, "secure": {"mode": "masking", "neighbours": neighbours}}),
@@ -89,8 +90,9 @@ def run_homo_nn_bench(
             masked_result = masked.run()
             big: dict[str, Any] = {**base, "rounds": paillier_rounds + 1,
                                    "network": {"layers": [{"units": PAILLIER_HIDDEN_UNITS}], "learning_rate": 0.1}}
-            plain_big = Simulation(spark, sim, HomoNNParams.model_validate(big), "bench-plain-10k").run()
-            secure = {"mode": "paillier", "key_size": paillier_key_size,
+            plain_big = Simulation(spark, sim, HomoNNParams.model_validate({**big, "secure": {"mode": "none"}}),
+                                   "bench-plain-10k").run()
+            secure = {"mode": "paillier", "key_size": paillier_key_size, "neighbours": neighbours,
                       "allow_insecure_key_size": paillier_key_size < 2048}
             paillier = Simulation(spark, sim, HomoNNParams.model_validate({**big, "secure": secure}),
                                   "bench-paillier-10k").run()

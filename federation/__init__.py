@@ -59,6 +59,7 @@ from fedspark.federation.transport._loopback import LoopbackHub, LoopbackTranspo
 
 if TYPE_CHECKING:
     from fedspark.federation.security._certs import init_ca, issue_party_cert
+    from fedspark.federation.security._pair_keys import PairKeys
     from fedspark.federation.security._seal import Sealer, SealingKey
     from fedspark.federation.star._exchange import create_exchange
     from fedspark.federation.transport._grpc import GatewayOptions, GrpcTransport, Heartbeats, Security, SendOptions
@@ -77,6 +78,7 @@ __getattr__ = lazy_exports(
         "PingFailed": "fedspark.federation.transport._ping",
         "ping_peer": "fedspark.federation.transport._ping",
         "create_exchange": "fedspark.federation.star._exchange",
+        "PairKeys": "fedspark.federation.security._pair_keys",
         "Sealer": "fedspark.federation.security._seal",
         "SealingKey": "fedspark.federation.security._seal",
         "init_ca": "fedspark.federation.security._certs",
@@ -115,6 +117,7 @@ __all__ = [
     "PingFailed",
     "ping_peer",
     # Identity and sealing.
+    "PairKeys",
     "Sealer",
     "SealingKey",
     "TlsConfig",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -26,6 +26,9 @@ from fedspark.federation._transport import Transport
 from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
 from fedspark.federation.tables._sink import SinkTarget
 from fedspark.federation.transport._spill import ReceivedPayload
+
+if TYPE_CHECKING:
+    from fedspark.federation.security._pair_keys import PairKeys
 
 _SINGLE_ROLES = (Role.GUEST, Role.ARBITER)
 
@@ -45,6 +48,10 @@ class Federation:
         Moves the bytes; it must receive for ``me.party_id``.
     timeout_s
         How long ``recv`` waits before raising ``PeerTimeout``.
+    pair_keys
+        This party's pair secrets with its peers (``security.PairKeys``), for
+        protocols that authenticate what a third party relays (secure
+        aggregation); None where the party has no sealing material.
     """
 
     def __init__(
@@ -54,8 +61,10 @@ class Federation:
         parties: Sequence[PartyRef],
         transport: Transport,
         timeout_s: float = 600.0,
+        pair_keys: PairKeys | None = None,
     ) -> None:
         self.job_id = job_id
+        self.pair_keys = pair_keys
         self.me = me
         self.parties: tuple[PartyRef, ...] = tuple(parties)
         self.timeout_s = timeout_s

@@ -15,6 +15,7 @@ from typing import TypeVar
 from fedspark.common import PartyRef
 from fedspark.federation._context import Context
 from fedspark.federation._federation import Federation
+from fedspark.federation.security._pair_keys import PairKeys
 from fedspark.federation.transport._loopback import LoopbackHub
 
 T = TypeVar("T")
@@ -27,14 +28,22 @@ def run_parties(
     job_id: str,
     functions: Mapping[PartyRef, Callable[[Context], T]],
     timeout_s: float = 60,
+    *,
+    pair_keys: bool | Mapping[str, PairKeys] = True,
 ) -> dict[PartyRef, T]:
     """Run each party's function in a thread and return their results by party.
 
     The roster is ``functions``' key order (so ``ctx.hosts`` follows it).
-    ``timeout_s`` bounds every single receive. The first exception raised by
+    ``timeout_s`` bounds every single receive. With ``pair_keys`` every party
+    gets pair keys dealt in this process (``PairKeys.dealt``: not certified),
+    or those given by party id. The first exception raised by
     any party is re-raised unchanged in type, with a note "raised by party ...".
     """
     roster = list(functions)
+    if isinstance(pair_keys, Mapping):
+        dealt = dict(pair_keys)
+    else:
+        dealt = PairKeys.dealt([party.party_id for party in roster]) if pair_keys else {}
     hub = LoopbackHub()
     transports = {party.party_id: hub.transport(party.party_id) for party in roster}
     for transport in transports.values():
@@ -46,7 +55,8 @@ def run_parties(
 
     def run(party: PartyRef) -> None:
         try:
-            federation = Federation(job_id, party, roster, transports[party.party_id], timeout_s)
+            federation = Federation(job_id, party, roster, transports[party.party_id], timeout_s,
+                                    pair_keys=dealt.get(party.party_id))
             result = functions[party](Context(federation))
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread below
             with lock:

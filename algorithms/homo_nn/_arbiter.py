@@ -69,8 +69,7 @@ def train_arbiter(ctx: Context, params: HomoNNParams, on_round: RoundCallback | 
         if params.secure.mode == "masking":
             outcome = _secure_round(rctx, selected, params, round_no)
         else:
-            combine = _fedavg if public_key is None else functools.partial(_paillier_sum, public_key, shares,
-                                                                          result.n_parameters + 1)
+            combine = _fedavg if public_key is None else functools.partial(_paillier_sum, public_key, selected_ids)
             outcome = _plain_round(rctx, selected, params, round_no, combine)
         ledger.expect(round_no, outcome.late_scope, outcome.late_name, outcome.late)
         if outcome.weights is not None:
@@ -120,6 +119,9 @@ def _plain_round(
         outcome.weights, loss = combine(rctx, round_no, got.values)
         if loss is not None:
             record["loss"] = loss
+        if outcome.weights is None:
+            record["aborted"] = (f"{len(got.values)} of {len(selected)} selected clients reported; packed Paillier "
+                                 "masks cancel only in the sum of all of them, so the global model stays")
     return outcome
 
 
@@ -134,10 +136,11 @@ def _fedavg(rctx: Context, round_no: int, updates: dict[str, Any]) -> tuple[np.n
 
 
 def _paillier_sum(
-    public_key: PublicKey, shares: dict[str, float], count: int, rctx: Context, round_no: int, updates: dict[str, Any]
-) -> tuple[dict[str, Any], None]:
-    """The encrypted FedAvg; the arbiter cannot open it, so it records no loss."""
-    return aggregate(rctx, public_key, updates, shares, count), None
+    public_key: PublicKey, selected: list[str], rctx: Context, round_no: int, updates: dict[str, Any]
+) -> tuple[dict[str, Any] | None, None]:
+    """The encrypted FedAvg, or None when a selected client is missing (its masks would not cancel);
+    the arbiter cannot open it, so it records no loss."""
+    return aggregate(rctx, round_no, public_key, updates, selected), None
 
 
 def _secure_round(rctx: Context, selected: dict[str, PartyRef], params: HomoNNParams, round_no: int) -> _RoundOutcome:

@@ -20,7 +20,16 @@ from fedspark.algorithms.homo_nn._async import client_async
 from fedspark.algorithms.homo_nn._barrier import try_get
 from fedspark.algorithms.homo_nn._errors import RoundError
 from fedspark.algorithms.homo_nn._local import LocalTrainer
-from fedspark.algorithms.homo_nn._paillier_agg import client_key, decrypt_global, encrypt_update, packer
+from fedspark.algorithms.homo_nn._aggregate import select_clients
+from fedspark.algorithms.homo_nn._paillier_agg import (
+    check_share,
+    client_key,
+    decrypt_global,
+    encrypt_update,
+    packer,
+    require_pair_keys,
+    round_masks,
+)
 from fedspark.algorithms.homo_nn._params import HomoNNParams
 from fedspark.algorithms.homo_nn._roster import client_refs
 from fedspark.crypto import PrivateKey
@@ -59,12 +68,13 @@ def train_client(
     """
     me = ctx.party_id
     trainer.warm_up()
-    hello: dict[str, Any] = {"n_samples": trainer.n, "n_parameters": trainer.initial_weights().size}
+    n_parameters = trainer.initial_weights().size
+    hello: dict[str, Any] = {"n_samples": trainer.n, "n_parameters": n_parameters}
     if params.mode == "async":
         hello["initial"] = trainer.initial_weights()  # the seeded start, identical at every client
     ctx.sub("setup").arbiter.put("hello", hello)
     result = ClientResult(weights=trainer.initial_weights())
-    opener = _Opener(ctx, params)
+    opener = _Opener(ctx, params, n_parameters)
     if params.mode == "async":
 
         def local_step(w: np.ndarray, push: int) -> tuple[np.ndarray, int, float]:
@@ -103,12 +113,13 @@ def train_client(
 
             if params.secure.mode == "masking":
                 vanish = drop_after_sharing == round_no
-                record["included"] = _secure.client_round(rctx, me, params, local_update, vanish_after_sharing=vanish)
+                record["included"] = _secure.client_round(rctx, me, params, local_update, n_parameters=n_parameters,
+                                                          round_no=round_no, vanish_after_sharing=vanish)
                 if vanish:
                     return result
             else:
                 new, n, loss = local_update()
-                rctx.arbiter.put("update", opener.seal(float(start["share"]), new, n, loss))
+                rctx.arbiter.put("update", opener.seal(round_no, start.get("share"), new, n, loss))
             result.rounds_trained += 1
         result.history.append(record)
         if on_round is not None:
@@ -124,9 +135,11 @@ def train_client(
 
 class _Opener:
     """How this client reads the global model and writes its update: in the clear, or (paillier)
-    encrypted under the clients' shared key, which the arbiter never holds."""
+    encrypted under the clients' shared key, which the arbiter never holds, and masked so that
+    only the sum over every selected client decrypts to anything."""
 
-    def __init__(self, ctx: Context, params: HomoNNParams) -> None:
+    def __init__(self, ctx: Context, params: HomoNNParams, n_parameters: int) -> None:
+        self.ctx, self.params, self.n_parameters = ctx, params, n_parameters
         self.key: PrivateKey | None = None
         if params.secure.mode == "paillier":
             clients = list(client_refs(ctx).values())
@@ -136,12 +149,21 @@ class _Opener:
     def open(self, model: Any) -> np.ndarray:
         if self.key is None:
             return np.asarray(model, dtype=np.float64)
-        return decrypt_global(self.key, self.pack, model)[0]
+        try:
+            return decrypt_global(self.key, self.pack, model, self.n_parameters)[0]
+        except ValueError as exc:
+            raise RoundError(self.ctx.job_id, -1, f"{self.ctx.party_id} cannot open the arbiter's model: {exc}") from exc
 
-    def seal(self, share: float, weights: np.ndarray, n: int, loss: float) -> dict[str, Any]:
+    def seal(self, round_no: int, share: Any, weights: np.ndarray, n: int, loss: float) -> dict[str, Any]:
         if self.key is None:
             return {"weights": weights, "n": n, "loss": loss}
-        return {"enc": encrypt_update(self.key.public_key, self.pack, share, weights, loss)}
+        pair_keys = require_pair_keys(self.ctx, "secure.mode paillier")
+        selected = select_clients(list(client_refs(self.ctx)), self.params.selection, round_no)
+        public = self.key.public_key
+        masks = round_masks(pair_keys, self.ctx.party_id, selected, self.params, self.ctx.job_id, round_no, public.n,
+                            self.pack.plaintexts_for(self.n_parameters + 1))
+        share = check_share(self.ctx, round_no, share)
+        return {"enc": encrypt_update(public, self.pack, share, weights, loss, masks)}
 
 
 def _newest_round(ctx: Context, params: HomoNNParams, current: int) -> tuple[int, dict[str, Any]] | None:

@@ -70,13 +70,17 @@ def new_seed() -> bytes:
     return secrets.token_bytes(SEED_BYTES)
 
 
+def keystream(key: bytes, size: int) -> bytes:
+    """``size`` pseudo-random bytes from a 32-byte key (ChaCha20 keystream; each key is used for one stream)."""
+    data: bytes = _chacha20().new(key=key, nonce=bytes(8)).encrypt(bytes(size))
+    return data
+
+
 def stream(key: bytes, size: int) -> np.ndarray:
     """``size`` pseudo-random uint64 words from a 16- or 32-byte key (ChaCha20 keystream)."""
-    chacha20 = _chacha20()
     if len(key) != KEY_BYTES:
         key = hashlib.blake2b(key, digest_size=KEY_BYTES, person=b"fedspark-self").digest()
-    cipher = chacha20.new(key=key, nonce=bytes(8))
-    return np.frombuffer(cipher.encrypt(bytes(8 * size)), dtype="<u8").astype(np.uint64)
+    return np.frombuffer(keystream(key, 8 * size), dtype="<u8").astype(np.uint64)
 
 
 def pair_sign(me: str, peer: str) -> int:
@@ -112,6 +116,12 @@ def mask_vector(
         pad = stream(agree(secret, public), q.size)
         y = y + pad if pair_sign(me, peer) > 0 else y - pad
     return y
+
+
+def mask_pads(me: str, self_seed: bytes, secret: bytes, peers: dict[str, bytes], size: int) -> np.ndarray:
+    """PRG(b) + Σ_v ±PRG(s_uv) mod 2^64: everything ``mask_vector`` adds, computed before the update exists
+    (while the local training runs)."""
+    return mask_vector(np.zeros(size, dtype=np.uint64), me, self_seed, secret, peers)
 
 
 def box_key(secret: bytes, peer_public: bytes) -> bytes:

@@ -73,10 +73,12 @@ class SecureParams(_Strict):
     the aggregate differs from plain FedAvg by at most ``K * 2^-(frac_bits+1) / n``.
     ``threshold`` is the number of shares that recover a seed (default: a majority).
     ``paillier``: packed Paillier under a key the clients share and the arbiter lacks;
-    the arbiter adds ciphertexts and never holds even the global model in plaintext.
+    the arbiter adds ciphertexts and never holds even the global model in plaintext
+    (each plaintext carries pairwise masks, so every selected client must report).
+    Unset: ``masking`` for synchronous rounds; ``none`` must be chosen explicitly.
     """
 
-    mode: Literal["none", "masking", "paillier"] = "none"
+    mode: Literal["none", "masking", "paillier"] | None = None
     frac_bits: int = Field(24, ge=8, le=40)
     threshold: int | None = Field(None, ge=2)
     neighbours: int | None = Field(None, ge=2, description="masking: mask and share with this many clients "
@@ -119,7 +121,15 @@ class HomoNNParams(_Strict):
         if self.strategy == "fedprox" and self.mu <= 0:
             raise ValueError("strategy fedprox needs mu > 0")
         if self.mode == "async" and self.secure.mode != "none":
-            raise ValueError("mode async mixes single updates, which masking cannot hide: use secure.mode none")
+            raise ValueError("mode async mixes each single update into the model as it arrives, so the arbiter "
+                             "sees every client's update in the clear and no masking can hide it: set "
+                             "secure.mode: none explicitly to accept that, or use mode: sync (masked by default)")
+        if self.secure.mode is None:
+            self.secure.mode = "masking"  # sync rounds hide each update from the arbiter unless told otherwise
+        if self.secure.mode == "paillier" and self.sync.min_fraction < 1.0:
+            raise ValueError("secure.mode paillier masks each update with pairwise masks that cancel only in the "
+                             "sum of every selected client: set sync.min_fraction: 1.0, or use secure.mode masking, "
+                             "which recovers clients that drop out")
         return self
 
     @property

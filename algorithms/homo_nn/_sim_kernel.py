@@ -37,11 +37,13 @@ def train_clients_kernel(
     paillier_n: int | None = None,
     shares: dict[int, float] | None = None,
     clients: int = 1,
+    masks: dict[int, list[int]] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Train each selected client of this partition for one round (see the module docstring).
 
     ``shares`` (paillier) are the clients' FedAvg weights n_k / Σ n told by the
-    arbiter; ``clients`` sizes the packing headroom as at a real client.
+    arbiter; ``clients`` sizes the packing headroom as at a real client; ``masks`` are each
+    client's pairwise Paillier masks (computed by the driver from its pair keys).
     """
     import torch
 
@@ -67,7 +69,8 @@ def train_clients_kernel(
             out.append(result.weights.tobytes())
         else:
             share = (shares or {}).get(int(c), 0.0)
-            out.append(_encrypted(paillier_n, params, clients, share, result.weights, result.loss))
+            out.append(_encrypted(paillier_n, params, clients, share, result.weights, result.loss,
+                                  (masks or {})[int(c)]))
     if ids:
         yield pa.RecordBatch.from_arrays(
             [pa.array(ids, pa.int64()), pa.array(n, pa.int64()), pa.array(loss, pa.float64()), pa.array(out, pa.binary())],
@@ -75,12 +78,13 @@ def train_clients_kernel(
         )
 
 
-def _encrypted(n: int, params: HomoNNParams, clients: int, share: float, weights: np.ndarray, loss: float) -> bytes:
-    """Enc(p_k·w_k ‖ p_k·loss) packed, as the concatenated fixed-width ciphertexts."""
+def _encrypted(n: int, params: HomoNNParams, clients: int, share: float, weights: np.ndarray, loss: float,
+               masks: list[int]) -> bytes:
+    """Enc(p_k·w_k ‖ p_k·loss + masks) packed, as the concatenated fixed-width ciphertexts."""
     from fedspark.algorithms.homo_nn._paillier_agg import encrypt_update, packer
 
     public_key = _public_key(n)
-    column = encrypt_update(public_key, packer(public_key, params, clients), share, weights, loss)
+    column = encrypt_update(public_key, packer(public_key, params, clients), share, weights, loss, masks)
     data: bytes = column.buffers()[1].to_pybytes()
     return data[: len(column) * public_key.ciphertext_width]
 

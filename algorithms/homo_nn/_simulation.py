@@ -35,7 +35,8 @@ from fedspark.algorithms.evaluation import binary_metrics
 from fedspark.algorithms.homo_nn._arbiter import train_arbiter
 from fedspark.algorithms.homo_nn._local import predict
 from fedspark.algorithms.homo_nn._network import as_tensor, build_network, get_vector
-from fedspark.algorithms.homo_nn._paillier_agg import client_key, decrypt_global, packer
+from fedspark.algorithms.homo_nn._aggregate import select_clients
+from fedspark.algorithms.homo_nn._paillier_agg import check_share, client_key, decrypt_global, packer, round_masks
 from fedspark.algorithms.homo_nn._params import HomoNNParams
 from fedspark.algorithms.homo_nn._roster import client_refs
 from fedspark.algorithms.homo_nn._secure import client_round
@@ -44,7 +45,7 @@ from fedspark.algorithms.homo_nn._split import dirichlet_split
 from fedspark.arrow_bridge import collect_arrow
 from fedspark.common import ConfigError, PartyRef, Role
 from fedspark.crypto import Packer, PrivateKey, PublicKey
-from fedspark.federation import Context, Federation, LoopbackHub
+from fedspark.federation import Context, Federation, LoopbackHub, PairKeys
 from fedspark.storage import write_json
 
 if TYPE_CHECKING:
@@ -137,13 +138,16 @@ class Simulation:
     def run(self, on_round: RoundCallback | None = None) -> SimResult:
         started = time.monotonic()
         roster = [*self.clients, ARBITER]
+        # No certificates here: one process deals the virtual clients' pair keys (outputs say so).
+        self.pair_keys = PairKeys.dealt([p.party_id for p in self.clients])
         hub = LoopbackHub()
         transports = {p.party_id: hub.transport(p.party_id) for p in roster}
         for transport in transports.values():
             transport.open_job(self.job_id, roster)
 
         def context(party: PartyRef) -> Context:
-            return Context(Federation(self.job_id, party, roster, transports[party.party_id], self.timeout_s))
+            return Context(Federation(self.job_id, party, roster, transports[party.party_id], self.timeout_s,
+                                      pair_keys=self.pair_keys.get(party.party_id)))
 
         outcome: dict[str, Any] = {}
 
@@ -180,7 +184,7 @@ class Simulation:
             ctx.sub("setup").arbiter.put("hello", {"n_samples": int(rows[i]), "n_parameters": self.initial.size})
         index = {pid: i for i, pid in enumerate(ctxs)}
         if self.params.secure.mode == "paillier":
-            self._key = _SharedKey.agree(ctxs, self.params)
+            self._key = _SharedKey.agree(ctxs, self.params, self.initial.size)
         weights = self.initial
         # One thread per client: a masked round blocks every client until all sent their keys.
         pool = ThreadPoolExecutor(max_workers=len(ctxs))
@@ -194,18 +198,20 @@ class Simulation:
                     model = starts[selected[0]]["weights"]
                     weights = np.asarray(model, dtype=np.float64) if self._key is None else self._key.open(model)
                 chosen = frozenset(index[pid] for pid in selected)
-                shares = {index[pid]: float(starts[pid]["share"]) for pid in selected}
+                shares = {index[pid]: check_share(scoped[pid], round_no, starts[pid]["share"]) for pid in selected}
                 if self.params.secure.mode == "masking":
                     # As real clients do, the key and share exchanges run while the clients
                     # train (the Spark job); each client's masking step waits for its update.
                     training = trainer.submit(self._train, weights, round_no, chosen)
                     futures = [pool.submit(client_round, scoped[pid], pid, self.params,
-                                           functools.partial(_update_of, training, index[pid]))
+                                           functools.partial(_update_of, training, index[pid]),
+                                           n_parameters=self.initial.size, round_no=round_no)
                                for pid in selected]
                     for future in futures:
                         future.result()
                 else:
-                    updates = self._train(weights, round_no, chosen, shares)
+                    masks = self._masks(ctxs, round_no, index) if self._key is not None else None
+                    updates = self._train(weights, round_no, chosen, shares, masks)
                     for pid in selected:
                         w, n, loss = updates[index[pid]]
                         update = {"weights": w, "n": n, "loss": loss} if self._key is None else {"enc": self._key.column(w)}
@@ -217,8 +223,18 @@ class Simulation:
             ctx.sub("final").arbiter.get("model")
             ctx.sub("final").arbiter.put("bye", {})
 
+    def _masks(self, ctxs: dict[str, Context], round_no: int, index: dict[str, int]) -> dict[int, list[int]]:
+        """Each selected virtual client's Paillier masks, as a real client computes its own."""
+        assert self._key is not None
+        first = next(iter(ctxs.values()))
+        selected = select_clients(list(client_refs(first)), self.params.selection, round_no)
+        n, count = self._key.public_key.n, self._key.pack.plaintexts_for(self.initial.size + 1)
+        return {index[pid]: round_masks(self.pair_keys[pid], pid, selected, self.params, self.job_id, round_no, n, count)
+                for pid in selected}
+
     def _train(self, weights: np.ndarray, round_no: int, selected: frozenset[int],
-               shares: dict[int, float] | None = None) -> dict[int, tuple[np.ndarray, int, float]]:
+               shares: dict[int, float] | None = None, masks: dict[int, list[int]] | None = None,
+               ) -> dict[int, tuple[np.ndarray, int, float]]:
         """Each selected client's (weights, or with Paillier its ciphertexts as uint8, n, loss)."""
         from fedspark.arrow_bridge import map_in_arrow
 
@@ -226,7 +242,7 @@ class Simulation:
             train_clients_kernel, params_json=self.params.model_dump_json(), weights=weights.tobytes(),
             round_no=round_no, selected=selected, feature_names=self.feature_names,
             paillier_n=None if self._key is None else self._key.public_key.n, shares=shares,
-            clients=len(self.clients),
+            clients=len(self.clients), masks=masks,
         )
         preloading = (self.workers.preloading(self.spark, SIMULATION_WORKER_MODULES) if self.workers is not None
                       else contextlib.nullcontext())
@@ -246,19 +262,20 @@ class _SharedKey:
 
     private_key: PrivateKey
     pack: Packer
+    n_parameters: int
 
     @property
     def public_key(self) -> PublicKey:
         return self.private_key.public_key
 
     @classmethod
-    def agree(cls, ctxs: dict[str, Context], params: HomoNNParams) -> _SharedKey:
+    def agree(cls, ctxs: dict[str, Context], params: HomoNNParams, n_parameters: int) -> _SharedKey:
         order = list(client_refs(next(iter(ctxs.values()))).values())  # as a real client orders them
         keys = [client_key(ctx, order, params) for ctx in ctxs.values()]  # the first one sends first
-        return cls(keys[0], packer(keys[0].public_key, params, len(order)))
+        return cls(keys[0], packer(keys[0].public_key, params, len(order)), n_parameters)
 
     def open(self, model: Any) -> np.ndarray:
-        return decrypt_global(self.private_key, self.pack, model)[0]
+        return decrypt_global(self.private_key, self.pack, model, self.n_parameters)[0]
 
     def column(self, ciphertexts: np.ndarray) -> pa.FixedSizeBinaryArray:
         """A client's concatenated ciphertexts (from its Spark task) as the update column."""

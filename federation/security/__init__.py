@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         init_ca,
         issue_party_cert,
     )
+    from fedspark.federation.security._pair_keys import PairKeys
     from fedspark.federation.security._seal import (
         CA_FILE,
         KEY_FILE,
@@ -38,6 +39,7 @@ _EXPORTS = {
     "certified_sealing_keys": "fedspark.federation.security._certs",
     "init_ca": "fedspark.federation.security._certs",
     "issue_party_cert": "fedspark.federation.security._certs",
+    "PairKeys": "fedspark.federation.security._pair_keys",
     "CA_FILE": "fedspark.federation.security._seal",
     "KEY_FILE": "fedspark.federation.security._seal",
     "PEERS_FILE": "fedspark.federation.security._seal",
@@ -59,6 +61,7 @@ __all__ = [
     "KEY_FILE",
     "PEERS_FILE",
     "PEER_CERTS_DIR",
+    "PairKeys",
     "PartyFiles",
     "Sealer",
     "SealingKey",

@@ -37,7 +37,7 @@ def _data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def _params(**overrides: Any) -> HomoNNParams:
     base: dict[str, Any] = {
         "network": {"layers": [{"units": 4, "activation": "tanh"}], "learning_rate": 0.3},
-        "rounds": 3, "local_epochs": 1, "batch_size": 16, "seed": 5,
+        "rounds": 3, "local_epochs": 1, "batch_size": 16, "seed": 5, "secure": {"mode": "none"},
     }
     base.update(overrides)
     return HomoNNParams.model_validate(base)
@@ -236,7 +236,16 @@ def _masking_clients(params: HomoNNParams) -> dict[PartyRef, Any]:
     from fedspark.algorithms.homo_nn._secure import client_round
 
     update = (np.zeros(3), 1, 0.0)
-    return {ref: (lambda ctx, ref=ref: client_round(ctx, ref.party_id, params, lambda: update)) for ref in CLIENTS}
+    return {ref: (lambda ctx, ref=ref: client_round(ctx, ref.party_id, params, lambda: update, n_parameters=3,
+                                                    round_no=0)) for ref in CLIENTS}
+
+
+def _relayed(keys: dict[str, Any], to: str, leave_out: str = "") -> dict[str, Any]:
+    """The roster keys an honest arbiter relays to ``to`` (each owner's MAC for ``to``), minus ``leave_out``."""
+    from fedspark.algorithms.homo_nn._secure import _relayed_keys
+
+    ids = sorted(keys)
+    return {pid: _relayed_keys(k, ids.index(to)) for pid, k in keys.items() if pid != leave_out}
 
 
 def test_a_client_refuses_a_roster_that_withholds_a_neighbours_keys() -> None:
@@ -249,8 +258,8 @@ def test_a_client_refuses_a_roster_that_withholds_a_neighbours_keys() -> None:
         s = ctx.sub("sa")
         keys = {ref.party_id: at(s, ref).get("keys") for ref in CLIENTS}
         for ref in CLIENTS:
-            at(s, ref).put("roster", {"included": True, "ids": sorted(keys), "threshold": 2,
-                                      "keys": {pid: k for pid, k in keys.items() if pid != "10002"}})
+            at(s, ref).put("roster", {"included": True, "ids": b"\x01" * len(keys),
+                                      "keys": _relayed(keys, ref.party_id, leave_out="10002")})
 
     with pytest.raises(RoundError, match=r"the arbiter withheld the keys of neighbours \['10002'\] from "):
         run_parties("job-withheld", {**_masking_clients(params), ARBITER: arbiter}, timeout_s=10)
@@ -266,10 +275,10 @@ def test_a_client_refuses_a_share_relayed_from_outside_the_round() -> None:
         s = ctx.sub("sa")
         keys = {ref.party_id: at(s, ref).get("keys") for ref in CLIENTS}
         for ref in CLIENTS:
-            at(s, ref).put("roster", {"included": True, "ids": sorted(keys), "keys": keys, "threshold": 2})
+            at(s, ref).put("roster", {"included": True, "ids": b"\x01" * len(keys), "keys": _relayed(keys, ref.party_id)})
         for ref in CLIENTS:
             at(s, ref).get("shares")
             at(s, ref).put("relay", {"included": True, "shares": {"10009": b"\x00" * 80}})
 
-    with pytest.raises(RoundError, match="relayed a share from 10009, who is not in the round"):
+    with pytest.raises(RoundError, match="relayed a share from 10009, who is not in "):
         run_parties("job-outsider", {**_masking_clients(params), ARBITER: arbiter}, timeout_s=10)

@@ -25,7 +25,7 @@ from fedspark.storage import TableSpec  # noqa: E402
 
 def _params(**overrides: Any) -> HomoNNParams:
     base: dict[str, Any] = {"network": {"learning_rate": 0.1}, "rounds": 2, "batch_size": 8, "seed": 3,
-                            "selection": {"fraction": 0.5, "min_clients": 3, "seed": 2}}
+                            "selection": {"fraction": 0.5, "min_clients": 3, "seed": 2}, "secure": {"mode": "none"}}
     return HomoNNParams.model_validate({**base, **overrides})
 
 
