@@ -55,6 +55,8 @@ TEST_HOMES = {
     "tests/security/test_hetero_lr.py": "algorithms.hetero_lr",
     "tests/security/test_same_ids.py": "algorithms.hetero_lr",
     "tests/security/test_psi.py": "algorithms.psi",
+    "tests/security/test_payloads.py": "federation",
+    "tests/security/test_secure_aggregation.py": "algorithms.homo_nn",
 }
 
 

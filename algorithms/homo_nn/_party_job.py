@@ -19,6 +19,7 @@ from fedspark.algorithms.homo_nn._arbiter import train_arbiter
 from fedspark.algorithms.homo_nn._client import train_client
 from fedspark.algorithms.homo_nn._local import LocalTrainer
 from fedspark.algorithms.homo_nn._params import HomoNNParams
+from fedspark.algorithms.homo_nn._secure import client_keys
 from fedspark.algorithms.homo_nn._simulation import load_xy
 from fedspark.common import Role
 from fedspark.storage import write_json
@@ -79,6 +80,7 @@ def run_homo_nn(task: Task) -> dict[str, Any]:
         "role": me.role.value, "n_rows": trainer.n, "n_features": len(feature_names),
         "epochs": params.rounds, "rounds_trained": client.rounds_trained, "rounds_skipped": client.rounds_skipped,
         "seconds": seconds, "load_seconds": load_seconds, "seconds_per_epoch": seconds / params.rounds,
+        "secure": params.secure.mode, "client_keys": client_keys(ctx, params),
     }
     if params.network.loss == "bce":
         train = binary_metrics(y, trainer.predict(client.weights), params.decision_threshold)

@@ -319,6 +319,17 @@ class RoundView:
                              f"{self.me} reveals nothing")
 
 
+def client_keys(ctx: Context, params: HomoNNParams) -> str:
+    """What authenticated the clients to each other in this run, for its outputs."""
+    if params.secure.mode == "none":
+        return "not used (secure.mode none: the arbiter sees every update)"
+    keys = ctx.federation.pair_keys
+    if keys is None:
+        return ("unauthenticated: no sealing keys, so round keys were not MAC'd and the arbiter could have "
+                "substituted them")
+    return f"pair keys, {keys.describe()}"
+
+
 def checked_threshold(job_id: str, round_no: int, params: HomoNNParams, holders: int) -> int:
     """The threshold for ``holders`` share holders; an explicit one must exceed half of them.
 

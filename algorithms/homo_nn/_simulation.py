@@ -32,10 +32,10 @@ import numpy as np
 import pyarrow as pa
 
 from fedspark.algorithms.evaluation import binary_metrics
+from fedspark.algorithms.homo_nn._aggregate import select_clients
 from fedspark.algorithms.homo_nn._arbiter import train_arbiter
 from fedspark.algorithms.homo_nn._local import predict
 from fedspark.algorithms.homo_nn._network import as_tensor, build_network, get_vector
-from fedspark.algorithms.homo_nn._aggregate import select_clients
 from fedspark.algorithms.homo_nn._paillier_agg import check_share, client_key, decrypt_global, packer, round_masks
 from fedspark.algorithms.homo_nn._params import HomoNNParams
 from fedspark.algorithms.homo_nn._roster import client_refs
@@ -322,6 +322,8 @@ def simulate(
         "setup_seconds": result.setup_seconds, "rounds_per_second": len(result.rounds) / result.seconds,
         "later_round_seconds": [r["seconds"] for r in result.rounds[1:]],
         "client_rows": result.client_rows, "secure": params.secure.mode,
+        "client_keys": "not used" if params.secure.mode == "none" else
+        "pair keys dealt in one process (a simulation: no party certificates)",
     }
     if sim.test_data is not None and result.weights is not None and params.network.loss == "bce":
         names, x, y = load_xy(spark, sim.test_data, _SIM_PARTY, result.feature_names)

@@ -24,8 +24,7 @@ from fedspark.algorithms.homo_nn._client import train_client
 from fedspark.algorithms.homo_nn._local import LocalTrainer
 from fedspark.arrow_bridge import fixed_binary_to_ints
 from fedspark.common import PartyRef, Role
-from fedspark.crypto import Packer, PrivateKey
-from fedspark.crypto._errors import DecodingOverflow
+from fedspark.crypto import DecodingOverflow, Packer, PrivateKey
 from fedspark.federation import run_parties
 
 GUEST = PartyRef(Role.GUEST, "9999")
