@@ -8,7 +8,9 @@ fedspark.engine.party_main`` takes the same arguments. The Spark master, deploy
 mode, cores and memory come from spark-submit's command line (they win over the
 job file's ``spark`` section); the gateway port and the peers' addresses come
 from ``--port`` and ``--routes`` because a driver started by spark-submit has no
-usable standard input.
+usable standard input. ``--party-conf`` names the party's own configuration (its
+TLS files, and ``federation.insecure_plaintext``: without mTLS, a gateway on a
+non-loopback address or a route off loopback is refused unless it says so).
 
 ``--check`` starts the application, reads and validates this party's table
 on the executors, prints one summary line and exits: an operator's test that a

@@ -31,6 +31,7 @@ from fedspark.federation._errors import (
     DuplicateSend,
     EmptyGroup,
     HandshakeFailed,
+    InsecureTransport,
     InvalidName,
     InvalidRoster,
     MessageRefused,
@@ -39,6 +40,7 @@ from fedspark.federation._errors import (
     PeerSilent,
     PeerTimeout,
     PeerUnreachable,
+    PlaintextOffLoopback,
     RefusalReason,
     SealBroken,
     SealingKeyError,
@@ -46,6 +48,7 @@ from fedspark.federation._errors import (
     TableIncomplete,
     TransportClosed,
     UnknownParty,
+    UnsealedStar,
 )
 from fedspark.federation._federation import Federation
 from fedspark.federation._lazy import lazy_exports
@@ -132,6 +135,7 @@ __all__ = [
     "DuplicateSend",
     "EmptyGroup",
     "HandshakeFailed",
+    "InsecureTransport",
     "InvalidName",
     "InvalidRoster",
     "MessageRefused",
@@ -140,6 +144,7 @@ __all__ = [
     "PeerSilent",
     "PeerTimeout",
     "PeerUnreachable",
+    "PlaintextOffLoopback",
     "RefusalReason",
     "SealBroken",
     "SealingKeyError",
@@ -147,4 +152,5 @@ __all__ = [
     "TableIncomplete",
     "TransportClosed",
     "UnknownParty",
+    "UnsealedStar",
 ]

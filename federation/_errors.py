@@ -26,6 +26,14 @@ Raised to the party that is sending or receiving (``FederationError``)::
     ├── SealingKeyError     a sealing key is missing, unreadable, or unknown for a peer
     └── SealBroken          a sealed payload does not open: altered, re-addressed or not sealed
 
+Refused before a gateway starts or a route is used (``ConfigError``: this party's own
+settings would expose it; the CLI exits with the config error code)::
+
+    ConfigError
+    └── InsecureTransport
+        ├── PlaintextOffLoopback  a bind or route off loopback without mTLS, and no ``insecure_plaintext``
+        └── UnsealedStar          a star (an exchange) without end-to-end sealing
+
 Raised inside the *receiving* gateway when a peer's message is not acceptable
 (``ProtocolError``: the peer misbehaves); the gRPC servicer maps each to a status
 code and the sender sees a ``SendRefused`` carrying the same ``RefusalReason``::
@@ -37,6 +45,7 @@ code and the sender sees a ``SendRefused`` carrying the same ``RefusalReason``::
         ├── WrongRecipient  addressed to another party than this gateway's
         ├── CorruptMessage  checksum, chunk order, size or header is wrong
         ├── MessageTooLarge bigger than this gateway accepts
+        ├── QuotaExceeded   the sending party has used up its byte quota for the job
         ├── UnsupportedPayload  a payload kind the codec does not declare (never guessed at)
         ├── IdentityMismatch    the TLS certificate names another party than the message claims
         ├── UnknownDestination  an exchange has no route to the party a message is addressed to
@@ -49,7 +58,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
-from fedspark.common import FederationError, ProtocolError
+from fedspark.common import ConfigError, FederationError, ProtocolError
 
 
 class CodecError(FederationError):
@@ -177,6 +186,7 @@ class RefusalReason(str, enum.Enum):
     WRONG_RECIPIENT = "wrong_recipient"
     CORRUPT = "corrupt"
     TOO_LARGE = "too_large"
+    QUOTA = "quota"
     UNSUPPORTED = "unsupported"
     IDENTITY = "identity"
     NO_ROUTE = "no_route"
@@ -322,6 +332,45 @@ class SealBroken(FederationError):
         self.job_id, self.tag, self.peer, self.reason = job_id, tag, peer, reason
 
 
+class InsecureTransport(ConfigError):
+    """This party's transport settings would expose its traffic or its identity; nothing was started."""
+
+
+class PlaintextOffLoopback(InsecureTransport):
+    """A gateway bind or a route leaves this machine without mTLS, and the party did not opt in.
+
+    Plaintext gRPC authenticates nobody: on a network, anyone who reaches the
+    port can send in any party's name (a forged public key, a forged
+    gradient) and anyone on the path reads every value. Loopback is the only
+    place that is safe by default; elsewhere the party's *own* configuration
+    must say ``federation.insecure_plaintext: true`` (a shared job file cannot).
+    """
+
+    def __init__(self, who: str, what: str, address: str) -> None:
+        super().__init__(
+            f"{who}: {what} {address}, which is not a loopback address, and mTLS is not configured: "
+            "give the party its TLS files (tls: / --tls-dir), or set federation.insecure_plaintext: true "
+            "in this party's own configuration to accept plaintext gRPC off loopback"
+        )
+        self.who, self.what, self.address = who, what, address
+
+
+class UnsealedStar(InsecureTransport):
+    """A star topology without end-to-end sealing: the exchange would read every payload.
+
+    The exchange terminates TLS on both sides, so mTLS alone protects each hop,
+    not the payload: without a ``Sealer`` it sees public keys, masked
+    gradients and scores in the clear, and could alter them unnoticed.
+    """
+
+    def __init__(self, party_id: str, exchange: str) -> None:
+        super().__init__(
+            f"party {party_id}: a star topology through exchange {exchange!r} needs end-to-end sealing "
+            "(Security(sealer=...)): without it the exchange reads and can alter every payload"
+        )
+        self.party_id, self.exchange = party_id, exchange
+
+
 class MessageRefused(ProtocolError):
     """A receiving gateway will not store a peer's message.
 
@@ -394,6 +443,28 @@ class MessageTooLarge(MessageRefused):
             f"more than this gateway accepts ({limit})",
         )
         self.size, self.limit = size, limit
+
+
+class QuotaExceeded(MessageRefused):
+    """A party has sent this gateway more bytes in one job than the gateway accepts from one peer.
+
+    Every message is bounded by ``MessageTooLarge``, but a peer could still
+    fill the receiver's disk with many of them (under tags nobody will ever
+    read, or in partitions of attempts the manifest will not name). Counted
+    per (job, sending party), over everything stored for the job, read or not.
+    """
+
+    reason = RefusalReason.QUOTA
+
+    def __init__(self, job_id: str, tag: str, src: str, party_id: str, used: int, size: int, quota: int) -> None:
+        super().__init__(
+            job_id,
+            tag,
+            src,
+            f"job {job_id}: party {party_id} has sent {used} bytes in this job; '{tag}' from {src} "
+            f"({size} bytes) would pass the {quota} bytes this gateway accepts from one party per job",
+        )
+        self.party_id, self.used, self.size, self.quota = party_id, used, size, quota
 
 
 class UnsupportedPayload(MessageRefused):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from fedspark.common import PartyRef, Role
+from fedspark.federation import _arrow_ipc
 from fedspark.federation._errors import (
     CodecError,
     DuplicateRecv,
@@ -52,6 +53,10 @@ class Federation:
         This party's pair secrets with its peers (``security.PairKeys``), for
         protocols that authenticate what a third party relays (secure
         aggregation); None where the party has no sealing material.
+    local_peers
+        Whether every peer is on this machine (loopback routes, or threads of
+        this process): protocols that would run unauthenticated without pair
+        keys may do so only then.
     """
 
     def __init__(
@@ -62,9 +67,11 @@ class Federation:
         transport: Transport,
         timeout_s: float = 600.0,
         pair_keys: PairKeys | None = None,
+        local_peers: bool = True,
     ) -> None:
         self.job_id = job_id
         self.pair_keys = pair_keys
+        self.local_peers = local_peers
         self.me = me
         self.parties: tuple[PartyRef, ...] = tuple(parties)
         self.timeout_s = timeout_s
@@ -189,16 +196,16 @@ class Federation:
     def _batches(
         self, reader: pa.ipc.RecordBatchStreamReader, payload: ReceivedPayload, tag: str, frm: PartyRef
     ) -> Iterator[pa.RecordBatch]:
+        """Each batch fully validated before the caller sees it (see ``_arrow_ipc.checked_batch``)."""
         try:
+            batches = _arrow_ipc.read_batches(reader, "a table")
             while True:
                 try:
-                    batch = reader.read_next_batch()
+                    batch = next(batches)
                 except StopIteration:
                     return
-                except (pa.ArrowException, ValueError, OSError) as exc:
-                    raise CodecError(
-                        f"invalid Arrow IPC stream: {exc}", job_id=self.job_id, tag=tag, peer=str(frm)
-                    ) from exc
+                except CodecError as exc:
+                    raise exc.with_context(self.job_id, tag, str(frm)) from exc
                 yield batch
         finally:
             payload.release()
@@ -237,22 +244,24 @@ class Federation:
 
 
 def _open_arrow_stream(payload: ReceivedPayload) -> pa.ipc.RecordBatchStreamReader:
-    """An IPC reader over the payload's Arrow bytes.
+    """An IPC reader over the payload's Arrow bytes, opened after its message headers were checked.
 
     A raw Arrow stream (a table partition, always spilled) is read from its
     file batch by batch, so the reader holds one batch at a time; a stream
     inside a typed value is sliced out of the payload's buffer without a copy.
+    Either way compressed messages are refused before any body is read
+    (``_arrow_ipc.check_messages``).
     """
     if payload.kind is PayloadKind.RAW:
         raise CodecError("a raw payload is not an Arrow stream")
     try:
         if payload.kind is PayloadKind.ARROW_STREAM:
-            return pa.ipc.open_stream(payload.stream())
+            return _arrow_ipc.open_stream(payload.stream(), "a table")
         buffer = payload.buffer()
-        offset, length = arrow_stream_span(memoryview(buffer))
-        return pa.ipc.open_stream(pa.BufferReader(buffer.slice(offset, length)))
     except (pa.ArrowException, ValueError, OSError) as exc:
         raise CodecError(f"invalid Arrow IPC stream: {exc}") from exc
+    offset, length = arrow_stream_span(memoryview(buffer))
+    return _arrow_ipc.open_stream(buffer.slice(offset, length), "a table")
 
 
 def _names(parties: Iterable[PartyRef]) -> list[str]:

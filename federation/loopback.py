@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from fedspark.common import PartyRef
 from fedspark.federation._context import Context
 from fedspark.federation._federation import Federation
-from fedspark.federation.security._pair_keys import PairKeys
 from fedspark.federation.transport._loopback import LoopbackHub
+
+if TYPE_CHECKING:
+    from fedspark.federation.security._pair_keys import PairKeys
 
 T = TypeVar("T")
 
@@ -40,6 +42,8 @@ def run_parties(
     any party is re-raised unchanged in type, with a note "raised by party ...".
     """
     roster = list(functions)
+    from fedspark.federation.security._pair_keys import PairKeys  # cryptography, only when a job runs
+
     if isinstance(pair_keys, Mapping):
         dealt = dict(pair_keys)
     else:

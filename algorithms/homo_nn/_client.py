@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 
 from fedspark.algorithms.homo_nn import _secure
+from fedspark.algorithms.homo_nn._aggregate import select_clients
 from fedspark.algorithms.homo_nn._async import client_async
 from fedspark.algorithms.homo_nn._barrier import try_get
 from fedspark.algorithms.homo_nn._errors import RoundError
 from fedspark.algorithms.homo_nn._local import LocalTrainer
-from fedspark.algorithms.homo_nn._aggregate import select_clients
 from fedspark.algorithms.homo_nn._paillier_agg import (
     check_share,
     client_key,

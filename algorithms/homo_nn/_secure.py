@@ -200,6 +200,10 @@ class RoundView:
         if me not in selected:
             raise RoundError(ctx.job_id, round_no, f"the arbiter asked {me} to mask an update in a round that "
                              f"did not select it")
+        if ctx.federation.pair_keys is None and not ctx.federation.local_peers:
+            raise RoundError(ctx.job_id, round_no, f"{me} has no pair keys (certified sealing keys) and its peers are "
+                             "on other machines: unauthenticated round keys would let the arbiter substitute them; "
+                             "give the party its sealing material (sealing_dir in its conf)")
         members = group(selected, me, params.secure.neighbours)
         t = checked_threshold(ctx.job_id, round_no, params, len(members))
         return cls(ctx, f"{ctx.job_id}|{s.tag('mac')}|", me, params, round_no, selected, members, t, update_size,

@@ -37,7 +37,9 @@ def spark_submit(
     runs_dir: Annotated[Path, typer.Option(help="where the driver writes this party's results")] = Path("runs"),
     port: Annotated[int | None, typer.Option(help="this party's gateway port")] = None,
     routes: Annotated[Path | None, typer.Option(help="JSON file {party_id: 'host:port'} of every party's gateway")] = None,
-    tls_dir: Annotated[Path | None, typer.Option(help="folder with ca.pem, party-<id>.pem and party-<id>.key")] = None,
+    tls_dir: Annotated[Path | None, typer.Option(
+        help="client deploy mode: folder with ca.pem, party-<id>.pem and party-<id>.key "
+             "(cluster deploy mode reads cluster.tls_dir_on_nodes; keys are never shipped)")] = None,
     master: Annotated[str | None, typer.Option(help="override cluster.master")] = None,
     deploy_mode: Annotated[str | None, typer.Option(help="override cluster.deploy_mode (client or cluster)")] = None,
     python: Annotated[str | None, typer.Option(help="override the executors' Python (PYSPARK_PYTHON)")] = None,

@@ -47,7 +47,7 @@ def exchange(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     server = create_exchange(settings.routes, settings.host, settings.port, name=settings.name, tls=tls,
-                             tap_dir=settings.tap_dir)
+                             tap_dir=settings.tap_dir, insecure_plaintext=settings.insecure_plaintext)
     try:
         _events.emit("ready", party=settings.name, port=server.port)
         routed = ", ".join(f"{p} -> {a}" for p, a in sorted(settings.routes.items())) or "no parties"

@@ -44,7 +44,8 @@ def ping(
             out.print(f"party {peer}: [red]no route[/]", highlight=False, soft_wrap=True)
             continue
         try:
-            result = ping_peer(peer, address, from_party=me.party_id, tls=tls, count=count, timeout_s=timeout)
+            result = ping_peer(peer, address, from_party=me.party_id, tls=tls, count=count, timeout_s=timeout,
+                               insecure_plaintext=me.federation.insecure_plaintext)
         except FederationError as exc:
             failures[peer] = f"{address}: {getattr(exc, 'reason', exc)}"
             out.print(f"party {peer} at {address}: [red]unreachable[/]", highlight=False, soft_wrap=True)

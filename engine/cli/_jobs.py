@@ -87,6 +87,9 @@ def _run_job(
     if min_key_size < SECURE_MIN_KEY_SIZE:
         console.print(f"[yellow]parties accept Paillier keys down to {min_key_size} bits (--min-key-size): "
                       "tests and benchmarks only[/]")
+    if not job.federation.tls:
+        console.print("[yellow]federation.tls: false: parties talk plaintext gRPC on loopback; any local process "
+                      "can read and inject their messages[/]")
 
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -121,6 +124,9 @@ def _run_job(
     for party, metrics in result.results.items():
         if "scores" in metrics:
             out.print(f"scores of {party} in {metrics['scores']}")
+    modes = sorted({str(m["transport"]) for m in result.results.values() if "transport" in m})
+    if modes:
+        out.print(f"federation transport: {', '.join(modes)}")
     out.print(f"results in {result.run_dir}")
 
 

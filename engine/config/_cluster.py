@@ -40,6 +40,11 @@ class ClusterConfig(_Strict):
     principal: str | None = Field(None, description="Kerberos principal (with keytab): spark-submit renews tickets")
     keytab: str | None = None
     kubernetes: KubernetesConfig | None = None
+    tls_dir_on_nodes: str | None = Field(
+        None,
+        description="cluster deploy mode: folder on every node (or mounted secret) holding ca.pem, party-<id>.pem "
+                    "and party-<id>.key; the private key is never shipped with --files",
+    )
     conf: dict[str, str] = Field(default_factory=dict, description="extra --conf settings")
     spark_submit: str | None = Field(None, description="spark-submit to run; default: on PATH, else pyspark's own")
 

@@ -32,6 +32,9 @@ class ExchangeConfig(BaseModel):
     routes: dict[str, str] = Field(default_factory=dict, description="party id -> host:port of its gateway")
     tls: ExchangeTls | None = None
     tap_dir: Path | None = Field(None, description="record every forwarded chunk and its header (audits, tests)")
+    insecure_plaintext: bool = Field(
+        False, description="without tls, allow listening and routes off loopback (plaintext gRPC: nothing is authenticated)"
+    )
 
     @field_validator("routes", mode="before")
     @classmethod

@@ -86,7 +86,10 @@ class SecurityConfig(_Strict):
 class FederationConfig(_Strict):
     timeout_s: float = Field(300.0, gt=0, description="longest wait for any one message from a peer")
     host: str = "127.0.0.1"
-    tls: bool = Field(False, description="mTLS between gateways; the embedded runner makes a job CA and party certificates")
+    tls: bool = Field(
+        True, description="mTLS between gateways, on loopback too: the embedded runner makes a job CA and party "
+        "certificates and deletes their keys when the run ends; false (plaintext) only with a loopback host"
+    )
     topology: Literal["mesh", "star"] = Field(
         "mesh", description="mesh: every party dials every gateway; star: all through an exchange, payloads sealed"
     )

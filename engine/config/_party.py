@@ -9,6 +9,11 @@ Example::
     party_id: "9999"
     routes: {"10000": "bank-b.example:9370", "10001": "exchange.example:9370"}
     tls: {ca_cert: certs/ca.pem, cert: certs/party-9999.pem, key: certs/party-9999.key}
+    federation: {insecure_plaintext: false}   # the default; see PartyFederation
+
+The plaintext opt-in lives here, in the party's own file, and never in a job:
+a job file is shared by every party, and one party must not be able to lower
+another's transport security by editing it (as with ``--min-key-size``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fedspark.engine.config._job import load_yaml_model
 from fedspark.federation import TlsConfig
@@ -32,10 +37,20 @@ class TlsFiles(_Strict):
     key: Path
 
 
+class PartyFederation(_Strict):
+    """How this party's gateway may talk when it has no TLS material."""
+
+    insecure_plaintext: bool = Field(
+        False, description="allow plaintext gRPC off loopback (gateway bind and routes) without mTLS: peers are "
+        "then not authenticated and traffic is readable on the network; every output of such a run says so"
+    )
+
+
 class PartyConf(_Strict):
     party_id: str
     routes: dict[str, str] = {}
     tls: TlsFiles | None = None
+    federation: PartyFederation = Field(default_factory=PartyFederation)
 
     @field_validator("party_id", mode="before")
     @classmethod

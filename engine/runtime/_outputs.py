@@ -21,10 +21,13 @@ def party_dir(runs_dir: Path, job_id: str, me: PartyRef) -> Path:
 def write_report(path: Path, me: PartyRef, job_id: str, metrics: dict[str, Any]) -> None:
     """A short human-readable summary of one party's side of the job."""
     lines = [f"# {job_id}: {me}", ""]
+    transport = metrics.get("transport")
+    if isinstance(transport, str) and transport.startswith("plaintext"):
+        lines += [f"**Federation over plaintext gRPC ({transport}): peers were not authenticated.**", ""]
     if metrics.get("insecure_key_size"):
         lines += [f"**Insecure key size: {metrics.get('key_size')} bits (this party's --min-key-size was "
                   f"{metrics.get('min_key_size')}).**", ""]
-    for key in ("epochs", "converged", "seconds", "seconds_per_epoch", "auc", "ks", "accuracy", "n_rows"):
+    for key in ("transport", "epochs", "converged", "seconds", "seconds_per_epoch", "auc", "ks", "accuracy", "n_rows"):
         if key in metrics and metrics[key] is not None:
             value = metrics[key]
             lines.append(f"- {key}: {value:.4f}" if isinstance(value, float) else f"- {key}: {value}")

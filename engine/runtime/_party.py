@@ -4,6 +4,11 @@ Started by the runner as ``python -m fedspark.engine.runtime._party``. It binds 
 gateway on a free loopback port, reports the port, waits for the route table,
 then runs its role. Anything that goes wrong is reported as an ``error`` event
 naming this party, and the process exits non-zero so the runner stops the others.
+
+``--party-conf`` is the party's own configuration (``engine/config/_party.py``):
+its TLS files when ``--tls-dir`` is not given, and ``federation.insecure_plaintext``,
+the only way to run plaintext gRPC off loopback. How the party's traffic
+travelled (``mtls`` or plaintext and why) is written into its results.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from fedspark.algorithms import Task, get_algorithm
 from fedspark.common import ConfigError, FedsparkError, PartyRef, Role
 from fedspark.crypto import SECURE_MIN_KEY_SIZE
 from fedspark.engine.config._job import JobConfig, load_job
+from fedspark.engine.config._party import PartyConf, load_party_conf
 from fedspark.engine.runtime import _events
 from fedspark.engine.runtime._outputs import party_dir, write_report
 from fedspark.engine.runtime._spark import build_session, jit_conf_for
@@ -41,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
                   Path(args.tls_dir) if args.tls_dir else None, port=args.port,
                   routes=read_routes_file(Path(args.routes)) if args.routes else None,
                   sealing_dir=Path(args.sealing_dir) if args.sealing_dir else None, exchange=args.exchange,
-                  min_key_size=args.min_key_size)
+                  min_key_size=args.min_key_size,
+                  party_conf=load_party_conf(Path(args.party_conf)) if args.party_conf else None)
     except FedsparkError as exc:
         _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
         return exc.exit_code
@@ -77,14 +84,19 @@ def run_party(
     sealing_dir: Path | None = None,
     exchange: str | None = None,
     min_key_size: int = SECURE_MIN_KEY_SIZE,
+    party_conf: PartyConf | None = None,
 ) -> None:
     """Run ``me``'s side of the job.
 
-    ``min_key_size`` is this party's own floor for Paillier keys (never taken from the shared job file).
+    ``min_key_size`` is this party's own floor for Paillier keys (never taken from the shared job file),
+    and ``party_conf`` its own configuration (TLS files if ``tls_dir`` is None; the plaintext opt-in).
 
     Without ``routes`` the runner sends them on stdin after ``ready``; in a star
     (``exchange`` set) every payload is sealed with ``sealing_dir``'s keys.
     """
+    if party_conf is not None and party_conf.party_id != me.party_id:
+        raise ConfigError(f"party conf of party {party_conf.party_id} given to party {me}")
+    tls = TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else (party_conf.tls_config() if party_conf else None)
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
     # The Spark JVM is forked from this process: start it before gRPC's threads
@@ -94,6 +106,7 @@ def run_party(
     _log_federation_to(out / "gateway.log")
     transport = GrpcTransport(
         me,
+        routes,  # when known up front (--routes), a plaintext route off loopback is refused before the gateway starts
         listen=GatewayOptions(
             host=job.federation.host,
             port=port,
@@ -101,13 +114,14 @@ def run_party(
             work_dir=out / "mailbox",
         ),
         security=Security(
-            tls=TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else None,
+            tls=tls,
             sealer=Sealer.from_dir(sealing_dir, me.party_id) if sealing_dir else None,
             exchange=exchange,
+            insecure_plaintext=party_conf.federation.insecure_plaintext if party_conf else False,
         ),
     )
     try:
-        transport.gateway.open_job(job_id, parties)
+        transport.open_job(job_id, parties)
         _events.emit("ready", party=str(me), port=transport.port)
         transport.set_routes(routes if routes is not None else _read_routes())
         algorithm = get_algorithm(job.algorithm)
@@ -116,6 +130,7 @@ def run_party(
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
         ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s))
         metrics = algorithm.entry_point(me.role)(party_task(job, me, ctx, out, spark, min_key_size))
+        metrics["transport"] = transport.mode  # every result says how it travelled (plaintext included)
         write_json(out / "metrics.json", metrics)
         write_report(out / "report.md", me, job_id, metrics)
         _events.emit("done", party=str(me), metrics=_summary(metrics))
@@ -175,7 +190,8 @@ def read_routes_file(path: Path) -> dict[str, str]:
 
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged",
-            "scored_rows", "unmatched_rows", "rows_per_second", "scores", "own_ids", "matched", "unmatched")
+            "scored_rows", "unmatched_rows", "rows_per_second", "scores", "own_ids", "matched", "unmatched",
+            "transport")
     return {k: v for k, v in metrics.items() if k in keys or k.startswith("phase_")}
 
 
@@ -190,6 +206,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs-dir", required=True)
     parser.add_argument("--tap-dir")
     parser.add_argument("--tls-dir", help="folder with ca.pem, party-<id>.pem and party-<id>.key")
+    parser.add_argument("--party-conf", help="this party's own conf (its tls files, federation.insecure_plaintext)")
     parser.add_argument("--sealing-dir", help="folder with sealing.key and sealing-peers.json (star topology)")
     parser.add_argument("--exchange", help="the exchange's name: every route points at it (star topology)")
     parser.add_argument("--min-key-size", type=int, default=SECURE_MIN_KEY_SIZE,

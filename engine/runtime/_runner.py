@@ -6,6 +6,15 @@ progress from their event lines, and collects their results. If any party
 fails, the others are stopped, the error names the failed party, and no process
 is left behind: each party runs in its own process group (its Spark JVM too),
 which is terminated and then killed.
+
+Gateways speak mTLS on loopback too (``federation.tls``, on by default): any
+process of the machine can dial a loopback port, and without a certificate
+from the run's CA it must not be able to read or inject a party's messages.
+The runner issues the CA and the certificates, and deletes every private key
+it generated (the CA's, each party's, the exchange's) when the run ends,
+whether it succeeded or not: the certificates stay, as a record of who took
+part. ``tls: false`` runs plaintext gRPC and is accepted only with a loopback
+``federation.host``; every party's results then say ``plaintext (loopback)``.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ from fedspark.engine.config._job import JobConfig
 from fedspark.engine.runtime import _events, _star
 from fedspark.engine.runtime._malloc import GATEWAY_MALLOC_ENV
 from fedspark.engine.runtime._submit import spark_submit_command
+from fedspark.federation.transport import is_loopback_host
 from fedspark.storage import write_json
 
 READY_TIMEOUT_S = 120.0
@@ -97,10 +107,16 @@ class EmbeddedRunner:
 
     def run(self) -> RunResult:
         started = time.monotonic()
+        federation = self.job.federation
+        if not federation.tls and not is_loopback_host(federation.host):
+            raise ConfigError(
+                f"job {self.job_id}: federation.tls: false is only accepted with a loopback federation.host, not "
+                f"{federation.host!r}: plaintext gRPC off loopback authenticates nobody (keep tls: true, the default)"
+            )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         try:
             sealing = _star.SealingKeys(self.run_dir, self.job.party_refs()) if self._is_star else None
-            tls_root = self._issue_certificates(sealing) if self.job.federation.tls else None
+            tls_root = self._issue_certificates(sealing) if federation.tls else None
             if sealing is not None and tls_root is not None:
                 sealing.distribute_certificates(tls_root)
             elif sealing is not None:
@@ -131,6 +147,8 @@ class EmbeddedRunner:
             self._stop_all()
             if self._exchange is not None:
                 self._exchange.stop()
+            if federation.tls:
+                remove_private_keys(self.run_dir / "certs")
         result = RunResult(self.job_id, self.run_dir, seconds=time.monotonic() - started)
         result.results = {str(p.ref): p.result or {} for p in self._procs}
         return result
@@ -267,6 +285,20 @@ class EmbeddedRunner:
                         stream.close()
                     except OSError:
                         pass
+
+
+def remove_private_keys(certs: Path) -> list[Path]:
+    """Delete every private key (``*.key``) the run issued under ``certs``; return what was deleted.
+
+    Called once every process that read them has stopped. A key left in a run
+    folder would let whoever reads it later speak as that party (or, the CA
+    key, mint any party) to a later run that trusts the same files.
+    """
+    removed = []
+    for key in sorted(certs.rglob("*.key")) if certs.is_dir() else []:
+        key.unlink(missing_ok=True)
+        removed.append(key)
+    return removed
 
 
 def _free_port(host: str) -> int:

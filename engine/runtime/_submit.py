@@ -18,7 +18,7 @@ import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from fedspark.common import ConfigError, PartyRef
 from fedspark.engine.config._cluster import ClusterConfig
@@ -84,11 +84,16 @@ def spark_submit_command(
 
     ``spark_conf`` (the job's ``spark`` section) goes in as ``--conf`` except
     ``spark.master`` and the driver's memory, which the cluster section sets.
-    In cluster deploy mode the driver runs in the cluster, so the job file,
-    routes and TLS files are shipped with ``--files`` and named by their base
-    names (YARN puts them in the driver's working folder); the run folder must
-    then be a path the driver node can write. Raises :class:`ConfigError` for a
-    master spark-submit would not accept.
+    In cluster deploy mode the driver runs in the cluster, so the job file and
+    routes are shipped with ``--files`` and named by their base names (YARN
+    puts them in the driver's working folder); the run folder must then be a
+    path the driver node can write. TLS material is *not* shipped: ``--files``
+    copies through the cluster's staging area (HDFS, an upload bucket), where
+    the party's private key would outlive the job and be readable by whoever
+    reads that area. The driver instead reads ``cluster.tls_dir_on_nodes``, a
+    folder already on the nodes (a mounted secret); a local ``tls_dir`` in
+    cluster mode is a :class:`ConfigError`, as is a master spark-submit would
+    not accept.
     """
     master, mode = cluster.master, cluster.deploy_mode
     if not _MASTER.match(master):
@@ -101,6 +106,15 @@ def spark_submit_command(
     if (cluster.principal is None) != (cluster.keytab is None):
         raise ConfigError(f"party {me}: cluster.principal and cluster.keytab go together")
     in_cluster = mode == "cluster"
+    if in_cluster and tls_dir is not None:
+        raise ConfigError(
+            f"party {me}: cluster deploy mode does not ship TLS files with --files (the private key would be "
+            f"copied into the cluster's staging area): put ca.pem, party-{me.party_id}.pem and "
+            f"party-{me.party_id}.key on every node and set cluster.tls_dir_on_nodes instead of --tls-dir {tls_dir}"
+        )
+    nodes_tls = cluster.tls_dir_on_nodes
+    if in_cluster and nodes_tls is not None and not PurePosixPath(nodes_tls).is_absolute():
+        raise ConfigError(f"party {me}: cluster.tls_dir_on_nodes {nodes_tls!r} must be an absolute path on the nodes")
     python = cluster.executors_python()
     argv = [find_spark_submit(cluster.spark_submit), "--master", master, "--deploy-mode", mode,
             "--name", f"fedspark-{job_id}-{me.role.value}-{me.party_id}"]
@@ -143,6 +157,7 @@ def spark_submit_command(
     def local(path: Path) -> str:
         if not in_cluster:
             return str(path.resolve())
+        _refuse_key_material(path, me)
         shipped.append(path.resolve())
         return path.name
 
@@ -152,13 +167,10 @@ def spark_submit_command(
         app_args += ["--port", str(port)]
     if routes_file is not None:
         app_args += ["--routes", local(routes_file)]
-    if tls_dir is not None:
-        if in_cluster:
-            for name in ("ca.pem", f"party-{me.party_id}.pem", f"party-{me.party_id}.key"):
-                local(tls_dir / name)
-            app_args += ["--tls-dir", "."]
-        else:
-            app_args += ["--tls-dir", str(tls_dir.resolve())]
+    if in_cluster and nodes_tls is not None:
+        app_args += ["--tls-dir", nodes_tls]
+    elif tls_dir is not None:
+        app_args += ["--tls-dir", str(tls_dir.resolve())]
     if tap_dir is not None:
         app_args += ["--tap-dir", str(tap_dir.resolve())]
     if min_key_size is not None:
@@ -170,6 +182,22 @@ def spark_submit_command(
     for key in sorted(conf):
         argv += ["--conf", f"{key}={conf[key]}"]
     return SubmitCommand([*argv, str(entry_point()), *app_args], env)
+
+
+def _refuse_key_material(path: Path, me: PartyRef) -> None:
+    """Never ship a private key with ``--files``: by its name, or by a PEM private-key block inside it.
+
+    A last check on whatever reaches ``--files`` (the job file, routes): the
+    TLS folder is no longer shipped, and nothing else may carry a key out.
+    """
+    try:
+        with path.open("rb") as file:
+            head = file.read(1 << 20)
+    except OSError:
+        head = b""  # spark-submit itself reports a missing file
+    if path.suffix == ".key" or b"PRIVATE KEY-----" in head:
+        raise ConfigError(f"party {me}: {path} holds a private key; keys are never shipped with --files "
+                          "(cluster deploy mode reads TLS material from cluster.tls_dir_on_nodes)")
 
 
 def _opt(name: str, value: object) -> list[str]:

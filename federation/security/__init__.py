@@ -3,7 +3,9 @@
 :class:`TlsConfig` holds a party's TLS material; ``init_ca`` and
 ``issue_party_cert`` make it (they need ``cryptography``). A :class:`Sealer`
 seals payloads end to end for their receiver, so an exchange forwards opaque
-bytes; the files below are where a party keeps its sealing material.
+bytes, and binds each to the receiver's per-job nonce so a recorded payload
+cannot be replayed into a later run of the job; the files below are where a
+party keeps its sealing material.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ if TYPE_CHECKING:
     from fedspark.federation.security._seal import (
         CA_FILE,
         KEY_FILE,
+        NONCE_BYTES,
+        NONCE_TAG,
         PEER_CERTS_DIR,
         PEERS_FILE,
         Sealer,
@@ -42,6 +46,8 @@ _EXPORTS = {
     "PairKeys": "fedspark.federation.security._pair_keys",
     "CA_FILE": "fedspark.federation.security._seal",
     "KEY_FILE": "fedspark.federation.security._seal",
+    "NONCE_BYTES": "fedspark.federation.security._seal",
+    "NONCE_TAG": "fedspark.federation.security._seal",
     "PEERS_FILE": "fedspark.federation.security._seal",
     "PEER_CERTS_DIR": "fedspark.federation.security._seal",
     "Sealer": "fedspark.federation.security._seal",
@@ -59,6 +65,8 @@ __all__ = [
     "CA_FILE",
     "CaFiles",
     "KEY_FILE",
+    "NONCE_BYTES",
+    "NONCE_TAG",
     "PEERS_FILE",
     "PEER_CERTS_DIR",
     "PairKeys",

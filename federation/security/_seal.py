@@ -19,8 +19,27 @@ Construction (all from ``cryptography``):
   index and a last-segment flag), so a spilled gigabyte is opened segment by
   segment into a file, never held whole in memory;
 * the associated data is the message's header (job, tag, src, dst, seq,
-  kind), the nonce the segment index and flag: a payload moved to another tag, peer or
-  sequence number, a dropped last segment or swapped segments fail to open.
+  kind) and the receiver's nonce for the job (below), the nonce the segment index and flag:
+  a payload moved to another tag, peer or sequence number, a dropped last segment or
+  swapped segments fail to open.
+
+Freshness across runs of a job. The header binds the job id, but a job id can
+repeat (a re-run, an operator's fixed id), and the exchange records everything
+it carries: bound to the header alone, a payload sealed in one run would open
+in a later run with the same id, replaying a public key, a gradient or a mask.
+So the *receiver* contributes freshness: each party draws ``NONCE_BYTES``
+random bytes when it opens a job (its receive nonce), announces them to the
+job's other parties (one message under ``NONCE_TAG``, sealed like any payload
+but bound to no nonce: :meth:`Sealer.announce`), and a sender seals every
+payload for a receiver with that receiver's current nonce
+(``transport._freshness`` runs the exchange). The receiver opens only with its
+own current nonce, so a payload from an earlier run, which names the earlier
+nonce, does not open. The announcement needs neither freshness nor secrecy: a
+replayed or forged one makes the sender seal with a nonce the receiver does not
+hold, and the receiver then cannot open what it gets. That is a denial of
+service (which whoever can replay messages can cause anyway by dropping them),
+never a replay. Nothing else is trusted: no clock, no shared job secret, no
+replay cache on disk.
 
 The sealed bytes start with ``MAGIC`` (``FSEAL`` and a version byte); the
 first byte is not a valid protobuf tag and no Arrow IPC stream starts with it,
@@ -59,6 +78,10 @@ from fedspark.federation.transport._spill import ReceivedPayload
 MAGIC = b"FSEAL\x01"
 SALT_BYTES = 16
 TAG_BYTES = 16
+NONCE_BYTES = 16
+"""A receiver's per-job nonce: random, drawn when it opens the job."""
+NONCE_TAG = "fedspark:receive-nonce"
+"""The reserved tag of receive-nonce announcements (a transport refuses to send data under it)."""
 SEGMENT_BYTES = 1 << 20
 """Plaintext bytes per AEAD segment: the most memory an open holds at once (per message)."""
 
@@ -178,40 +201,36 @@ class Sealer:
             raise SealingKeyError(str(base / KEY_FILE), f"the key of party {party_id} does not match its public key in {base}")
         return cls(party_id, key, peers)
 
-    def seal(self, envelope: Envelope) -> Envelope:
-        """The same envelope with its payload sealed for ``envelope.key.dst``."""
-        key = envelope.key
-        salt = os.urandom(SALT_BYTES)
-        aead = AESGCM(self._message_key(key, envelope.kind, key.dst.party_id, salt, "sealing"))
-        aad = _aad(key, envelope.kind)
-        payload = memoryview(envelope.payload)
-        count = max(1, -(-len(payload) // SEGMENT_BYTES))
-        pieces = [_PREAMBLE.pack(MAGIC, salt, SEGMENT_BYTES)]
-        for index in range(count):
-            last = index == count - 1
-            segment = payload[index * SEGMENT_BYTES : (index + 1) * SEGMENT_BYTES]
-            pieces.append(aead.encrypt(_nonce(index, last), bytes(segment), aad))
-        return Envelope(key, b"".join(pieces), envelope.kind)
+    def seal(self, envelope: Envelope, receiver_nonce: bytes) -> Envelope:
+        """The same envelope with its payload sealed for ``envelope.key.dst``, bound to its ``receiver_nonce``.
 
-    def open(self, key: MessageKey, kind: PayloadKind, sealed: bytes | memoryview) -> bytes:
-        """The plaintext of a sealed payload; ``SealBroken`` naming the sender if it does not open."""
-        return b"".join(self._segments(key, kind, memoryview(sealed)))
+        ``receiver_nonce`` is the receiver's current nonce for the job, learned from its announcement.
+        """
+        return self._seal(envelope, _checked_nonce(receiver_nonce))
 
-    def open_payload(self, key: MessageKey, payload: ReceivedPayload) -> ReceivedPayload:
-        """Open a stored payload: a spilled one into a file next to it, segment by segment.
+    def open(self, key: MessageKey, kind: PayloadKind, sealed: bytes | memoryview, nonce: bytes) -> bytes:
+        """The plaintext of a sealed payload; ``SealBroken`` naming the sender if it does not open.
+
+        ``nonce`` is this party's own receive nonce for the job.
+        """
+        return b"".join(self._segments(key, kind, memoryview(sealed), _checked_nonce(nonce)))
+
+    def open_payload(self, key: MessageKey, payload: ReceivedPayload, nonce: bytes) -> ReceivedPayload:
+        """Open a stored payload with this party's receive ``nonce``: a spilled one into a file next to it.
 
         The sealed payload is released either way; the caller owns the result.
         """
         kind = payload.kind or PayloadKind.VALUE
         try:
+            nonce = _checked_nonce(nonce)
             if payload.path is None:
-                data = self.open(key, kind, payload.read())
+                data = self.open(key, kind, payload.read(), nonce)
                 return ReceivedPayload(len(data), data=data, kind=payload.kind)
             opened = payload.path.with_name(payload.path.name + ".open")
             size = 0
             try:
                 with opened.open("wb") as out:
-                    for plain in self._segments(key, kind, memoryview(payload.buffer())):
+                    for plain in self._segments(key, kind, memoryview(payload.buffer()), nonce):
                         out.write(plain)
                         size += len(plain)
             except BaseException:
@@ -221,7 +240,40 @@ class Sealer:
         finally:
             payload.release()
 
-    def _segments(self, key: MessageKey, kind: PayloadKind, sealed: memoryview) -> Iterator[bytes]:
+    def announce(self, key: MessageKey, nonce: bytes) -> Envelope:
+        """This party's receive ``nonce`` for ``key.job_id``, sealed for ``key.dst`` under ``NONCE_TAG``.
+
+        Bound to the header but to no nonce (there is none yet): the one seal
+        that is not fresh, harmlessly (see the module doc).
+        """
+        if key.tag != NONCE_TAG:
+            raise ValueError(f"a receive-nonce announcement travels under {NONCE_TAG!r}, not {key.tag!r}")
+        return self._seal(Envelope(key, _checked_nonce(nonce), PayloadKind.RAW), b"")
+
+    def read_announcement(self, key: MessageKey, sealed: bytes | memoryview) -> bytes:
+        """The receive nonce ``key.src`` announced; ``SealBroken`` if it does not open or is not a nonce."""
+        if key.tag != NONCE_TAG:
+            raise ValueError(f"a receive-nonce announcement travels under {NONCE_TAG!r}, not {key.tag!r}")
+        nonce = b"".join(self._segments(key, PayloadKind.RAW, memoryview(sealed), b""))
+        if len(nonce) != NONCE_BYTES:
+            raise SealBroken(key.job_id, key.tag, str(key.src), f"a receive nonce has {NONCE_BYTES} bytes, not {len(nonce)}")
+        return nonce
+
+    def _seal(self, envelope: Envelope, nonce: bytes) -> Envelope:
+        key = envelope.key
+        salt = os.urandom(SALT_BYTES)
+        aead = AESGCM(self._message_key(key, envelope.kind, key.dst.party_id, salt, "sealing"))
+        aad = _aad(key, envelope.kind, nonce)
+        payload = memoryview(envelope.payload)
+        count = max(1, -(-len(payload) // SEGMENT_BYTES))
+        pieces = [_PREAMBLE.pack(MAGIC, salt, SEGMENT_BYTES)]
+        for index in range(count):
+            last = index == count - 1
+            segment = payload[index * SEGMENT_BYTES : (index + 1) * SEGMENT_BYTES]
+            pieces.append(aead.encrypt(_nonce(index, last), bytes(segment), aad))
+        return Envelope(key, b"".join(pieces), envelope.kind)
+
+    def _segments(self, key: MessageKey, kind: PayloadKind, sealed: memoryview, nonce: bytes) -> Iterator[bytes]:
         peer = str(key.src)
         if bytes(sealed[: len(MAGIC)]) != MAGIC:
             raise SealBroken(key.job_id, key.tag, peer, "the payload is not sealed (no seal marker): refused in the clear")
@@ -231,7 +283,7 @@ class Sealer:
         if not 0 < segment_bytes <= 64 * SEGMENT_BYTES:
             raise SealBroken(key.job_id, key.tag, peer, f"implausible segment size {segment_bytes}")
         aead = AESGCM(self._message_key(key, kind, key.src.party_id, salt, "opening"))
-        aad = _aad(key, kind)
+        aad = _aad(key, kind, nonce)
         body = sealed[_PREAMBLE.size :]
         step = segment_bytes + TAG_BYTES
         count = max(1, -(-len(body) // step))
@@ -245,7 +297,8 @@ class Sealer:
                     key.tag,
                     peer,
                     f"segment {index + 1} of {count} does not authenticate: the payload was altered, truncated "
-                    f"or re-addressed in transit, or not sealed by party {key.src.party_id} for party {self.party_id}",
+                    f"or re-addressed in transit, sealed for another run of this job (a replay, or a stale "
+                    f"receive nonce), or not sealed by party {key.src.party_id} for party {self.party_id}",
                 ) from None
 
     def _message_key(self, key: MessageKey, kind: PayloadKind, peer_id: str, salt: bytes, action: str) -> bytes:
@@ -270,8 +323,20 @@ def _nonce(index: int, last: bool) -> bytes:
     return struct.pack(">QI", index, 1 if last else 0)
 
 
-def _aad(key: MessageKey, kind: PayloadKind) -> bytes:
-    """The header fields a sealed payload is bound to (canonical JSON)."""
+def _checked_nonce(nonce: bytes) -> bytes:
+    """A receive nonce must be exactly ``NONCE_BYTES``: an empty one would silently drop freshness."""
+    if not isinstance(nonce, bytes | bytearray) or len(nonce) != NONCE_BYTES:
+        size = len(nonce) if isinstance(nonce, bytes | bytearray) else type(nonce).__name__
+        raise ValueError(f"a receive nonce has {NONCE_BYTES} bytes, got {size}")
+    return bytes(nonce)
+
+
+def _aad(key: MessageKey, kind: PayloadKind, nonce: bytes) -> bytes:
+    """The header fields and the receiver's nonce a sealed payload is bound to (canonical JSON).
+
+    An announcement is bound to the empty nonce; every other payload to a
+    ``NONCE_BYTES`` one, so the two can never stand in for each other.
+    """
     fields = [key.job_id, key.tag, key.src.role.value, key.src.party_id, key.dst.role.value, key.dst.party_id,
-              key.seq, kind.value]
+              key.seq, kind.value, nonce.hex()]
     return _INFO + b"\0" + json.dumps(fields, separators=(",", ":")).encode() + b"\0"

@@ -21,6 +21,8 @@ its name, e.g. ``exchange``), accepts a sender only for messages in the
 sender's own name, and dials each receiver verifying that the certificate
 names the destination party. Receiving gateways list the exchange in their
 ``relays``, the one identity allowed to deliver in other parties' names.
+Without mTLS the exchange listens and routes only on loopback unless
+``insecure_plaintext`` (the same rule as a party's gateway, ``transport._plaintext``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from fedspark.federation import federation_pb2_grpc as pb_grpc
 from fedspark.federation._errors import IdentityMismatch, UnknownDestination
 from fedspark.federation._message import MessageKey
 from fedspark.federation.security._tls import TlsConfig
+from fedspark.federation.transport._plaintext import check_bind, check_routes
 from fedspark.federation.transport._server import dial
 from fedspark.federation.transport._tap import RecordingTap
 
@@ -71,6 +74,8 @@ class Exchange:
         Upper bound on one relayed call when the sender set no deadline.
     tamper
         Alter forwarded chunks (tests only; the receiver must catch it).
+    insecure_plaintext
+        Without ``tls``, accept routes off loopback (refused otherwise).
     """
 
     def __init__(
@@ -82,9 +87,11 @@ class Exchange:
         tap_dir: Path | str | None = None,
         rpc_timeout_s: float = 600.0,
         tamper: Tamper | None = None,
+        insecure_plaintext: bool = False,
     ) -> None:
         self.name = str(name)
         self.tls = tls
+        self.insecure_plaintext = insecure_plaintext
         self.tap = RecordingTap(tap_dir) if tap_dir is not None else None
         self.rpc_timeout_s = rpc_timeout_s
         self.tamper = tamper
@@ -102,8 +109,13 @@ class Exchange:
             return dict(self._routes)
 
     def set_routes(self, routes: Mapping[str, str]) -> None:
-        """Replace the route table; channels to addresses no longer routed are closed."""
+        """Replace the route table; channels to addresses no longer routed are closed.
+
+        Without TLS a route off loopback is refused (``PlaintextOffLoopback``) unless ``insecure_plaintext``.
+        """
         new_routes = {str(party): str(address) for party, address in routes.items()}
+        check_routes(f"exchange {self.name}", new_routes, tls=self.tls is not None,
+                     insecure_plaintext=self.insecure_plaintext)
         with self._lock:
             self._routes = new_routes
             keep = set(new_routes.items())
@@ -170,18 +182,22 @@ def create_exchange(
     max_workers: int = 32,
     rpc_timeout_s: float = 600.0,
     tamper: Tamper | None = None,
+    insecure_plaintext: bool = False,
 ) -> Exchange:
     """Start an exchange on ``host:port`` (0 picks a free port, see ``Exchange.port``).
 
     Every relayed call holds one worker thread for its duration (two streams
     in flight per party pair is typical), hence more workers than a gateway.
+    Without ``tls`` it must listen on loopback unless ``insecure_plaintext``.
     """
     from fedspark.federation.star._exchange_servicer import ExchangeServicer
     from fedspark.federation.transport._server import start_server
 
     if tls is not None:
         tls.check()
-    exchange = Exchange(name, routes, tls=tls, tap_dir=tap_dir, rpc_timeout_s=rpc_timeout_s, tamper=tamper)
+    check_bind(f"exchange {name}", host, port, tls=tls is not None, insecure_plaintext=insecure_plaintext, what="exchange")
+    exchange = Exchange(name, routes, tls=tls, tap_dir=tap_dir, rpc_timeout_s=rpc_timeout_s, tamper=tamper,
+                        insecure_plaintext=insecure_plaintext)
     servicer = ExchangeServicer(exchange)
     server, executor, bound = start_server(
         f"exchange-{name}",

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.fs as pafs
 
-from fedspark.federation._errors import TableIncomplete
+from fedspark.federation import _arrow_ipc
+from fedspark.federation._errors import CodecError, TableIncomplete
 
 
 @dataclass(frozen=True)
@@ -32,25 +33,42 @@ class PartFile:
 
 @dataclass(frozen=True)
 class TableSource:
-    """What the reading tasks need (plain data): the files in partition order, and whose table it is."""
+    """What the reading tasks need (plain data): the files in partition order, and whose table it is.
+
+    ``schema`` is the one the manifest declared: every partition must carry
+    exactly it, or a peer could hand Spark columns of other types than the
+    DataFrame it built from the manifest.
+    """
 
     job_id: str
     tag: str
     peer: str
     parts: tuple[PartFile, ...]
+    schema: pa.Schema | None = None
 
 
 def read_part(source: TableSource, index: int) -> Iterator[pa.RecordBatch]:
-    """Yield partition ``index``'s batches from its file; check the row count the sender reported."""
+    """Yield partition ``index``'s batches from its file, each checked; check the row count the sender reported.
+
+    The file is the peer's bytes as they arrived: compressed messages are
+    refused before any body is read, the schema must be the manifest's, and
+    each batch is fully validated before Spark (or a cursor) sees it. A
+    failure is a ``CodecError`` naming the job, tag, peer and partition.
+    """
     part = source.parts[index]
     filesystem, path = pafs.FileSystem.from_uri(part.uri)
+    what = f"partition {index} of table '{source.tag}'"
     rows = 0
     try:
-        with filesystem.open_input_stream(path) as stream:
-            reader = pa.ipc.open_stream(stream)
-            for batch in reader:
+        with filesystem.open_input_file(path) as file:
+            reader = _arrow_ipc.open_stream(file, what)
+            if source.schema is not None and not reader.schema.equals(source.schema):
+                raise CodecError(f"{what} has columns {reader.schema}, the manifest declared {source.schema}")
+            for batch in _arrow_ipc.read_batches(reader, what):
                 rows += batch.num_rows
                 yield batch
+    except CodecError as exc:
+        raise exc.with_context(source.job_id, source.tag, source.peer) from exc
     except (pa.ArrowException, OSError) as exc:
         raise TableIncomplete(source.job_id, source.tag, source.peer, f"partition {index} ({part.uri}): {exc}") from exc
     if rows != part.rows:

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 
 from fedspark.common import PartyRef
-from fedspark.federation._errors import TableIncomplete
+from fedspark.federation import _arrow_ipc
+from fedspark.federation._errors import CodecError, TableIncomplete
 from fedspark.federation.tables._sink import REPORT_DDL, REPORT_SCHEMA, encode_partition, part_seq, sink_partition
 from fedspark.federation.tables._source import PartFile, TableRows, TableSource, read_partitions
 from fedspark.federation.transport._spill import ReceivedPayload
@@ -141,8 +142,8 @@ def _receive(federation: Federation, tag: str, frm: PartyRef) -> tuple[pa.Schema
             )
     if all(p.path is not None for p in payloads):
         parts = tuple(PartFile(p.path.resolve().as_uri(), count) for p, (_, count, _) in zip(payloads, rows, strict=True) if p.path)
-        return schema, TableSource(federation.job_id, tag, peer, parts)
-    return schema, _from_memory(payloads, schema)
+        return schema, TableSource(federation.job_id, tag, peer, parts, schema)
+    return schema, _from_memory(payloads, TableSource(federation.job_id, tag, peer, (), schema))
 
 
 def _parse_manifest(manifest: object, job_id: str, tag: str, peer: str) -> tuple[pa.Schema, list[tuple[int, int, int]]]:
@@ -180,10 +181,22 @@ def _read_files(spark: SparkSession, source: TableSource, schema: pa.Schema) -> 
     return indexes.mapInArrow(functools.partial(read_partitions, source), spark_schema)
 
 
-def _from_memory(payloads: list[ReceivedPayload], schema: pa.Schema) -> pa.Table:
-    """In-process transports only: the partitions are already in this process's memory."""
+def _from_memory(payloads: list[ReceivedPayload], source: TableSource) -> pa.Table:
+    """In-process transports only: the partitions are already in this process's memory.
+
+    Checked as the executors check spilled files (``read_part``): no
+    compression, the manifest's schema, every batch fully validated.
+    """
     batches: list[pa.RecordBatch] = []
-    for payload in payloads:
+    schema = source.schema
+    for index, payload in enumerate(payloads):
+        what = f"partition {index} of table '{source.tag}'"
         with payload:
-            batches.extend(pa.ipc.open_stream(pa.BufferReader(payload.buffer())))
+            try:
+                reader = _arrow_ipc.open_stream(payload.buffer(), what)
+                if schema is not None and not reader.schema.equals(schema):
+                    raise CodecError(f"{what} has columns {reader.schema}, the manifest declared {schema}")
+                batches.extend(_arrow_ipc.read_batches(reader, what))
+            except CodecError as exc:
+                raise exc.with_context(source.job_id, source.tag, source.peer) from exc
     return pa.Table.from_batches(batches, schema=schema)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         IdentityMismatch,
         MessageTooLarge,
         NotAMember,
+        QuotaExceeded,
         UnknownJob,
         UnknownPayloadKind,
         UnsupportedPayload,
@@ -36,7 +37,12 @@ if TYPE_CHECKING:
         reassemble,
         split,
     )
-    from fedspark.federation.transport._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway, JobAdmission
+    from fedspark.federation.transport._gateway import (
+        DEFAULT_JOB_QUOTA_BYTES,
+        DEFAULT_MAX_MESSAGE_BYTES,
+        Gateway,
+        JobAdmission,
+    )
     from fedspark.federation.transport._grpc import (
         GatewayOptions,
         GrpcTransport,
@@ -49,6 +55,7 @@ if TYPE_CHECKING:
     from fedspark.federation.transport._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, Mailbox, TransferSession, WriteStatus
     from fedspark.federation.transport._outbox import Outbox
     from fedspark.federation.transport._ping import PingFailed, PingResult, ping_peer
+    from fedspark.federation.transport._plaintext import is_loopback_address, is_loopback_host
     from fedspark.federation.transport._sender import SendSettings, transfer
     from fedspark.federation.transport._server import (
         CLIENT_CHANNEL_OPTIONS,
@@ -66,6 +73,7 @@ _EXPORTS = {
     "IdentityMismatch": "fedspark.federation._errors",
     "MessageTooLarge": "fedspark.federation._errors",
     "NotAMember": "fedspark.federation._errors",
+    "QuotaExceeded": "fedspark.federation._errors",
     "UnknownJob": "fedspark.federation._errors",
     "UnknownPayloadKind": "fedspark.federation._errors",
     "UnsupportedPayload": "fedspark.federation._errors",
@@ -80,6 +88,7 @@ _EXPORTS = {
     "header_of": "fedspark.federation.transport._chunks",
     "reassemble": "fedspark.federation.transport._chunks",
     "split": "fedspark.federation.transport._chunks",
+    "DEFAULT_JOB_QUOTA_BYTES": "fedspark.federation.transport._gateway",
     "DEFAULT_MAX_MESSAGE_BYTES": "fedspark.federation.transport._gateway",
     "Gateway": "fedspark.federation.transport._gateway",
     "JobAdmission": "fedspark.federation.transport._gateway",
@@ -99,6 +108,8 @@ _EXPORTS = {
     "PingFailed": "fedspark.federation.transport._ping",
     "PingResult": "fedspark.federation.transport._ping",
     "ping_peer": "fedspark.federation.transport._ping",
+    "is_loopback_address": "fedspark.federation.transport._plaintext",
+    "is_loopback_host": "fedspark.federation.transport._plaintext",
     "SendSettings": "fedspark.federation.transport._sender",
     "transfer": "fedspark.federation.transport._sender",
     "CLIENT_CHANNEL_OPTIONS": "fedspark.federation.transport._server",
@@ -119,6 +130,7 @@ __all__ = [
     "ChunkPart",
     "CorruptMessage",
     "DEFAULT_CHUNK_BYTES",
+    "DEFAULT_JOB_QUOTA_BYTES",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MEMORY_LIMIT_BYTES",
     "Gateway",
@@ -138,6 +150,7 @@ __all__ = [
     "NotAMember",
     "Outbox",
     "Peers",
+    "QuotaExceeded",
     "PingFailed",
     "PingResult",
     "REFUSAL_METADATA_KEY",
@@ -159,6 +172,8 @@ __all__ = [
     "dial",
     "dial_in_party",
     "header_of",
+    "is_loopback_address",
+    "is_loopback_host",
     "ping_peer",
     "reassemble",
     "split",

@@ -54,6 +54,14 @@ if TYPE_CHECKING:
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 30
 """1 GiB per message; larger payloads belong in a distributed table (one message per partition)."""
 
+DEFAULT_JOB_QUOTA_BYTES = 64 << 30
+"""64 GiB accepted from one party in one job, then its messages are refused (``QuotaExceeded``).
+
+Generous on purpose: it is there to stop a peer filling this party's disk,
+not to meter honest jobs; hetero_lr on 10M rows with 2048-bit keys receives
+about 10 GB per host per epoch, so such jobs raise it (``job_quota_bytes``).
+"""
+
 
 class JobAdmission:
     """Thread-safe table of open jobs for one party, and the check every message passes."""
@@ -151,6 +159,10 @@ class Gateway:
     requires_identity
         Set when peers are authenticated (mTLS): every message must then come
         from the party its certificate names.
+    job_quota_bytes
+        Bytes accepted from one party in one job (read or not) before its
+        further messages are refused with ``QuotaExceeded``; None: no limit.
+        Counted by the mailbox, so a resumed or repeated message is charged once.
     relays
         Certified identities allowed to deliver messages in other parties'
         names: the exchange of a star topology. It checks each sender's
@@ -169,6 +181,7 @@ class Gateway:
         requires_identity: bool = False,
         max_chunk_strikes: int = DEFAULT_MAX_STRIKES,
         relays: Iterable[str] = (),
+        job_quota_bytes: int | None = DEFAULT_JOB_QUOTA_BYTES,
     ) -> None:
         self._admission = JobAdmission(party_id, max_message_bytes)
         self.boot_id = uuid.uuid4().hex
@@ -179,6 +192,7 @@ class Gateway:
             work_dir=work_dir,
             label=str(party_id),
             on_complete=self._record if self.tap is not None else None,
+            job_quota_bytes=job_quota_bytes,
         )
         self.requires_identity = requires_identity
         self.relays = frozenset(str(relay) for relay in relays)
@@ -200,6 +214,10 @@ class Gateway:
     @property
     def max_message_bytes(self) -> int | None:
         return self._admission.max_message_bytes
+
+    @property
+    def job_quota_bytes(self) -> int | None:
+        return self._mailbox.job_quota_bytes
 
     @property
     def mailbox(self) -> Mailbox:

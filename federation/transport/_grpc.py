@@ -12,8 +12,14 @@ stopped answering fails with ``PeerSilent`` (:mod:`._liveness`).
 Topology is only a matter of routes: in a mesh each peer's route is its own
 gateway; in a star every route is the exchange's address,
 ``Security.exchange`` names the identity its certificate must show, and a
-``Security.sealer`` seals every payload for its receiver so the exchange
-forwards opaque bytes (``security._seal``).
+``Security.sealer`` (required in a star: ``UnsealedStar`` otherwise) seals
+every payload for its receiver so the exchange forwards opaque bytes
+(``security._seal``), bound to the receiver's per-job nonce so a recorded
+payload cannot be replayed into a later run of the job (``_freshness``).
+
+Without mTLS the gateway may listen, and routes may point, only on loopback
+unless ``Security.insecure_plaintext`` (``_plaintext``); ``mode`` says which
+it is, for the party's log and results.
 
 The transport also sends for this party's executors: ``table_sink`` hands
 them the gateway's in-party address and a per-table token, and the gateway
@@ -42,18 +48,21 @@ from fedspark.federation._errors import (
     PayloadTooLarge,
     PeerUnreachable,
     TransportClosed,
+    UnsealedStar,
 )
 from fedspark.federation._message import Envelope, Heartbeat, HeartbeatReply, JobState, MessageKey
 from fedspark.federation._transport import Transport
-from fedspark.federation.security._seal import Sealer
+from fedspark.federation.security._seal import NONCE_TAG, Sealer
 from fedspark.federation.security._tls import TlsConfig, diagnose
 from fedspark.federation.star._relay import OutboundRelay
 from fedspark.federation.tables._sink import SinkTarget
 from fedspark.federation.transport._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
-from fedspark.federation.transport._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
+from fedspark.federation.transport._freshness import ReceiveNonces
+from fedspark.federation.transport._gateway import DEFAULT_JOB_QUOTA_BYTES, DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation.transport._liveness import HeartbeatLoop, Liveness
 from fedspark.federation.transport._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck, Mailbox
 from fedspark.federation.transport._outbox import Outbox
+from fedspark.federation.transport._plaintext import check_routes, transport_mode
 from fedspark.federation.transport._sender import RETRYABLE_CODES, SendSettings, refused, transfer
 from fedspark.federation.transport._server import create_gateway, dial
 from fedspark.federation.transport._servicer import DST_METADATA_KEY
@@ -75,7 +84,8 @@ class GatewayOptions:
     this party's executors hand over table partitions (default ``host``; bind
     it to the party's internal network, see ``star._relay``). Payloads beyond
     ``memory_limit_bytes`` spill under ``work_dir``; ``tap_dir`` records every
-    stored message (tests, debugging).
+    stored message (tests, debugging). One party may send at most
+    ``job_quota_bytes`` in one job (None: no limit).
     """
 
     host: str = "127.0.0.1"
@@ -84,6 +94,7 @@ class GatewayOptions:
     work_dir: Path | str | None = None
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    job_quota_bytes: int | None = DEFAULT_JOB_QUOTA_BYTES
     tap_dir: Path | str | None = None
 
 
@@ -139,12 +150,22 @@ class Security:
     protected per hop by TLS only. ``exchange``: star topology, the certified
     name of the exchange all routes point at; TLS then verifies the server as
     that exchange, and this party's gateway accepts messages the exchange
-    delivers in other parties' names.
+    delivers in other parties' names. A star requires a ``sealer``: the
+    exchange terminates TLS and would read every payload.
+    ``insecure_plaintext``: without ``tls``, allow the gateway to listen and
+    routes to point off loopback (refused otherwise). Only the party's own
+    configuration should set it; runs that use it say so in their results.
     """
 
     tls: TlsConfig | None = None
     sealer: Sealer | None = None
     exchange: str | None = None
+    insecure_plaintext: bool = False
+
+    @property
+    def mode(self) -> str:
+        """``mtls``, ``plaintext (loopback)`` or ``plaintext (insecure_plaintext: true)``: for logs and results."""
+        return transport_mode(self.tls is not None, self.insecure_plaintext)
 
 
 class Peers:
@@ -155,10 +176,20 @@ class Peers:
     exchange serves them all.
     """
 
-    def __init__(self, tls: TlsConfig | None, exchange: str | None, is_closed: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        tls: TlsConfig | None,
+        exchange: str | None,
+        is_closed: Callable[[], bool],
+        *,
+        party_id: str = "-",
+        insecure_plaintext: bool = False,
+    ) -> None:
         self._tls = tls
         self._exchange = exchange
         self._is_closed = is_closed
+        self._party_id = str(party_id)
+        self._insecure_plaintext = insecure_plaintext
         self._lock = threading.Lock()
         self._routes: dict[str, str] = {}
         self._channels: dict[tuple[str, str], grpc.Channel] = {}
@@ -169,8 +200,13 @@ class Peers:
             return dict(self._routes)
 
     def set_routes(self, routes: Mapping[str, str]) -> None:
-        """Replace the route table; channels to addresses no longer used are closed."""
+        """Replace the route table; channels to addresses no longer used are closed.
+
+        Without TLS a route off loopback is refused (``PlaintextOffLoopback``) before
+        anything changes, unless ``insecure_plaintext``.
+        """
         new_routes = {str(party): address for party, address in routes.items()}
+        check_routes(f"party {self._party_id}", new_routes, tls=self._tls is not None, insecure_plaintext=self._insecure_plaintext)
         with self._lock:
             self._routes = new_routes
             keep = {(self._exchange or party, address) for party, address in new_routes.items()}
@@ -249,11 +285,16 @@ class GrpcTransport(Transport):
         listen = listen or GatewayOptions()
         self.send_options = send or SendOptions()
         self.security = security or Security()
-        tls, exchange = self.security.tls, self.security.exchange
+        tls, exchange, sealer = self.security.tls, self.security.exchange, self.security.sealer
+        party_id = gateway.party_id if isinstance(gateway, Gateway | PartyRef) else str(gateway)
+        if exchange is not None and sealer is None:
+            raise UnsealedStar(party_id, exchange)
+        if routes:  # refused before a gateway is started, so a refusal leaves nothing running
+            check_routes(f"party {party_id}", {str(p): a for p, a in routes.items()}, tls=tls is not None,
+                         insecure_plaintext=self.security.insecure_plaintext)
         if tls is not None:
             tls.check()
         if not isinstance(gateway, Gateway):
-            party_id = gateway.party_id if isinstance(gateway, PartyRef) else str(gateway)
             gateway, _ = create_gateway(
                 party_id,
                 listen.host,
@@ -265,11 +306,22 @@ class GrpcTransport(Transport):
                 memory_limit_bytes=listen.memory_limit_bytes,
                 relays=(exchange,) if exchange is not None else (),
                 in_party_host=listen.in_party_host,
+                insecure_plaintext=self.security.insecure_plaintext,
+                job_quota_bytes=listen.job_quota_bytes,
             )
         self._gateway = gateway
         self._lock = threading.Lock()
         self._closed = False
-        self.peers = Peers(tls, exchange, lambda: self._closed)
+        self.peers = Peers(tls, exchange, lambda: self._closed, party_id=gateway.party_id,
+                           insecure_plaintext=self.security.insecure_plaintext)
+        self._nonces = (ReceiveNonces(gateway.party_id, sealer, gateway, self._deliver, self.send_options.connect_deadline_s)
+                        if sealer is not None else None)
+        if tls is None:
+            log.warning("party %s: federation over PLAINTEXT gRPC (%s): peers are not authenticated",
+                        gateway.party_id, self.mode)
+        else:
+            log.info("party %s: federation over mTLS%s", gateway.party_id,
+                     f", sealed end to end through exchange {exchange}" if exchange is not None else "")
         self._outbox = Outbox()
         self._resender: ThreadPoolExecutor | None = None
         self._liveness: Liveness | None = None
@@ -309,6 +361,11 @@ class GrpcTransport(Transport):
         return self._gateway.port
 
     @property
+    def mode(self) -> str:
+        """How this party's traffic travels (``Security.mode``): what its log and results report."""
+        return self.security.mode
+
+    @property
     def outbox(self) -> Outbox:
         """Messages sent but not yet reported read by their receivers."""
         return self._outbox
@@ -324,11 +381,17 @@ class GrpcTransport(Transport):
     # ------------------------------------------------------------ jobs
 
     def open_job(self, job_id: str, parties: Iterable[PartyRef]) -> None:
+        """Accept the job's messages; when sealing, draw this party's receive nonce and announce it (``_freshness``)."""
+        parties = list(parties)
         self._gateway.open_job(job_id, parties)
+        if self._nonces is not None:
+            self._nonces.open_job(job_id, parties)
 
     def close_job(self, job_id: str) -> None:
-        """Close the job on this gateway and forget the messages kept for it."""
+        """Close the job on this gateway and forget the messages kept for it (and its receive nonces)."""
         self._gateway.close_job(job_id)
+        if self._nonces is not None:
+            self._nonces.close_job(job_id)
         self._relay.forget_job(job_id)
         self._outbox.drop(job_id)
 
@@ -337,12 +400,13 @@ class GrpcTransport(Transport):
     def send(self, envelope: Envelope) -> None:
         key = envelope.key
         size = len(envelope.payload)
-        options, sealer = self.send_options, self.security.sealer
+        options = self.send_options
+        if key.tag == NONCE_TAG:
+            raise ValueError(f"{key}: {NONCE_TAG!r} is reserved for receive-nonce announcements")
         if options.max_send_bytes is not None and size > options.max_send_bytes:
             raise PayloadTooLarge(key.job_id, key.tag, str(key.dst), size, options.max_send_bytes)
-        if sealer is not None:
-            envelope = sealer.seal(envelope)
         address = self.peers.address(key.dst.party_id, key.job_id, key.tag, str(key.dst))
+        envelope = self._sealed(envelope, address)
         stub = self.peers.stub(address, key.dst.party_id, key)
         keep = options.keep_until_read
         pending = self._outbox.pending(key.job_id, key.dst.party_id, exclude=key) if keep else ()
@@ -406,8 +470,18 @@ class GrpcTransport(Transport):
         manifest names one attempt, and a lost one is resent by Spark's task
         retry as a new attempt, as before executors went through the gateway.
         """
-        if self.security.sealer is not None:
-            envelope = self.security.sealer.seal(envelope)
+        address = self.peers.address(envelope.key.dst.party_id, envelope.key.job_id, envelope.key.tag, str(envelope.key.dst))
+        self._deliver(self._sealed(envelope, address))
+
+    def _sealed(self, envelope: Envelope, address: str) -> Envelope:
+        """``envelope`` sealed for its receiver with the receiver's nonce for the job (as is when not sealing)."""
+        sealer = self.security.sealer
+        if sealer is None or self._nonces is None:
+            return envelope
+        return sealer.seal(envelope, self._nonces.of_receiver(envelope.key, address))
+
+    def _deliver(self, envelope: Envelope) -> None:
+        """Send ``envelope`` as it is (already sealed, or an announcement), once, kept nowhere."""
         address, stub = self.relay_stub(envelope.key)
         transfer(stub, envelope, address, self._settings(), is_closed=lambda: self._closed)
 
@@ -466,8 +540,15 @@ class GrpcTransport(Transport):
         """
         self._check_mine(key)
         payload = self._gateway.take_payload(key, timeout_s, alive=self._alive_check(key))
-        sealer = self.security.sealer
-        return payload if sealer is None else sealer.open_payload(key, payload)
+        sealer, nonces = self.security.sealer, self._nonces
+        if sealer is None or nonces is None:
+            return payload
+        try:
+            nonce = nonces.own(key)
+        except BaseException:
+            payload.release()
+            raise
+        return sealer.open_payload(key, payload, nonce)
 
     def _check_from_me(self, key: MessageKey) -> None:
         if key.src.party_id != self.party_id:
@@ -550,6 +631,8 @@ class GrpcTransport(Transport):
         if self._heartbeats is not None:
             self._heartbeats.stop()
         self.peers.close()
+        if self._nonces is not None:
+            self._nonces.stop()
         if resender is not None:
             resender.shutdown(wait=True, cancel_futures=True)
         self._gateway.stop(grace_s=1.0)

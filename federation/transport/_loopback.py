@@ -14,7 +14,7 @@ from fedspark.common import PartyRef
 from fedspark.federation._errors import MessageRefused, PeerUnreachable, SendRefused
 from fedspark.federation._message import Envelope, MessageKey
 from fedspark.federation._transport import Transport
-from fedspark.federation.transport._gateway import JobAdmission
+from fedspark.federation.transport._gateway import DEFAULT_JOB_QUOTA_BYTES, JobAdmission
 from fedspark.federation.transport._mailbox import Mailbox
 from fedspark.federation.transport._spill import ReceivedPayload
 
@@ -67,7 +67,7 @@ class LoopbackTransport(Transport):
     def __init__(self, hub: LoopbackHub, party_id: str) -> None:
         self._hub = hub
         self._admission = JobAdmission(party_id)
-        self._mailbox = Mailbox()
+        self._mailbox = Mailbox(job_quota_bytes=DEFAULT_JOB_QUOTA_BYTES)
         self.closed = False
 
     @property

@@ -13,6 +13,13 @@ so executors can read them from files. A read entry is deleted at once; a
 closed job's entries and files are deleted with it. Messages may arrive in any order: a
 receiver waits for the key it needs, not for "the next message".
 
+With a ``job_quota_bytes``, the mailbox also counts the bytes it accepts per
+(job, sending party): a message's announced size is charged when its entry is
+created (before any chunk is stored), refunded if the entry is discarded
+unfinished, and kept once the message is complete, read or not. A message
+that would pass the quota is refused with ``QuotaExceeded`` naming the party
+and the job; resumes and duplicates of a message already charged cost nothing.
+
 A Transfer stream is written through a :class:`TransferSession`: it starts
 where the entry stopped (a broken earlier stream may have written some chunks),
 acks chunks once written, and ends the stream with a ``resend`` ack as soon as
@@ -31,7 +38,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedspark.federation._errors import CorruptMessage, PeerTimeout, TransportClosed
+from fedspark.federation._errors import CorruptMessage, PeerTimeout, QuotaExceeded, TransportClosed
 from fedspark.federation._message import MessageKey, PayloadKind, TransferAck
 from fedspark.federation.transport._chunks import ChunkPart, Header, chunk_problem
 from fedspark.federation.transport._spill import PayloadStore, ReceivedPayload, SpillArea
@@ -111,10 +118,16 @@ class Mailbox:
         work_dir: Path | str | None = None,
         label: str = "party",
         on_complete: CompleteHook | None = None,
+        job_quota_bytes: int | None = None,
     ) -> None:
         if memory_limit_bytes < 0:
             raise ValueError(f"memory_limit_bytes must be >= 0, got {memory_limit_bytes}")
+        if job_quota_bytes is not None and job_quota_bytes < 0:
+            raise ValueError(f"job_quota_bytes must be >= 0, got {job_quota_bytes}")
         self.memory_limit_bytes = memory_limit_bytes
+        self.job_quota_bytes = job_quota_bytes
+        """Bytes accepted per (job, sending party) before further messages are refused (None: no limit)."""
+        self._accepted: dict[tuple[str, str], int] = {}
         self._on_complete = on_complete
         self._spill = SpillArea(work_dir, label)
         self._cond = threading.Condition()
@@ -155,6 +168,7 @@ class Mailbox:
                 self._remove(entry)
                 entry = None
             if entry is None:
+                self._charge(header)
                 entry = self._new_entry(header)
                 self._entries[key] = entry
         with entry.lock:  # waits for a write of the previous owner to finish
@@ -225,12 +239,37 @@ class Mailbox:
             if key in self._entries or key in self._delivered:
                 return False
             header = Header(key, kind, len(payload), 1)
+            self._charge(header)
             entry = Entry(header, PayloadStore(), len(payload))
             entry.payload = ReceivedPayload(len(payload), data=payload, kind=kind)
             self._memory_used += len(payload)
             self._entries[key] = entry
             self._cond.notify_all()
             return True
+
+    def accepted_bytes(self, job_id: str, party_id: str) -> int:
+        """Bytes charged to ``party_id`` in ``job_id`` so far (messages stored, read, or arriving)."""
+        with self._cond:
+            return self._accepted.get((job_id, party_id), 0)
+
+    def _charge(self, header: Header) -> None:
+        """Count a new entry's announced size against its sender's quota (caller holds the mailbox lock)."""
+        key = header.key
+        slot = (key.job_id, key.src.party_id)
+        used = self._accepted.get(slot, 0)
+        quota = self.job_quota_bytes
+        if quota is not None and used + header.total_bytes > quota:
+            raise QuotaExceeded(key.job_id, key.tag, str(key.src), key.src.party_id, used, header.total_bytes, quota)
+        self._accepted[slot] = used + header.total_bytes
+
+    def _refund(self, header: Header) -> None:
+        """An entry discarded before it was complete no longer counts (caller holds the mailbox lock)."""
+        slot = (header.key.job_id, header.key.src.party_id)
+        left = self._accepted.get(slot, 0) - header.total_bytes
+        if left > 0:
+            self._accepted[slot] = left
+        else:
+            self._accepted.pop(slot, None)
 
     # ------------------------------------------------------------ reading
 
@@ -296,6 +335,7 @@ class Mailbox:
             for entry in [e for k, e in self._entries.items() if k.job_id == job_id]:
                 self._remove(entry)
             self._delivered = {k for k in self._delivered if k.job_id != job_id}
+            self._accepted = {slot: n for slot, n in self._accepted.items() if slot[0] != job_id}
         self._spill.drop_job(job_id)
 
     def close(self) -> None:
@@ -320,6 +360,7 @@ class Mailbox:
                 entry.payload.release()
             else:
                 entry.store.discard()
+                self._refund(entry.header)
         self._entries.pop(entry.header.key, None)
         self._memory_used -= entry.memory_bytes
 

@@ -20,6 +20,7 @@ from fedspark.federation import codec
 from fedspark.federation import federation_pb2_grpc as pb_grpc
 from fedspark.federation._errors import HandshakeFailed, PeerUnreachable
 from fedspark.federation.security._tls import TlsConfig, diagnose
+from fedspark.federation.transport._plaintext import check_routes
 from fedspark.federation.transport._sender import tls_failure
 from fedspark.federation.transport._server import dial
 
@@ -47,14 +48,23 @@ class PingResult:
 
 
 def ping_peer(
-    party_id: str, address: str, *, from_party: str, tls: TlsConfig | None = None, count: int = 3, timeout_s: float = 5.0
+    party_id: str,
+    address: str,
+    *,
+    from_party: str,
+    tls: TlsConfig | None = None,
+    count: int = 3,
+    timeout_s: float = 5.0,
+    insecure_plaintext: bool = False,
 ) -> PingResult:
     """Ping ``party_id``'s gateway at ``address`` ``count`` times.
 
     Raises ``HandshakeFailed`` (with the reason) when TLS refuses the link,
     ``PeerUnreachable`` when nobody answers or the gateway there speaks for
-    another party.
+    another party, and ``PlaintextOffLoopback`` for a plaintext route off
+    loopback without ``insecure_plaintext`` (the route a send would refuse).
     """
+    check_routes(f"party {from_party}", {party_id: address}, tls=tls is not None, insecure_plaintext=insecure_plaintext)
     peer = f"party {party_id}"
     channel = dial(address, tls, party_id)
     try:

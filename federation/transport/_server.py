@@ -27,8 +27,9 @@ from fedspark.federation.security._tls import (
 )
 from fedspark.federation.star._relay_servicer import relay_outbound
 from fedspark.federation.transport._chunks import MAX_CHUNK_BYTES
-from fedspark.federation.transport._gateway import DEFAULT_MAX_MESSAGE_BYTES, Gateway
+from fedspark.federation.transport._gateway import DEFAULT_JOB_QUOTA_BYTES, DEFAULT_MAX_MESSAGE_BYTES, Gateway
 from fedspark.federation.transport._mailbox import DEFAULT_MEMORY_LIMIT_BYTES
+from fedspark.federation.transport._plaintext import check_bind
 from fedspark.federation.transport._servicer import GatewayServicer
 
 GRPC_MESSAGE_LIMIT = 2 * MAX_CHUNK_BYTES
@@ -92,15 +93,19 @@ def create_gateway(
     memory_limit_bytes: int = DEFAULT_MEMORY_LIMIT_BYTES,
     relays: Iterable[str] = (),
     in_party_host: str | None = None,
+    insecure_plaintext: bool = False,
+    job_quota_bytes: int | None = DEFAULT_JOB_QUOTA_BYTES,
 ) -> tuple[Gateway, int]:
     """Start ``party_id``'s gateway on ``host:port`` and return it with the bound port.
 
     Each concurrent incoming stream holds one of ``max_workers`` threads.
-    Without ``tls`` the server is plaintext: bind it to loopback unless the
-    network is otherwise protected. With ``tls`` it requires client
+    Without ``tls`` the server is plaintext, so it must bind a loopback
+    address: off loopback it is refused (``PlaintextOffLoopback``) unless
+    ``insecure_plaintext`` (the party's own opt-in; see ``_plaintext``). With ``tls`` it requires client
     certificates from the federation CA, and every message must come from the
     party its sender's certificate names. Payloads beyond
-    ``memory_limit_bytes`` spill under ``work_dir``. ``relays`` are the
+    ``memory_limit_bytes`` spill under ``work_dir``; one party may send at most
+    ``job_quota_bytes`` in one job (``QuotaExceeded`` names it). ``relays`` are the
     certified exchanges that may deliver other parties' messages (star topology).
 
     With ``tls`` a second, *in-party* port is bound on ``in_party_host``
@@ -111,6 +116,7 @@ def create_gateway(
     """
     if tls is not None:
         tls.check()
+    check_bind(f"party {party_id}", host, port, tls=tls is not None, insecure_plaintext=insecure_plaintext)
     gateway = Gateway(
         party_id,
         tap_dir=tap_dir,
@@ -119,6 +125,7 @@ def create_gateway(
         memory_limit_bytes=memory_limit_bytes,
         requires_identity=tls is not None,
         relays=relays,
+        job_quota_bytes=job_quota_bytes,
     )
     servicer = GatewayServicer(gateway, relay_outbound=relay_outbound)
     in_party: list[int] = []

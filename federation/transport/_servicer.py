@@ -45,6 +45,7 @@ STATUS_OF_REFUSAL: dict[RefusalReason, grpc.StatusCode] = {
     RefusalReason.WRONG_RECIPIENT: grpc.StatusCode.PERMISSION_DENIED,
     RefusalReason.CORRUPT: grpc.StatusCode.DATA_LOSS,
     RefusalReason.TOO_LARGE: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    RefusalReason.QUOTA: grpc.StatusCode.RESOURCE_EXHAUSTED,
     RefusalReason.UNSUPPORTED: grpc.StatusCode.INVALID_ARGUMENT,
     RefusalReason.IDENTITY: grpc.StatusCode.PERMISSION_DENIED,
     RefusalReason.NO_ROUTE: grpc.StatusCode.NOT_FOUND,

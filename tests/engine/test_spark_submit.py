@@ -140,3 +140,58 @@ def test_the_same_command_runs_on_local_master(tmp_path: Path, test_data: Path) 
     (checked,) = [e for e in events if e["event"] == "checked"]
     assert checked["master"] == "local[2]" and checked["rows"] == 569 and checked["features"] == 10
     assert checked["python"] == sys.executable
+
+
+def _tls_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    (folder / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nca\n-----END CERTIFICATE-----\n")
+    (folder / "party-9999.pem").write_text("-----BEGIN CERTIFICATE-----\nme\n-----END CERTIFICATE-----\n")
+    (folder / "party-9999.key").write_text("-----BEGIN PRIVATE KEY-----\nsecret\n-----END PRIVATE KEY-----\n")
+    return folder
+
+
+def test_cluster_mode_reads_tls_from_the_nodes_and_ships_no_key(tmp_path: Path) -> None:
+    """The driver is pointed at a folder already on the nodes; --files carries the job and routes only."""
+    job_file, routes = tmp_path / "job.yaml", tmp_path / "routes.json"
+    job_file.write_text("name: j\n")
+    routes.write_text("{}")
+    cluster = ClusterConfig.model_validate({**YARN, "tls_dir_on_nodes": "/etc/fedspark/tls"})
+    cmd = spark_submit_command(cluster, job_file=job_file, me=GUEST, job_id="j", runs_dir=Path("/shared/runs"),
+                               routes_file=routes)
+    app = cmd.argv[cmd.argv.index(str(entry_point())) + 1:]
+    assert app[app.index("--tls-dir") + 1] == "/etc/fedspark/tls"
+    assert cmd.option("--files") == f"{job_file.resolve()},{routes.resolve()}"
+    assert not [arg for arg in cmd.argv if arg.endswith((".key", ".pem"))]
+
+
+def test_cluster_mode_refuses_to_ship_a_local_tls_folder(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"does not ship TLS files with --files.*tls_dir_on_nodes"):
+        spark_submit_command(ClusterConfig.model_validate(YARN), job_file=tmp_path / "j.yaml", me=GUEST,
+                             job_id="j", runs_dir=tmp_path, tls_dir=_tls_folder(tmp_path))
+
+
+@pytest.mark.parametrize("name", ["party-9999.key", "job.yaml"])
+def test_cluster_mode_never_ships_a_private_key_in_any_file(name: str, tmp_path: Path) -> None:
+    """Whatever reaches --files is checked: a .key file, or a job file with a PEM private key pasted in."""
+    path = tmp_path / name
+    path.write_text("name: j\nnote: |\n  -----BEGIN PRIVATE KEY-----\n  secret\n  -----END PRIVATE KEY-----\n")
+    with pytest.raises(ConfigError, match="holds a private key"):
+        spark_submit_command(ClusterConfig.model_validate(YARN), job_file=path, me=GUEST, job_id="j",
+                             runs_dir=tmp_path)
+
+
+def test_tls_dir_on_nodes_must_be_absolute(tmp_path: Path) -> None:
+    cluster = ClusterConfig.model_validate({**YARN, "tls_dir_on_nodes": "tls"})
+    with pytest.raises(ConfigError, match="must be an absolute path"):
+        spark_submit_command(cluster, job_file=tmp_path / "j.yaml", me=GUEST, job_id="j", runs_dir=tmp_path)
+
+
+def test_client_mode_reads_the_local_tls_folder(tmp_path: Path) -> None:
+    """The driver runs on the submitting host: it reads the folder in place, nothing is shipped."""
+    tls = _tls_folder(tmp_path)
+    client = ClusterConfig.model_validate({**YARN, "deploy_mode": "client", "tls_dir_on_nodes": "/etc/fedspark/tls"})
+    cmd = spark_submit_command(client, job_file=tmp_path / "j.yaml", me=GUEST, job_id="j", runs_dir=tmp_path,
+                               tls_dir=tls)
+    app = cmd.argv[cmd.argv.index(str(entry_point())) + 1:]
+    assert app[app.index("--tls-dir") + 1] == str(tls.resolve()) and cmd.option("--files") is None

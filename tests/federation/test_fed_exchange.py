@@ -50,8 +50,9 @@ from fedspark.federation import (
     issue_party_cert,
 )
 from fedspark.federation import federation_pb2_grpc as pb_grpc
+from fedspark.federation.security import NONCE_TAG
 from fedspark.federation.star import Exchange
-from fedspark.federation.transport import split
+from fedspark.federation.transport import REFUSAL_METADATA_KEY, split
 
 GUEST = PartyRef(Role.GUEST, "9999")
 HOST = PartyRef(Role.HOST, "10000")
@@ -139,7 +140,9 @@ def test_values_cross_the_star_and_the_exchange_sees_only_sealed_bytes(star: Sta
     assert guest.recv("answer", HOST) == 42
 
     carried = _carried(tmp_path / "exchange-tap")
-    assert set(carried) == {("secret", "guest:9999", 0), ("text", "guest:9999", 0), ("answer", "host:10000", 0)}
+    # Each party's receive-nonce announcement crossed too (sealed like the rest; see security._seal).
+    assert set(carried) == {("secret", "guest:9999", 0), ("text", "guest:9999", 0), ("answer", "host:10000", 0),
+                            (NONCE_TAG, "guest:9999", 0), (NONCE_TAG, "host:10000", 0)}
     for data in carried.values():
         _assert_opaque(data)
     for plain in (secret.tobytes()[:64], secret.tobytes()[8000:8064], b"plaintext-marker-0123456789",
@@ -157,6 +160,7 @@ def test_a_large_spilled_message_crosses_in_many_chunks(star: Star, tmp_path: Pa
     guest.send("big", table, HOST)
     assert host.recv("big", GUEST).equals(table)
     chunks = [json.loads(p.read_text()) for p in (tmp_path / "exchange-tap").glob("*.json")]
+    chunks = [c for c in chunks if c["tag"] == "big"]
     assert len(chunks) > 30 and {c["chunk_count"] for c in chunks} == {len(chunks)}
 
 
@@ -177,16 +181,21 @@ def test_a_payload_altered_by_the_exchange_is_rejected_naming_the_peer(star: Sta
 
 def test_a_payload_moved_to_another_tag_does_not_open() -> None:
     sealers = _sealers("9999", "10000")
+    nonce = bytes(range(16))  # the receiver's nonce for the job
     key = MessageKey(JOB, "a", GUEST, HOST)
-    sealed = sealers["9999"].seal(Envelope(key, b"attack at dawn")).payload
-    assert sealers["10000"].open(key, PayloadKind.VALUE, sealed) == b"attack at dawn"
+    sealed = sealers["9999"].seal(Envelope(key, b"attack at dawn"), nonce).payload
+    assert sealers["10000"].open(key, PayloadKind.VALUE, sealed, nonce) == b"attack at dawn"
     for moved in (MessageKey(JOB, "b", GUEST, HOST), MessageKey(JOB, "a", GUEST, HOST, seq=1)):
         with pytest.raises(SealBroken, match="guest:9999"):
-            sealers["10000"].open(moved, PayloadKind.VALUE, sealed)
+            sealers["10000"].open(moved, PayloadKind.VALUE, sealed, nonce)
+    with pytest.raises(SealBroken, match="another run of this job"):
+        sealers["10000"].open(key, PayloadKind.VALUE, sealed, bytes(16))  # another nonce: another run of the job
     with pytest.raises(SealBroken, match="not sealed"):
-        sealers["10000"].open(key, PayloadKind.VALUE, encode_value("in the clear, padded to some length"))
+        sealers["10000"].open(key, PayloadKind.VALUE, encode_value("in the clear, padded to some length"), nonce)
     with pytest.raises(SealingKeyError, match="party 4242"):
-        sealers["9999"].seal(Envelope(MessageKey(JOB, "a", GUEST, PartyRef(Role.HOST, "4242")), b"x"))
+        sealers["9999"].seal(Envelope(MessageKey(JOB, "a", GUEST, PartyRef(Role.HOST, "4242")), b"x"), nonce)
+    with pytest.raises(ValueError, match="16 bytes"):
+        sealers["9999"].seal(Envelope(key, b"x"), b"")  # no nonce is never a nonce
 
 
 def test_an_unknown_destination_is_refused_naming_it(star: Star) -> None:
@@ -247,11 +256,15 @@ def test_faults_at_the_receiving_gateway_reach_the_sender_through_the_exchange(
 
 
 def test_the_receivers_refusal_passes_through_the_exchange_with_its_reason(star: Star) -> None:
-    _, transports = star()
-    with pytest.raises(SendRefused) as info:
-        transports[GUEST.party_id].send(Envelope(MessageKey("no-such-job", "w", GUEST, HOST), encode_value(1)))
-    assert info.value.reason is RefusalReason.UNKNOWN_JOB
-    assert "gateway of party 10000 has no open job 'no-such-job'" in str(info.value)
+    """Pushed straight at the exchange: a sealing transport would not seal for a job it has not opened."""
+    exchange, _ = star()
+    key = MessageKey("no-such-job", "w", GUEST, HOST)
+    with grpc.insecure_channel(f"127.0.0.1:{exchange.port}") as channel:
+        stub = pb_grpc.GatewayStub(channel)  # type: ignore[no-untyped-call]
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Push(codec.chunk_to_proto(part) for part in split(Envelope(key, encode_value(1))))
+    assert (REFUSAL_METADATA_KEY, RefusalReason.UNKNOWN_JOB.value) in tuple(info.value.trailing_metadata())
+    assert "gateway of party 10000 has no open job 'no-such-job'" in info.value.details()
 
 
 def test_a_push_through_the_exchange_is_relayed_but_an_unsealed_payload_is_refused(star: Star) -> None:
@@ -311,7 +324,9 @@ def test_sealing_keys_in_certificates_are_checked_against_the_ca(tmp_path: Path)
     guest = Sealer.from_dir(_sealing_folder(tmp_path, "9999", keys["9999"], certs, files["9999"].ca_cert), "9999")
     host = Sealer.from_dir(_sealing_folder(tmp_path, "10000", keys["10000"], certs, files["10000"].ca_cert), "10000")
     key = MessageKey(JOB, "w", GUEST, HOST)
-    assert host.open(key, PayloadKind.VALUE, guest.seal(Envelope(key, b"vouched for")).payload) == b"vouched for"
+    nonce = bytes(16)
+    sealed = guest.seal(Envelope(key, b"vouched for"), nonce).payload
+    assert host.open(key, PayloadKind.VALUE, sealed, nonce) == b"vouched for"
 
     # A certificate for party 10000 from another CA, however its key was made, vouches for nothing.
     forged = issue_party_cert(tmp_path / "other-ca", tmp_path / "forged", "10000", days=2,

@@ -18,12 +18,14 @@ EXPECTED = {
     "GatewayOptions", "GrpcTransport", "Heartbeats", "Security", "SendOptions",
     "create_exchange", "create_gateway", "PingFailed", "ping_peer",
     # Identity and sealing.
-    "Sealer", "SealingKey", "TlsConfig", "init_ca", "issue_party_cert",
+    "PairKeys", "Sealer", "SealingKey", "TlsConfig", "init_ca", "issue_party_cert",
     # Errors a sending or receiving party sees; the gateway's own refusals are in .transport and .star.
     "BindFailed", "CertificateError", "CodecError", "DeliveryFailed", "DuplicateRecv", "DuplicateSend",
     "EmptyGroup", "HandshakeFailed", "InvalidName", "InvalidRoster", "MessageRefused", "NoRoute",
     "PayloadTooLarge", "PeerSilent", "PeerTimeout", "PeerUnreachable", "RefusalReason", "SealBroken",
     "SealingKeyError", "SendRefused", "TableIncomplete", "TransportClosed", "UnknownParty",
+    # Transport settings refused before anything starts (issue 20, item 5).
+    "InsecureTransport", "PlaintextOffLoopback", "UnsealedStar",
 }
 
 SUBPACKAGES = ("transport", "tables", "star", "security")

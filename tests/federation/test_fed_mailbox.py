@@ -13,6 +13,7 @@ from fedspark.federation.transport import (
     CorruptMessage,
     Gateway,
     Mailbox,
+    QuotaExceeded,
     TransferSession,
     WriteStatus,
     checksum,
@@ -200,3 +201,30 @@ def test_gateway_reports_only_the_senders_own_pending_keys() -> None:
     assert session.first_ack.boot_id == gateway.boot_id
     assert gateway.last_heard("10000") is not None
     gateway.stop()
+
+
+def test_job_quota_charges_each_message_once_and_refunds_what_was_discarded() -> None:
+    """Announced sizes count per (job, sender) when an entry is created: a resume or a duplicate costs
+    nothing, an unfinished entry that is discarded is refunded, a closed job starts from zero."""
+    mailbox = Mailbox(job_quota_bytes=100)
+    first, second = envelope("a", 60), envelope("b", 60)
+    owner = object()
+    opened = mailbox.open_entry(header_of(first, 16), owner)
+    assert opened.entry is not None
+    parts = list(split(first, 16))
+    mailbox.write(opened.entry, owner, parts[0])
+    resumed = mailbox.open_entry(header_of(first, 16), owner)  # a newer stream resumes the same entry
+    assert resumed.entry is opened.entry and mailbox.accepted_bytes(JOB, HOST.party_id) == 60
+    with pytest.raises(QuotaExceeded, match=f"job {JOB}: party {HOST.party_id} has sent 60 bytes") as info:
+        mailbox.open_entry(header_of(second, 16), object())
+    assert (info.value.job_id, info.value.src, info.value.quota) == (JOB, str(HOST), 100)
+    mailbox.abandon(opened.entry, owner)  # discarded unfinished: refunded
+    assert mailbox.accepted_bytes(JOB, HOST.party_id) == 0
+    assert mailbox.put(key("b"), second.payload) and not mailbox.put(key("b"), second.payload)
+    assert mailbox.accepted_bytes(JOB, HOST.party_id) == 60
+    mailbox.take(key("b"), 1)  # read messages still count: the quota bounds the whole job
+    assert mailbox.accepted_bytes(JOB, HOST.party_id) == 60
+    assert mailbox.put(key("b", job="job-other"), second.payload)  # every job has its own quota
+    mailbox.drop_job(JOB)
+    assert mailbox.accepted_bytes(JOB, HOST.party_id) == 0
+    mailbox.close()

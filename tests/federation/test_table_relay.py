@@ -46,6 +46,7 @@ from fedspark.federation import (
     decode_value,
 )
 from fedspark.federation import federation_pb2_grpc as pb_grpc
+from fedspark.federation.security import NONCE_TAG
 from fedspark.federation.star import Exchange
 from fedspark.federation.tables import SinkTarget, encode_partition, part_seq, push_partition
 from fedspark.federation.transport import SendSettings, dial_in_party, transfer
@@ -253,6 +254,8 @@ def test_a_sealed_star_table_crosses_from_executors_and_the_exchange_sees_no_arr
     tap = tmp_path / "exchange-tap"
     for header_file in tap.glob("*.json"):
         header = json.loads(header_file.read_text())
+        if header["tag"] == NONCE_TAG:
+            continue  # each party's receive-nonce announcement (sealed too, see security._seal)
         assert header["tag"] == "scores" and header["src"] == "host:10000"
         carried.setdefault(header["seq"], {})[header["index"]] = (tap / header["payload_file"]).read_bytes()
     assert sorted(carried) == [0, *[part_seq(p, 0) for p in range(4)]]
@@ -317,7 +320,8 @@ def test_a_forward_that_fails_is_a_clear_final_error_for_the_executor(
 
 
 def test_a_wildcard_gateway_is_advertised_to_executors_by_this_machines_name() -> None:
-    gateway, port = create_gateway("10000", "0.0.0.0", 0)
+    # Plaintext on every interface: refused unless the party opts in (tests/security/test_transport.py).
+    gateway, port = create_gateway("10000", "0.0.0.0", 0, insecure_plaintext=True)
     try:
         assert gateway.in_party_address == f"{socket.getfqdn()}:{port}"
     finally:

@@ -57,5 +57,6 @@ def test_a_toy_algorithm_registered_in_one_line_runs_through_fedspark_run(
     assert result.returncode == 0, result.stderr + result.stdout
     run_dir = tmp_path / "runs" / fresh_job_id
     guest = json.loads((run_dir / "guest-9999" / "metrics.json").read_text())
-    assert guest == {"role": "guest", "total": 5 + 10000 + 5 + 10001, "table": str(table)}
+    # The runner adds how the party's traffic travelled (mTLS by default) to whatever the algorithm returns.
+    assert guest == {"role": "guest", "total": 5 + 10000 + 5 + 10001, "table": str(table), "transport": "mtls"}
     assert json.loads((run_dir / "host-10001" / "metrics.json").read_text())["answer"] == 10006

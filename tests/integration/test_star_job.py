@@ -38,6 +38,7 @@ from fedspark.federation import (
     decode_value,
     encode_value,
 )
+from fedspark.federation.security import NONCE_TAG
 
 pytestmark = pytest.mark.integration
 
@@ -93,12 +94,26 @@ def test_breast_job_over_star_matches_mesh_and_the_exchange_sees_no_plaintext(
     for key, (_, data) in carried.items():
         assert data == stored[key][1], key
 
-    # Opened with the receivers' keys, the stored payloads are the job's codec values (the plaintext).
+    # Opened with the receivers' keys and their receive nonces for this run (each party announced its own
+    # to the others), the stored payloads are the job's codec values (the plaintext).
+    def sealer_of(party: PartyRef) -> Sealer:
+        return Sealer.from_dir(runs / star_id / "sealing" / party.party_id, party.party_id)
+
+    nonces: dict[str, bytes] = {}
+    for (tag, src, dst, seq), (_, sealed) in stored.items():
+        if tag == NONCE_TAG:
+            announcer, receiver = PartyRef.parse(src), PartyRef.parse(dst)
+            key = MessageKey(star_id, tag, announcer, receiver, seq)
+            nonce = sealer_of(receiver).read_announcement(key, sealed)
+            assert nonces.setdefault(announcer.party_id, nonce) == nonce  # one nonce per party for the run
+    assert set(nonces) == {"9999", "10000", "10001"}
     plaintexts = []
     for (tag, src, dst, seq), (kind, sealed) in stored.items():
+        if tag == NONCE_TAG:
+            continue
         receiver = PartyRef.parse(dst)
-        sealer = Sealer.from_dir(runs / star_id / "sealing" / receiver.party_id, receiver.party_id)
-        plain = sealer.open(MessageKey(star_id, tag, PartyRef.parse(src), receiver, seq), PayloadKind(kind), sealed)
+        key = MessageKey(star_id, tag, PartyRef.parse(src), receiver, seq)
+        plain = sealer_of(receiver).open(key, PayloadKind(kind), sealed, nonces[receiver.party_id])
         decode_value(plain)  # raises if the opened bytes were not a value the codec wrote
         plaintexts.append(plain)
     assert sum(b"\xff\xff\xff\xff" in p for p in plaintexts) > 5  # Arrow IPC streams (ciphertexts, gradients)
@@ -118,7 +133,8 @@ def test_breast_job_over_star_matches_mesh_and_the_exchange_sees_no_plaintext(
     header = json.loads(next((tap / "exchange").glob("*.json")).read_text())
     assert {"job_id", "tag", "src", "dst", "seq", "total_bytes", "chunk_count", "index"} <= set(header)
     certs = runs / star_id / "certs"
-    assert sorted(p.name for p in (certs / "exchange").glob("*.key")) == ["party-exchange.key"]
+    # The run's private keys (CA, parties, exchange) are gone once it ended; the certificates stay.
+    assert (certs / "exchange" / "party-exchange.pem").is_file() and not list(certs.rglob("*.key"))
     # With mTLS the sealing keys travel in the parties' certificates, vouched for by the CA: no bare key table.
     for party in ("9999", "10000", "10001"):
         folder = runs / star_id / "sealing" / party
@@ -162,6 +178,8 @@ def test_a_failed_star_job_leaves_no_exchange_behind(tmp_path: Path, test_data: 
     assert f"job {fresh_job_id}" in proc.stderr and "after 4s" in proc.stderr, proc.stderr
     log = (tmp_path / "runs" / fresh_job_id / "exchange" / "exchange.log").read_text()
     assert "exchange exchange on 127.0.0.1" in log  # it was running when the job failed
+    certs = tmp_path / "runs" / fresh_job_id / "certs"  # mTLS by default: a failed run deletes its keys too
+    assert (certs / "ca" / "ca.pem").is_file() and not list(certs.rglob("*.key"))
     assert leftover_processes(fresh_job_id) == []
 
 
