@@ -10,6 +10,7 @@ Example::
     routes: {"10000": "bank-b.example:9370", "10001": "exchange.example:9370"}
     tls: {ca_cert: certs/ca.pem, cert: certs/party-9999.pem, key: certs/party-9999.key}
     federation: {insecure_plaintext: false}   # the default; see PartyFederation
+    sealing_dir: sealing    # sealing.key, ca.pem, peers/*.pem: pair keys for secure aggregation
 
 The plaintext opt-in lives here, in the party's own file, and never in a job:
 a job file is shared by every party, and one party must not be able to lower
@@ -51,6 +52,9 @@ class PartyConf(_Strict):
     routes: dict[str, str] = {}
     tls: TlsFiles | None = None
     federation: PartyFederation = Field(default_factory=PartyFederation)
+    sealing_dir: Path | None = Field(
+        None, description="this party's sealing.key with ca.pem and peers/*.pem (certificates carrying the peers' "
+        "sealing keys): the pair keys homo_nn's secure aggregation needs across machines")
 
     @field_validator("party_id", mode="before")
     @classmethod
@@ -71,6 +75,8 @@ class PartyConf(_Strict):
 def load_party_conf(path: Path) -> PartyConf:
     """Read and validate a party conf; errors name the file and the field."""
     conf = load_yaml_model(path, "party conf", PartyConf)
+    if conf.sealing_dir is not None:
+        conf.sealing_dir = path.parent / conf.sealing_dir
     if conf.tls is not None:
         base = path.parent
         conf.tls = TlsFiles(ca_cert=base / conf.tls.ca_cert, cert=base / conf.tls.cert, key=base / conf.tls.key)

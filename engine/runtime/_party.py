@@ -31,7 +31,16 @@ from fedspark.engine.config._party import PartyConf, load_party_conf
 from fedspark.engine.runtime import _events
 from fedspark.engine.runtime._outputs import party_dir, write_report
 from fedspark.engine.runtime._spark import build_session, jit_conf_for
-from fedspark.federation import Context, Federation, GatewayOptions, GrpcTransport, Sealer, Security, TlsConfig
+from fedspark.federation import (
+    Context,
+    Federation,
+    GatewayOptions,
+    GrpcTransport,
+    PairKeys,
+    Sealer,
+    Security,
+    TlsConfig,
+)
 from fedspark.storage import local_bytes, write_json
 
 if TYPE_CHECKING:
@@ -97,6 +106,8 @@ def run_party(
     if party_conf is not None and party_conf.party_id != me.party_id:
         raise ConfigError(f"party conf of party {party_conf.party_id} given to party {me}")
     tls = TlsConfig.from_dir(tls_dir, me.party_id) if tls_dir else (party_conf.tls_config() if party_conf else None)
+    if sealing_dir is None and party_conf is not None:
+        sealing_dir = party_conf.sealing_dir
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
     # The Spark JVM is forked from this process: start it before gRPC's threads
@@ -115,7 +126,7 @@ def run_party(
         ),
         security=Security(
             tls=tls,
-            sealer=Sealer.from_dir(sealing_dir, me.party_id) if sealing_dir else None,
+            sealer=Sealer.from_dir(sealing_dir, me.party_id) if sealing_dir and exchange else None,
             exchange=exchange,
             insecure_plaintext=party_conf.federation.insecure_plaintext if party_conf else False,
         ),
@@ -128,7 +139,9 @@ def run_party(
         delay = job.delay_for(me)
         if delay > 0 and not algorithm.delays_itself:  # e.g. homo_nn clients stall every round instead
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
-        ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s))
+        ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s,
+                                 pair_keys=PairKeys.from_dir(sealing_dir, me.party_id) if sealing_dir else None,
+                                 local_peers=transport.local_routes))
         metrics = algorithm.entry_point(me.role)(party_task(job, me, ctx, out, spark, min_key_size))
         metrics["transport"] = transport.mode  # every result says how it travelled (plaintext included)
         write_json(out / "metrics.json", metrics)

@@ -38,6 +38,7 @@ from fedspark.engine.config._cluster import ClusterConfig
 from fedspark.engine.config._job import JobConfig
 from fedspark.engine.runtime import _events, _star
 from fedspark.engine.runtime._malloc import GATEWAY_MALLOC_ENV
+from fedspark.engine.runtime._sealing import SealingKeys
 from fedspark.engine.runtime._submit import spark_submit_command
 from fedspark.federation.transport import is_loopback_host
 from fedspark.storage import write_json
@@ -114,12 +115,15 @@ class EmbeddedRunner:
                 f"{federation.host!r}: plaintext gRPC off loopback authenticates nobody (keep tls: true, the default)"
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        sealing: SealingKeys | None = None
         try:
-            sealing = _star.SealingKeys(self.run_dir, self.job.party_refs()) if self._is_star else None
+            # Every job's parties get sealing keys: a star seals payloads with them, and in every
+            # topology they are the pair keys secure aggregation authenticates clients with.
+            sealing = SealingKeys(self.run_dir, self.job.party_refs())
             tls_root = self._issue_certificates(sealing) if federation.tls else None
-            if sealing is not None and tls_root is not None:
+            if tls_root is not None:
                 sealing.distribute_certificates(tls_root)
-            elif sealing is not None:
+            else:
                 sealing.distribute_table()
             if self.spark_master is not None:
                 if self._is_star:
@@ -128,7 +132,7 @@ class EmbeddedRunner:
                 routes = {pid: f"{self.job.federation.host}:{port}" for pid, port in self._ports.items()}
                 write_json(self.run_dir / "routes.json", routes)
             for ref in self.job.party_refs():
-                self._procs.append(self._spawn(ref, tls_root, sealing.root if sealing else None))
+                self._procs.append(self._spawn(ref, tls_root, sealing))
             self._wait_ready()
             routes = {p.ref.party_id: f"{self.job.federation.host}:{p.ready_port}" for p in self._procs}
             if self._is_star:
@@ -149,16 +153,18 @@ class EmbeddedRunner:
                 self._exchange.stop()
             if federation.tls:
                 remove_private_keys(self.run_dir / "certs")
+            if sealing is not None and self.tap_dir is None:  # a tap's recordings open only with them
+                sealing.remove()
         result = RunResult(self.job_id, self.run_dir, seconds=time.monotonic() - started)
         result.results = {str(p.ref): p.result or {} for p in self._procs}
         return result
 
     # --- processes --------------------------------------------------------
-    def _issue_certificates(self, sealing: _star.SealingKeys | None = None) -> Path:
+    def _issue_certificates(self, sealing: SealingKeys | None = None) -> Path:
         """A CA for this run and one certificate per party, each in the party's own folder.
 
-        In a star, each party's certificate also carries its sealing key, and
-        the exchange gets a certificate of its own.
+        Each party's certificate also carries its sealing key; in a star the
+        exchange gets a certificate of its own.
 
         Each party's folder holds only its own key; the CA key stays in the runner's folder.
         """
@@ -172,11 +178,11 @@ class EmbeddedRunner:
                              days=7, overwrite=True, sealing_key=sealing.public(name) if sealing else None)
         return root
 
-    def _spawn(self, ref: PartyRef, tls_root: Path | None = None, sealing_root: Path | None = None) -> _Proc:
+    def _spawn(self, ref: PartyRef, tls_root: Path | None = None, sealing: SealingKeys | None = None) -> _Proc:
         log_dir = self.run_dir / f"{ref.role.value}-{ref.party_id}"
         log_dir.mkdir(parents=True, exist_ok=True)
         log_path = log_dir / "party.log"
-        cmd, env = self._command(ref, tls_root, sealing_root)
+        cmd, env = self._command(ref, tls_root, sealing)
         log = open(log_path, "w")  # noqa: SIM115 - handed to the child, closed by the OS at exit
         popen = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -189,7 +195,7 @@ class EmbeddedRunner:
         return proc
 
     def _command(
-        self, ref: PartyRef, tls_root: Path | None, sealing_root: Path | None = None
+        self, ref: PartyRef, tls_root: Path | None, sealing: SealingKeys | None = None
     ) -> tuple[list[str], dict[str, str]]:
         """The party's command line: ``python -m``, or spark-submit for a Spark party on a cluster master."""
         tls_dir = tls_root / ref.party_id if tls_root is not None else None
@@ -217,8 +223,10 @@ class EmbeddedRunner:
             cmd += ["--tap-dir", str(self.tap_dir)]
         if tls_dir is not None:
             cmd += ["--tls-dir", str(tls_dir)]
-        if sealing_root is not None:
-            cmd += _star.party_args(ref, sealing_root)
+        if sealing is not None:
+            cmd += sealing.party_args(ref)
+        if self._is_star:
+            cmd += _star.party_args()
         return cmd, {}
 
     def _pump(self, proc: _Proc, stream: IO[str] | None) -> None:

@@ -2,11 +2,8 @@
 
 With ``federation: {topology: star}`` the embedded runner
 
-* makes one X25519 sealing key per party, written into that party's own
-  folder; with ``tls: true`` each party's certificate carries its public key
-  and every party gets the others' certificates (the CA vouches for the keys),
-  without TLS a table of public keys (the runner plays the federation operator
-  who distributes it with the route table; see ``fedspark.federation.security``);
+* seals every payload with the parties' sealing keys (``_sealing``, made for
+  every job: mesh parties use them for pair keys);
 * with ``tls: true``, also issues the exchange a certificate naming it;
 * once every party's gateway listens, starts ``fedspark exchange`` on a free
   loopback port with the parties' gateways as its routes, and hands each party
@@ -20,7 +17,6 @@ from __future__ import annotations
 
 import os
 import queue
-import shutil
 import signal
 import subprocess
 import sys
@@ -31,7 +27,7 @@ from typing import IO
 
 import yaml
 
-from fedspark.common import FedsparkError, PartyRef
+from fedspark.common import FedsparkError
 from fedspark.engine.runtime import _events
 from fedspark.engine.runtime._malloc import GATEWAY_MALLOC_ENV
 
@@ -47,54 +43,9 @@ class ExchangeFailed(FedsparkError):
         self.job_id, self.log = job_id, log
 
 
-class SealingKeys:
-    """The sealing keys of a star job's parties, each written into that party's own folder.
-
-    ``distribute_certificates`` (with mTLS) gives every party the others'
-    certificates, which carry their sealing keys and are checked against the
-    CA; ``distribute_table`` (without) gives every party a table of public keys.
-    """
-
-    def __init__(self, run_dir: Path, parties: list[PartyRef]) -> None:
-        from fedspark.federation import SealingKey
-        from fedspark.federation.security import KEY_FILE
-
-        self.root = run_dir / "sealing"
-        self._keys = {ref.party_id: SealingKey.generate() for ref in parties}
-        for party, key in self._keys.items():
-            self.folder(party).mkdir(parents=True, exist_ok=True)
-            key.save(self.folder(party) / KEY_FILE)
-
-    def folder(self, party_id: str) -> Path:
-        return self.root / party_id
-
-    def public(self, party_id: str) -> bytes | None:
-        """A party's raw public key (None for names that seal nothing, like the exchange)."""
-        key = self._keys.get(party_id)
-        return bytes.fromhex(key.public_hex) if key is not None else None
-
-    def distribute_table(self) -> None:
-        from fedspark.federation.security import PEERS_FILE, write_peer_keys
-
-        table = {party: key.public_hex for party, key in self._keys.items()}
-        for party in self._keys:
-            write_peer_keys(self.folder(party) / PEERS_FILE, table)
-
-    def distribute_certificates(self, tls_root: Path) -> None:
-        """Copy every party's certificate (from ``<tls_root>/<party>/``) and the CA into each party's folder."""
-        from fedspark.federation.security import CA_FILE, PEER_CERTS_DIR
-
-        for party in self._keys:
-            peers = self.folder(party) / PEER_CERTS_DIR
-            peers.mkdir(exist_ok=True)
-            shutil.copyfile(tls_root / "ca" / "ca.pem", self.folder(party) / CA_FILE)
-            for other in self._keys:
-                shutil.copyfile(tls_root / other / f"party-{other}.pem", peers / f"party-{other}.pem")
-
-
-def party_args(ref: PartyRef, sealing_root: Path) -> list[str]:
-    """What a party process of a star job needs on its command line."""
-    return ["--sealing-dir", str(sealing_root / ref.party_id), "--exchange", EXCHANGE_NAME]
+def party_args() -> list[str]:
+    """What a party process of a star job needs on its command line beyond its sealing folder."""
+    return ["--exchange", EXCHANGE_NAME]
 
 
 class ExchangeProcess:

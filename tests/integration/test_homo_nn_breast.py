@@ -102,3 +102,15 @@ def test_arbiter_never_receives_a_plaintext_update(finished_run: dict[str, Any])
 
 def test_no_process_left_behind(finished_run: dict[str, Any]) -> None:
     assert leftover_processes(JOB_ID) == []
+
+
+def test_clients_authenticated_each_other_with_certified_keys_over_mtls(finished_run: dict[str, Any]) -> None:
+    """`fedspark run` gives every party a certificate carrying its sealing key: the masked rounds' keys were
+    MAC'd under certified pair keys, and every party travelled over mTLS (issue 20)."""
+    for folder in ("guest-9999", "host-10000"):
+        metrics = _read(finished_run["run_dir"], folder, "metrics.json")
+        assert metrics["secure"] == "masking"
+        assert metrics["client_keys"].startswith("pair keys, certified"), metrics["client_keys"]
+    for folder in ("guest-9999", "host-10000", "arbiter-10001"):
+        assert _read(finished_run["run_dir"], folder, "metrics.json")["transport"] == "mtls"
+    assert not list((finished_run["run_dir"] / "certs").rglob("*.key")), "a private key outlived the run"
