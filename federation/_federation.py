@@ -53,10 +53,6 @@ class Federation:
         This party's pair secrets with its peers (``security.PairKeys``), for
         protocols that authenticate what a third party relays (secure
         aggregation); None where the party has no sealing material.
-    local_peers
-        Whether every peer is on this machine (loopback routes, or threads of
-        this process): protocols that would run unauthenticated without pair
-        keys may do so only then.
     """
 
     def __init__(
@@ -67,11 +63,9 @@ class Federation:
         transport: Transport,
         timeout_s: float = 600.0,
         pair_keys: PairKeys | None = None,
-        local_peers: bool = True,
     ) -> None:
         self.job_id = job_id
         self.pair_keys = pair_keys
-        self.local_peers = local_peers
         self.me = me
         self.parties: tuple[PartyRef, ...] = tuple(parties)
         self.timeout_s = timeout_s

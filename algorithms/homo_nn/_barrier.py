@@ -19,7 +19,8 @@ from typing import Any
 from fedspark.common import PartyRef
 from fedspark.federation import Context, PeerTimeout
 
-_POLL_S = 0.005
+_WAIT_S = 0.02
+"""Longest block on one pending party before the others are swept again."""
 
 
 @dataclass
@@ -53,23 +54,32 @@ def gather(
     values: dict[str, Any] = {}
     pending = dict(parties)
     while pending and len(values) < need:
-        progressed = False
-        for party_id, party in list(pending.items()):
-            ok, value = try_get(ctx, party, name)
-            if ok:
-                values[party_id] = value
-                del pending[party_id]
-                progressed = True
-        if len(values) >= need or not pending:
-            break
-        if time.monotonic() >= limit:
+        now = time.monotonic()
+        if now >= limit:
             if deadline_s is None:  # no deadline configured: a silent peer is an error, as any recv
                 first = next(iter(pending.values()))
                 raise PeerTimeout(ctx.job_id, ctx.tag(name), str(first), ctx.federation.timeout_s)
             break
-        if not progressed:
-            time.sleep(_POLL_S)
+        # Block on one pending party (woken the moment its message lands), then the next; a message
+        # that already arrived is taken at once. A party that keeps us waiting _WAIT_S goes to the
+        # back, so a straggler at the front never hides the others' reports. Sweeping all 100
+        # clients every 5 ms, as this did, took 0.4 s of the GIL per masked round.
+        party_id, party = next(iter(pending.items()))
+        ok, value = _wait_get(ctx, party, name, min(_WAIT_S, limit - now))
+        del pending[party_id]
+        if ok:
+            values[party_id] = value
+        else:
+            pending[party_id] = party
     return Gathered(values, sorted(pending), time.monotonic() - started)
+
+
+def _wait_get(ctx: Context, party: PartyRef, name: str, timeout_s: float) -> tuple[bool, Any]:
+    """(True, value) if ``party`` sends ``name`` within ``timeout_s``, else (False, None)."""
+    try:
+        return True, ctx.federation.recv(ctx.tag(name), party, timeout_s=max(0.0, timeout_s))
+    except PeerTimeout:
+        return False, None
 
 
 @dataclass

@@ -1,14 +1,16 @@
 """Primitives of pairwise-masked secure aggregation (Bonawitz et al., CCS'17), no protocol here.
 
-- X25519 key agreement (PyNaCl) gives each pair of clients a shared secret; the
-  pair's mask is a ChaCha20 keystream over it, added by one and subtracted by
-  the other, so masks cancel in the sum and the arbiter sees only the sum.
+- Each pair of clients derives a pairwise seed per round from its pair key
+  (``federation.PairKeys``); the pair's mask is a ChaCha20 keystream over it,
+  added by one and subtracted by the other, so masks cancel in the sum and the
+  arbiter sees only the sum.
 - Each client also adds a self-mask from a fresh 16-byte seed ``b``; it guards
   the case where the arbiter wrongly treats a slow client as dropped.
-- Seeds and the 32-byte masking key are Shamir-shared (``fedspark.crypto``,
-  over GF(2^521 − 1); see there why not pycryptodome's) among the round's clients, so the survivors
-  can remove a dropped client's pairwise masks — and the arbiter can never hold
-  both ``b_u`` and ``s_u`` of the same client.
+- Seeds are Shamir-shared (``fedspark.crypto``, over GF(2^521 − 1); see there
+  why not pycryptodome's) among the client's group and sealed for each holder
+  (NaCl secretbox under a key from the pair key), so the survivors can recover
+  a survivor's self-mask; a dropped client's pairwise masks are removed from the
+  seeds the survivors reveal.
 - Values are fixed-point integers mod 2^64 (numpy ``uint64`` wraps), so masked
   sums are exact; the only error is the rounding of each client's value.
 """
@@ -18,7 +20,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -47,23 +48,6 @@ def _chacha20() -> Any:
     from Crypto.Cipher import ChaCha20
 
     return ChaCha20
-
-
-@dataclass(frozen=True)
-class KeyPair:
-    secret: bytes
-    public: bytes
-
-    @classmethod
-    def generate(cls) -> KeyPair:
-        public, secret = _nacl().crypto_box_keypair()
-        return cls(bytes(secret), bytes(public))
-
-
-def agree(secret: bytes, peer_public: bytes) -> bytes:
-    """The X25519 shared secret, hashed into a 32-byte stream key (never used raw)."""
-    shared = _nacl().crypto_scalarmult(secret, peer_public)
-    return hashlib.blake2b(shared, digest_size=KEY_BYTES, person=b"fedspark-mask").digest()
 
 
 def new_seed() -> bytes:
@@ -105,41 +89,26 @@ def dequantise(total: np.ndarray, frac_bits: int) -> np.ndarray:
     return total.view(np.int64).astype(np.float64) / float(2**frac_bits)
 
 
-def mask_vector(
-    q: np.ndarray, me: str, self_seed: bytes, secret: bytes, peers: dict[str, bytes]
-) -> np.ndarray:
-    """y = q + PRG(b) + Σ_v ±PRG(s_uv) mod 2^64 over the round's other clients ``peers``."""
-    y: np.ndarray = q + stream(self_seed, q.size)
-    for peer, public in peers.items():
-        if peer == me:
-            continue
-        pad = stream(agree(secret, public), q.size)
+def mask_pads(me: str, self_seed: bytes, pair_seeds: dict[str, bytes], size: int) -> np.ndarray:
+    """PRG(b) + Σ_v ±PRG(s_uv) mod 2^64 from the self-mask seed and each peer's pairwise seed: everything a
+    masked update adds, computed before the update exists."""
+    y: np.ndarray = stream(self_seed, size)
+    for peer, seed in pair_seeds.items():
+        pad = stream(seed, size)
         y = y + pad if pair_sign(me, peer) > 0 else y - pad
     return y
 
 
-def mask_pads(me: str, self_seed: bytes, secret: bytes, peers: dict[str, bytes], size: int) -> np.ndarray:
-    """PRG(b) + Σ_v ±PRG(s_uv) mod 2^64: everything ``mask_vector`` adds, computed before the update exists
-    (while the local training runs)."""
-    return mask_vector(np.zeros(size, dtype=np.uint64), me, self_seed, secret, peers)
-
-
-def box_key(secret: bytes, peer_public: bytes) -> bytes:
-    """The NaCl box key of a pair (X25519 + HSalsa20), computed once per peer and used both
-    to seal shares for it and to open its shares: one scalar multiplication, not one per message."""
-    return bytes(_nacl().crypto_box_beforenm(peer_public, secret))
-
-
 def seal(key: bytes, message: bytes) -> bytes:
-    """Authenticated encryption of a share for one peer (NaCl box: nonce ‖ ciphertext);
-    the arbiter relays it unread."""
+    """Authenticated encryption under a 32-byte key only the two peers hold (NaCl secretbox:
+    nonce ‖ ciphertext); the arbiter relays it unread and cannot forge it."""
     nacl = _nacl()
-    nonce = secrets.token_bytes(nacl.crypto_box_NONCEBYTES)
-    return nonce + bytes(nacl.crypto_box_easy_afternm(message, nonce, key))
+    nonce = secrets.token_bytes(nacl.crypto_secretbox_NONCEBYTES)
+    return nonce + bytes(nacl.crypto_secretbox(message, nonce, key))
 
 
 def unseal(key: bytes, sealed: bytes) -> bytes:
-    """Open a share sealed by ``seal`` with the same pair's key; raises on any tampering."""
+    """Open what ``seal`` sealed under the same key; raises on any tampering."""
     nacl = _nacl()
-    size = nacl.crypto_box_NONCEBYTES
-    return bytes(nacl.crypto_box_open_easy_afternm(sealed[size:], sealed[:size], key))
+    size = nacl.crypto_secretbox_NONCEBYTES
+    return bytes(nacl.crypto_secretbox_open(sealed[size:], sealed[:size], key))

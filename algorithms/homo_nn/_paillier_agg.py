@@ -100,7 +100,20 @@ def packer(public_key: PublicKey, params: HomoNNParams, clients: int) -> Packer:
 
 def round_masks(pair_keys: PairKeys, me: str, selected: Sequence[str], params: HomoNNParams, job_id: str,
                 round_no: int, n: int, count: int) -> list[int]:
-    """Σ_v ±PRG(k_uv) mod n per plaintext, over ``me``'s neighbours among the round's ``selected`` clients.
+    """Σ_v ±PRG(k_uv) mod n per plaintext, over ``me``'s neighbours among the round's ``selected`` clients."""
+    return masks_from_seeds(mask_seeds(pair_keys, me, selected, params, job_id, round_no), n, count)
+
+
+def mask_seeds(pair_keys: PairKeys, me: str, selected: Sequence[str], params: HomoNNParams, job_id: str,
+               round_no: int) -> list[tuple[int, bytes]]:
+    """(sign, seed) of each of ``me``'s pairwise masks this round: +1 towards higher ids, −1 towards lower.
+    Small enough to hand to an executor, which expands them (``masks_from_seeds``) next to the encryption."""
+    context = f"{job_id}|round-{round_no}|paillier-mask"
+    return [(1 if me < v else -1, pair_keys.key(v, context)) for v in neighbours(selected, me, params.secure.neighbours)]
+
+
+def masks_from_seeds(seeds: Sequence[tuple[int, bytes]], n: int, count: int) -> list[int]:
+    """The masks mod n of ``count`` plaintexts from (sign, seed) pairs.
 
     Each PRG value has 128 bits more than n, so its residue is uniform to within
     2^-128. The streams are summed as 32-bit limbs in numpy (sums of up to 2^31
@@ -110,10 +123,9 @@ def round_masks(pair_keys: PairKeys, me: str, selected: Sequence[str], params: H
     limbs = -(-width // 4)
     plus = np.zeros(count * limbs, dtype=np.uint64)
     minus = np.zeros(count * limbs, dtype=np.uint64)
-    context = f"{job_id}|round-{round_no}|paillier-mask"
-    for v in neighbours(selected, me, params.secure.neighbours):
-        words = np.frombuffer(m.keystream(pair_keys.key(v, context), count * limbs * 4), dtype="<u4")
-        (plus if me < v else minus)[:] += words
+    for sign, seed in seeds:
+        words = np.frombuffer(m.keystream(seed, count * limbs * 4), dtype="<u4")
+        (plus if sign > 0 else minus)[:] += words
     return [(_limbs_to_int(plus[i * limbs:(i + 1) * limbs]) - _limbs_to_int(minus[i * limbs:(i + 1) * limbs])) % n
             for i in range(count)]
 

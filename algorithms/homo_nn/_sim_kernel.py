@@ -37,13 +37,13 @@ def train_clients_kernel(
     paillier_n: int | None = None,
     shares: dict[int, float] | None = None,
     clients: int = 1,
-    masks: dict[int, list[int]] | None = None,
+    masks: dict[int, list[tuple[int, bytes]]] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Train each selected client of this partition for one round (see the module docstring).
 
     ``shares`` (paillier) are the clients' FedAvg weights n_k / Σ n told by the
     arbiter; ``clients`` sizes the packing headroom as at a real client; ``masks`` are each
-    client's pairwise Paillier masks (computed by the driver from its pair keys).
+    client's pairwise Paillier mask seeds (from its pair keys), expanded here.
     """
     import torch
 
@@ -79,12 +79,14 @@ def train_clients_kernel(
 
 
 def _encrypted(n: int, params: HomoNNParams, clients: int, share: float, weights: np.ndarray, loss: float,
-               masks: list[int]) -> bytes:
+               seeds: list[tuple[int, bytes]]) -> bytes:
     """Enc(p_k·w_k ‖ p_k·loss + masks) packed, as the concatenated fixed-width ciphertexts."""
-    from fedspark.algorithms.homo_nn._paillier_agg import encrypt_update, packer
+    from fedspark.algorithms.homo_nn._paillier_agg import encrypt_update, masks_from_seeds, packer
 
     public_key = _public_key(n)
-    column = encrypt_update(public_key, packer(public_key, params, clients), share, weights, loss, masks)
+    pack = packer(public_key, params, clients)
+    masks = masks_from_seeds(seeds, n, pack.plaintexts_for(weights.size + 1))
+    column = encrypt_update(public_key, pack, share, weights, loss, masks)
     data: bytes = column.buffers()[1].to_pybytes()
     return data[: len(column) * public_key.ciphertext_width]
 

@@ -45,7 +45,8 @@ def run_simulation_job(job: JobConfig, job_id: str, runs_dir: Path, console: Con
 def bench_homo_nn(
     clients: Annotated[int, typer.Option(help="virtual clients")] = 100,
     rounds: Annotated[int, typer.Option(help="plaintext rounds (the first includes start-up)")] = 5,
-    masked_rounds: Annotated[int, typer.Option(help="rounds with pairwise masking")] = 1,
+    masked_rounds: Annotated[int, typer.Option(help="rounds with pairwise masking (the ratio uses those after "
+                                                    "the first, as for plaintext)")] = 3,
     neighbours: Annotated[int, typer.Option(help="clients each masks with (0 = all: full Bonawitz)")] = 16,
     paillier_rounds: Annotated[int, typer.Option(help="timed rounds of the 10k-parameter model, plain and Paillier")] = 2,
     paillier_key_size: Annotated[int, typer.Option(help="the clients' shared Paillier key (under 2048 is insecure)")] = 2048,

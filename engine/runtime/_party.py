@@ -140,8 +140,7 @@ def run_party(
         if delay > 0 and not algorithm.delays_itself:  # e.g. homo_nn clients stall every round instead
             time.sleep(delay)  # debug.delay_s: simulates a slow or silent party
         ctx = Context(Federation(job_id, me, parties, transport, timeout_s=job.federation.timeout_s,
-                                 pair_keys=PairKeys.from_dir(sealing_dir, me.party_id) if sealing_dir else None,
-                                 local_peers=transport.local_routes))
+                                 pair_keys=PairKeys.from_dir(sealing_dir, me.party_id) if sealing_dir else None))
         metrics = algorithm.entry_point(me.role)(party_task(job, me, ctx, out, spark, min_key_size))
         metrics["transport"] = transport.mode  # every result says how it travelled (plaintext included)
         write_json(out / "metrics.json", metrics)

@@ -62,7 +62,7 @@ from fedspark.federation.transport._gateway import DEFAULT_JOB_QUOTA_BYTES, DEFA
 from fedspark.federation.transport._liveness import HeartbeatLoop, Liveness
 from fedspark.federation.transport._mailbox import DEFAULT_MEMORY_LIMIT_BYTES, AliveCheck, Mailbox
 from fedspark.federation.transport._outbox import Outbox
-from fedspark.federation.transport._plaintext import check_routes, is_loopback_address, transport_mode
+from fedspark.federation.transport._plaintext import check_routes, transport_mode
 from fedspark.federation.transport._sender import RETRYABLE_CODES, SendSettings, refused, transfer
 from fedspark.federation.transport._server import create_gateway, dial
 from fedspark.federation.transport._servicer import DST_METADATA_KEY
@@ -377,11 +377,6 @@ class GrpcTransport(Transport):
     def set_routes(self, routes: Mapping[str, str]) -> None:
         """Replace the route table; channels to addresses no longer used are closed."""
         self.peers.set_routes(routes)
-
-    @property
-    def local_routes(self) -> bool:
-        """Whether every route stays on this machine (loopback), as the algorithms' ``local_peers`` needs."""
-        return all(is_loopback_address(address) for address in self.peers.routes.values())
 
     # ------------------------------------------------------------ jobs
 

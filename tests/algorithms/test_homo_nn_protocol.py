@@ -240,29 +240,24 @@ def _masking_clients(params: HomoNNParams) -> dict[PartyRef, Any]:
                                                     round_no=0)) for ref in CLIENTS}
 
 
-def _relayed(keys: dict[str, Any], to: str, leave_out: str = "") -> dict[str, Any]:
-    """The roster keys an honest arbiter relays to ``to`` (each owner's MAC for ``to``), minus ``leave_out``."""
-    from fedspark.algorithms.homo_nn._secure import _relayed_keys
-
-    ids = sorted(keys)
-    return {pid: _relayed_keys(k, ids.index(to)) for pid, k in keys.items() if pid != leave_out}
-
-
-def test_a_client_refuses_a_roster_that_withholds_a_neighbours_keys() -> None:
+def test_a_client_refuses_a_share_that_does_not_open_under_its_senders_pair_key() -> None:
     from fedspark.algorithms.homo_nn import RoundError
+    from fedspark.algorithms.homo_nn import _masking as m
     from fedspark.algorithms.homo_nn._roster import at
 
     params = _params(secure={"mode": "masking"})
 
-    def arbiter(ctx: Any) -> None:  # relays every id but drops 10002's keys
+    def arbiter(ctx: Any) -> None:  # relays 10002's share to 9999 sealed under a key of its own
         s = ctx.sub("sa")
-        keys = {ref.party_id: at(s, ref).get("keys") for ref in CLIENTS}
+        shares = {ref.party_id: at(s, ref).get("shares") for ref in CLIENTS}
         for ref in CLIENTS:
-            at(s, ref).put("roster", {"included": True, "ids": b"\x01" * len(keys),
-                                      "keys": _relayed(keys, ref.party_id, leave_out="10002")})
+            boxes = {u: sent[ref.party_id] for u, sent in shares.items() if u != ref.party_id}
+            if ref.party_id == "9999":
+                boxes["10002"] = m.seal(bytes(32), b"10002>9999|" + bytes(66))
+            at(s, ref).put("relay", {"included": True, "shares": boxes})
 
-    with pytest.raises(RoundError, match=r"the arbiter withheld the keys of neighbours \['10002'\] from "):
-        run_parties("job-withheld", {**_masking_clients(params), ARBITER: arbiter}, timeout_s=10)
+    with pytest.raises(RoundError, match="relayed as client 10002's does not open under 10002's pair key"):
+        run_parties("job-substituted", {**_masking_clients(params), ARBITER: arbiter}, timeout_s=10)
 
 
 def test_a_client_refuses_a_share_relayed_from_outside_the_round() -> None:
@@ -271,11 +266,8 @@ def test_a_client_refuses_a_share_relayed_from_outside_the_round() -> None:
 
     params = _params(secure={"mode": "masking"})
 
-    def arbiter(ctx: Any) -> None:  # an honest roster, then a share from a party that is not in it
+    def arbiter(ctx: Any) -> None:  # a share from a party that is not in the round
         s = ctx.sub("sa")
-        keys = {ref.party_id: at(s, ref).get("keys") for ref in CLIENTS}
-        for ref in CLIENTS:
-            at(s, ref).put("roster", {"included": True, "ids": b"\x01" * len(keys), "keys": _relayed(keys, ref.party_id)})
         for ref in CLIENTS:
             at(s, ref).get("shares")
             at(s, ref).put("relay", {"included": True, "shares": {"10009": b"\x00" * 80}})

@@ -73,36 +73,52 @@ def _revealed(taps: dict[str, WireTap]) -> list[object]:
 # ---------------------------------------------------------------- round keys
 
 
-def test_an_arbiter_swapping_a_round_key_is_refused() -> None:
-    """The arbiter hands 10000 its own masking key as 10002's: it could then remove their pairwise mask."""
-    attacker = m.KeyPair.generate()
+def test_an_arbiter_substituting_what_a_client_relays_is_refused() -> None:
+    """The arbiter stands in for 10002 towards 10000: on 62d6ef6 it swapped 10002's relayed round key for its
+    own (then it could remove their pairwise mask); round keys no longer cross the arbiter, so it can only
+    substitute 10002's sealed share, which does not open under their pair key."""
+    from nacl.bindings import crypto_box_keypair
+
+    attacker_public, _ = crypto_box_keypair()
+
+    rosters: list[str] = []
 
     def swap(tag: str, value: Any, to: PartyRef) -> Any:
-        if tag.endswith("sa.roster") and to.party_id == "10000":
-            value = copy.deepcopy(value)
-            value["keys"]["10002"]["mask"] = attacker.public
+        if to.party_id != "10000" or not isinstance(value, dict) or not value.get("included"):
+            return value
+        value = copy.deepcopy(value)
+        if tag.endswith("sa.roster"):  # the round keys 62d6ef6 relayed
+            rosters.append(tag)
+            value["keys"]["10002"]["mask"] = bytes(attacker_public)
+        elif tag.endswith("sa.relay") and not rosters and "10002" in value["shares"]:
+            value["shares"]["10002"] = m.seal(bytes(32), b"10002>10000|" + bytes(66))
         return value
 
     taps: dict[str, WireTap] = {}
-    with pytest.raises(RoundError, match="relayed as client 10002's are not 10002's"):
+    with pytest.raises(RoundError, match="relayed as client 10002's"):
         _run("job-swap", _params(), swap, taps)
-    assert not taps[ARBITER.party_id].received_as("sa.shares") or all(
-        "10002" not in shares for shares in taps[ARBITER.party_id].received_as("sa.shares")
-        if isinstance(shares, dict)
-    )
     assert _revealed(taps) == []
 
 
 def test_an_arbiter_inventing_a_client_is_refused() -> None:
-    """The arbiter adds a client of its own to every roster: honest clients would seal shares for it."""
-    fake = m.KeyPair.generate()
+    """The arbiter adds a client of its own: on 62d6ef6 to every roster (honest clients sealed shares of their
+    seeds and keys for it); now it can only relay a share from it, which no client accepts."""
+    from nacl.bindings import crypto_box_keypair
+
+    fake_public, _ = crypto_box_keypair()
+
+    rosters: list[str] = []
 
     def invent(tag: str, value: Any, to: PartyRef) -> Any:
-        if tag.endswith("sa.roster") and value.get("included"):
-            value = copy.deepcopy(value)
-            if isinstance(value["ids"], list):
-                value["ids"] = sorted([*value["ids"], "66666"])
-            value["keys"]["66666"] = {"seal": fake.public, "mask": fake.public, "mac": bytes(16)}
+        if not isinstance(value, dict) or not value.get("included"):
+            return value
+        value = copy.deepcopy(value)
+        if tag.endswith("sa.roster"):  # the roster 62d6ef6 relayed
+            rosters.append(tag)
+            value["ids"] = sorted([*value["ids"], "66666"])
+            value["keys"]["66666"] = {"seal": bytes(fake_public), "mask": bytes(fake_public)}
+        elif tag.endswith("sa.relay") and not rosters:
+            value["shares"]["66666"] = m.seal(bytes(32), f"66666>{to.party_id}|".encode() + bytes(66))
         return value
 
     taps: dict[str, WireTap] = {}
@@ -110,13 +126,15 @@ def test_an_arbiter_inventing_a_client_is_refused() -> None:
         _run("job-invent", _params(), invent, taps)
     shares = taps[ARBITER.party_id].received_as("sa.shares")
     assert all("66666" not in s for s in shares if isinstance(s, dict)), "a client sealed shares for the invented one"
+    assert _revealed(taps) == []
 
 
 # ---------------------------------------------------------------- the survivor list
 
 
 def test_an_arbiter_naming_one_survivor_and_everyone_else_dropped_gets_no_share() -> None:
-    """{survivors: [u], dropped: everyone else}: u's seed from the holders and every other key would unmask u."""
+    """{survivors: [u], dropped: everyone else}: u's seed from its holders and u's pairwise seeds with everyone
+    else (on 62d6ef6: everyone else's masking keys) would unmask u."""
     others = [c.party_id for c in CLIENTS if c.party_id != VICTIM]
 
     def one_survivor(tag: str, value: Any, to: PartyRef) -> Any:
@@ -134,7 +152,7 @@ def test_an_arbiter_naming_one_survivor_and_everyone_else_dropped_gets_no_share(
 
 def test_an_arbiter_showing_clients_different_survivor_lists_gets_no_share() -> None:
     """Each holder sees a list that passes its own checks, but no two (beyond a pair) see the same:
-    the arbiter would collect u's seed from some and its neighbours' keys from others."""
+    the arbiter would collect u's seed from some and its pairwise seeds from others."""
     ids = sorted(c.party_id for c in CLIENTS)
     shown = {"9999": ["9999", "10000", "10002"], "10000": ["9999", "10000", "10002"],
              "10002": ["9999", "10002", "10003"], "10003": ["9999", "10000", "10003"]}  # each passes t = 3
