@@ -13,8 +13,9 @@ arbiter, who relays but can neither read nor forge:
    is the roster U2.
 2. ``masked``: each client trains, then sends y = q(n·w ‖ n ‖ n·loss) + PRG(b_u)
    + Σ_v ±PRG(s_uv) over the group members it exchanged shares with, s_uv
-   derived from the pair key for this round; the barrier (fraction / deadline)
-   fixes the survivors U3.
+   derived from the pair key, the round and both clients' fresh nonces (sent
+   inside the sealed shares); the barrier (fraction / deadline) fixes the
+   survivors U3.
 3. ``confirm``: the arbiter names survivors and dropped; each client checks the
    list against what it knows (Bonawitz et al. §4: at least t survivors in its
    group, itself among them, exactly the clients it shared with) and MACs it for
@@ -103,7 +104,6 @@ def decode_total(total: np.ndarray) -> tuple[np.ndarray, int, float]:
     return total[:-2] / n, int(round(n)), float(total[-1] / n)
 
 
-
 # ------------------------------------------------------------------ client
 
 
@@ -122,7 +122,7 @@ def client_round(
     self_seed = m.new_seed()
     shares = m.split_secret(self_seed, view.t, len(view.group))
     index = {v: i for i, v in enumerate(view.group)}
-    s.arbiter.put("shares", {v: m.seal(view.share_key(v), _share_message(me, v, shares[index[v]]))
+    s.arbiter.put("shares", {v: m.seal(view.share_key(v), _share_message(me, v, view.nonce, shares[index[v]]))
                              for v in view.group if v != me})
     if vanish_after_sharing:
         return False
@@ -170,6 +170,10 @@ class RoundView:
     t: int
     update_size: int
     pair_keys: PairKeys
+    nonce: bytes = field(default_factory=m.new_seed)
+    """This client's fresh randomness for the round, sent inside its sealed shares: pairwise seeds mix
+    both clients' nonces, so a job id reused with long-lived sealing keys never repeats a seed."""
+    peer_nonces: dict[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def of(cls, ctx: Context, s: Context, me: str, params: HomoNNParams, round_no: int, update_size: int) -> RoundView:
@@ -196,8 +200,10 @@ class RoundView:
         return self.pair_keys.key(peer, f"{self.scope}shares")
 
     def pair_seed(self, peer: str) -> bytes:
-        """The seed of this round's pairwise mask with ``peer`` (revealed only if ``peer`` dropped)."""
-        return self.pair_keys.key(peer, f"{self.scope}mask")
+        """The seed of this round's pairwise mask with ``peer`` (revealed only if ``peer`` dropped): from
+        their pair key, this round's scope and both clients' nonces (in id order)."""
+        nonces = b"".join(self.nonce if v == self.me else self.peer_nonces[v] for v in sorted((self.me, peer)))
+        return self.pair_keys.key(peer, f"{self.scope}mask|{nonces.hex()}")
 
     def members(self, bits: Any, what: str) -> set[str]:
         """The clients a membership bitmap from the arbiter names (over the sorted selection)."""
@@ -222,7 +228,7 @@ class RoundView:
             except Exception:  # noqa: BLE001 - any failure to open is the same refusal
                 raise self._fail(f"the share relayed as client {u}'s does not open under {u}'s pair key: the arbiter "
                                  f"substituted it; {self.me} stops") from None
-            opened[u] = _open_share(self.ctx, u, self.me, message)
+            self.peer_nonces[u], opened[u] = _open_share(self.ctx, u, self.me, message)
         if len(opened) + 1 < self.t:
             raise self._fail(f"only {len(opened) + 1} of {self.me}'s {len(self.group)} share holders shared, "
                              f"{self.t} needed")
@@ -299,16 +305,18 @@ def _outcome_message(survivors: set[str], dropped: set[str]) -> bytes:
     return ("survivors:" + ",".join(sorted(survivors)) + "|dropped:" + ",".join(sorted(dropped))).encode()
 
 
-def _share_message(sender: str, recipient: str, seed_share: bytes) -> bytes:
+def _share_message(sender: str, recipient: str, nonce: bytes, seed_share: bytes) -> bytes:
     """Shares are bound to (sender, recipient): a relaying arbiter cannot swap them between holders."""
-    return f"{sender}>{recipient}|".encode() + seed_share
+    return f"{sender}>{recipient}|".encode() + nonce + seed_share
 
 
-def _open_share(ctx: Context, sender: str, me: str, message: bytes) -> bytes:
+def _open_share(ctx: Context, sender: str, me: str, message: bytes) -> tuple[bytes, bytes]:
+    """(the sender's round nonce, its seed share for ``me``)."""
     header = f"{sender}>{me}|".encode()
-    if not message.startswith(header) or len(message) == len(header):
+    if not message.startswith(header) or len(message) <= len(header) + m.SEED_BYTES:
         raise RoundError(ctx.job_id, -1, f"a share relayed as coming from {sender} is not addressed from it to {me}")
-    return message[len(header):]
+    body = message[len(header):]
+    return body[:m.SEED_BYTES], body[m.SEED_BYTES:]
 
 
 # ------------------------------------------------------------------ arbiter
