@@ -32,7 +32,7 @@ def certs_issue(
     host: Annotated[list[str] | None, typer.Option("--host", help="gateway host name or address (repeatable)")] = None,
     days: Annotated[int, typer.Option(help="validity in days")] = 825,
     overwrite: Annotated[bool, typer.Option(help="replace an existing certificate")] = False,
-    sealing: Annotated[bool, typer.Option(help="also make a sealing key (star topology) and certify its public half")] = False,
+    sealing: Annotated[bool, typer.Option(help="also make a sealing key (star topology, homo_nn secure aggregation) and certify its public half")] = False,
 ) -> None:
     """Issue a party certificate whose subject names the party id, signed by the federation CA."""
     from fedspark.federation import SealingKey, issue_party_cert

@@ -274,3 +274,28 @@ def test_a_client_refuses_a_share_relayed_from_outside_the_round() -> None:
 
     with pytest.raises(RoundError, match="relayed a share from 10009, who is not in "):
         run_parties("job-outsider", {**_masking_clients(params), ARBITER: arbiter}, timeout_s=10)
+
+
+def test_synchronous_rounds_are_masked_unless_told_otherwise_and_async_must_say_none() -> None:
+    assert HomoNNParams.model_validate({}).secure.mode == "masking"
+    assert HomoNNParams.model_validate({"secure": {"mode": "none"}}).secure.mode == "none"
+    with pytest.raises(ValueError, match="the arbiter sees every client's update in the clear"):
+        HomoNNParams.model_validate({"mode": "async"})
+    assert HomoNNParams.model_validate({"mode": "async", "secure": {"mode": "none"}}).mode == "async"
+    with pytest.raises(ValueError, match="min_fraction: 1.0"):
+        HomoNNParams.model_validate({"secure": {"mode": "paillier"}, "sync": {"min_fraction": 0.5}})
+
+
+def test_masking_without_pair_keys_is_refused() -> None:
+    """A party with no sealing material cannot tell a client's shares from the arbiter's: it refuses."""
+    from fedspark.algorithms.homo_nn import RoundError
+    from fedspark.algorithms.homo_nn._secure import arbiter_round, client_round
+
+    params = _params(secure={"mode": "masking"})
+    functions: dict[PartyRef, Any] = {
+        ref: (lambda ctx, ref=ref: client_round(ctx, ref.party_id, params, lambda: (np.zeros(3), 1, 0.0),
+                                                n_parameters=3, round_no=0)) for ref in CLIENTS
+    }
+    functions[ARBITER] = lambda ctx: arbiter_round(ctx, {c.party_id: c for c in CLIENTS}, params, 1.0)
+    with pytest.raises(RoundError, match="has no pair keys"):
+        run_parties("job-no-pair-keys", functions, timeout_s=10, pair_keys=False)
