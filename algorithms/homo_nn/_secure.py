@@ -36,7 +36,7 @@ and a late client's update stays hidden by its self-mask.
 The round's selection, each group and the threshold t (a strict majority of a
 group) come from the job's seeded selection, which every client computes
 itself: nothing the arbiter says can lower them. Without pair keys masking is
-refused: the round keys would be the arbiter's to choose.
+refused: the arbiter could stand in for any client.
 """
 
 from __future__ import annotations
