@@ -59,7 +59,8 @@ def test_two_hosts_train_the_same_model_as_one_host(test_data: Path, tmp_path: P
     assert first["feature_names"] == HOST_COLUMNS[:10] and second["feature_names"] == HOST_COLUMNS[10:]
     np.testing.assert_allclose(first["weights"] + second["weights"], w_one["weights"], atol=1e-3)
     assert sorted(p.name for p in runs["it-two-hosts"].iterdir()) == [
-        "arbiter-10001", "certs", "guest-9999", "host-10000", "host-10002"  # certs: the run's mTLS certificates
+        "arbiter-10001", "certs", "guest-9999", "host-10000", "host-10002", "sealing"  # the run's certificates
+        # and the parties' public sealing keys
     ]
 
 

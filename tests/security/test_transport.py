@@ -195,6 +195,7 @@ def test_a_local_process_without_the_jobs_certificate_cannot_inject_the_arbiters
     # The run's private keys are gone (success or failure alike); the certificates stay.
     certs = embedded_run.run_dir / "certs"
     assert not list(certs.rglob("*.key"))
+    assert not list((embedded_run.run_dir / "sealing").rglob("*.key"))  # no tap here: sealing keys go too
     assert (certs / "ca" / "ca.pem").is_file()
     assert all((certs / party / f"party-{party}.pem").is_file() for party in ("9999", "10000", "10001"))
 
