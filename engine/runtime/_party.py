@@ -219,7 +219,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--tap-dir")
     parser.add_argument("--tls-dir", help="folder with ca.pem, party-<id>.pem and party-<id>.key")
     parser.add_argument("--party-conf", help="this party's own conf (its tls files, federation.insecure_plaintext)")
-    parser.add_argument("--sealing-dir", help="folder with sealing.key and sealing-peers.json (star topology)")
+    parser.add_argument("--sealing-dir", help="folder with sealing.key and the peers' certificates (peers/*.pem, "
+                        "with ca.pem) or sealing-peers.json: pair keys, and sealing in a star")
     parser.add_argument("--exchange", help="the exchange's name: every route points at it (star topology)")
     parser.add_argument("--min-key-size", type=int, default=SECURE_MIN_KEY_SIZE,
                         help="this party's smallest accepted Paillier key (bits; under 2048 for tests only)")

@@ -209,7 +209,7 @@ class EmbeddedRunner:
             submit = spark_submit_command(
                 cluster, job_file=self.job_file, me=ref, job_id=self.job_id, runs_dir=self.runs_dir,
                 spark_conf=self.job.spark, port=port, routes_file=routes, tls_dir=tls_dir, tap_dir=self.tap_dir,
-                min_key_size=self.min_key_size,
+                min_key_size=self.min_key_size, sealing_dir=sealing.folder(ref.party_id) if sealing else None,
             )
             return submit.argv, submit.env
         cmd = [

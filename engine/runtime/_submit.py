@@ -79,6 +79,7 @@ def spark_submit_command(
     tap_dir: Path | None = None,
     check: bool = False,
     min_key_size: int | None = None,
+    sealing_dir: Path | None = None,
 ) -> SubmitCommand:
     """Build the spark-submit command for ``me``'s side of ``job_id``.
 
@@ -171,6 +172,11 @@ def spark_submit_command(
         app_args += ["--tls-dir", nodes_tls]
     elif tls_dir is not None:
         app_args += ["--tls-dir", str(tls_dir.resolve())]
+    if sealing_dir is not None:
+        if in_cluster:  # a private key, like the TLS key: never shipped
+            raise ConfigError(f"party {me}: cluster deploy mode does not ship the sealing key in {sealing_dir}; put "
+                              "the sealing folder on every node and name it as sealing_dir in the party's conf")
+        app_args += ["--sealing-dir", str(sealing_dir.resolve())]
     if tap_dir is not None:
         app_args += ["--tap-dir", str(tap_dir.resolve())]
     if min_key_size is not None:

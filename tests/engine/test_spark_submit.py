@@ -195,3 +195,18 @@ def test_client_mode_reads_the_local_tls_folder(tmp_path: Path) -> None:
                                tls_dir=tls)
     app = cmd.argv[cmd.argv.index(str(entry_point())) + 1:]
     assert app[app.index("--tls-dir") + 1] == str(tls.resolve()) and cmd.option("--files") is None
+
+
+def test_the_sealing_folder_is_read_in_place_in_client_mode_and_never_shipped(tmp_path: Path) -> None:
+    """The sealing key (pair keys for secure aggregation) is a private key: client mode names the local
+    folder, cluster deploy mode refuses to ship it."""
+    sealing = tmp_path / "sealing"
+    sealing.mkdir()
+    client = ClusterConfig.model_validate({**YARN, "deploy_mode": "client"})
+    cmd = spark_submit_command(client, job_file=tmp_path / "j.yaml", me=GUEST, job_id="j", runs_dir=tmp_path,
+                               sealing_dir=sealing)
+    app = cmd.argv[cmd.argv.index(str(entry_point())) + 1:]
+    assert app[app.index("--sealing-dir") + 1] == str(sealing.resolve()) and cmd.option("--files") is None
+    with pytest.raises(ConfigError, match="does not ship the sealing key"):
+        spark_submit_command(ClusterConfig.model_validate(YARN), job_file=tmp_path / "j.yaml", me=GUEST,
+                             job_id="j", runs_dir=tmp_path, sealing_dir=sealing)
