@@ -47,7 +47,8 @@ def require_pair_keys(ctx: Context, what: str) -> PairKeys:
     keys = ctx.federation.pair_keys
     if keys is None:
         raise RoundError(ctx.job_id, 0, f"{what} needs pair keys between the clients (sealing keys, which "
-                         "`fedspark run` issues with mTLS): party {ctx.party_id} has none")
+                         f"`fedspark run` issues; a party conf names them as sealing_dir): party {ctx.party_id} "
+                         "has none")
     return keys
 
 
