@@ -115,7 +115,7 @@ class SparkCompute(DriverCompute):
         df = self._spark.createDataFrame(table).repartition(self._partitions)
         # bounded: one mini-batch's ciphertexts, or one partial sum per partition and feature; the
         # driver already holds the batch here (executor-resident tables are issue 19)
-        return collect_arrow(map_in_arrow(df, kernel, schema))
+        return collect_arrow(map_in_arrow(df, kernel, schema))  # bounded: one batch's values (see above)
 
 
 def compute_factory(
