@@ -10,7 +10,8 @@ from fedspark.algorithms import Algorithm, register
 from fedspark.algorithms.hetero_lr._alignment import IdsNotAligned, id_digest
 from fedspark.algorithms.hetero_lr._arbiter import ArbiterResult, train_arbiter
 from fedspark.algorithms.hetero_lr._common import TrainResult, VerticalData
-from fedspark.algorithms.hetero_lr._compute import DriverCompute, PartyCompute, SparkCompute, compute_factory
+from fedspark.algorithms.hetero_lr._compute import DriverCompute, PartyCompute, compute_factory
+from fedspark.algorithms.hetero_lr._executor import ExecutorCompute, executor_factory
 from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._model import LRModelShare
@@ -45,6 +46,7 @@ HETERO_LR_PREDICT = register(Algorithm(
 __all__ = [
     "ArbiterResult",
     "DriverCompute",
+    "ExecutorCompute",
     "HETERO_LR",
     "HETERO_LR_PREDICT",
     "HeteroLRParams",
@@ -53,12 +55,12 @@ __all__ = [
     "LRModelShare",
     "PartyCompute",
     "ScoringParams",
-    "SparkCompute",
     "TrainResult",
     "VerticalData",
     "check_complete",
     "counting_unscored",
     "compute_factory",
+    "executor_factory",
     "id_digest",
     "load_model_share",
     "partial_score_batches",

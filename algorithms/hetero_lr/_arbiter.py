@@ -2,7 +2,10 @@
 
 It generates the key pair, opens each party's masked gradient (uniformly random
 to it), decrypts the batch losses the guest assembles, and decides convergence
-on the change of the epoch loss.
+on the change of the epoch loss. With several hosts there is no loss (the guest
+assembles it with one host only): each party then reports ‖Δw_p‖² over the
+epoch and ‖w_p‖² at its end, and convergence is the relative change of the
+whole weight vector, sqrt(Σ_p ‖Δw_p‖²) / sqrt(Σ_p ‖w_p‖²) < tol.
 
 What it refuses to decrypt: every party declares its feature count at setup,
 and the arbiter opens exactly one vector of that length per party per batch,
@@ -15,6 +18,7 @@ that row's label from the loss.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +45,20 @@ class ArbiterResult:
     converged: bool = False
     epochs: int = 0
     key_size: int = 0
+    convergence: str = "loss"
+    """The stop rule: "loss" (change of the epoch loss) or "weights" (relative change of the weights)."""
+    relative_change: float | None = None
+    """With the "weights" rule, the last epoch's sqrt(Σ‖Δw_p‖²) / sqrt(Σ‖w_p‖²)."""
+
+    def metrics(self) -> dict[str, Any]:
+        """What the arbiter reports about training (its metrics.json)."""
+        return {
+            "epochs": self.epochs,
+            "converged": self.converged,
+            "loss_history": self.loss_history,
+            "convergence": self.convergence,
+            "relative_change": self.relative_change,
+        }
 
 
 def train_arbiter(
@@ -63,7 +81,7 @@ def train_arbiter(
     declared = [party.get("n_features") for party in parties]
     plan = setup.guest.get("plan")
     widths = [_checked_width(ctx, party, count, plan, params) for party, count in zip(parties, declared)]
-    result = ArbiterResult(key_size=public_key.key_size)
+    result = ArbiterResult(key_size=public_key.key_size, convergence="loss" if plan["with_loss"] else "weights")
     previous: float | None = None
     for epoch, ectx in ctx.iterations(params.max_iter, prefix="epoch"):
         loss_sum, count = 0.0, 0
@@ -76,7 +94,11 @@ def train_arbiter(
                 batch_sum, batch_count = _open_loss(ctx, private_key, params, bctx.guest.get("enc_loss"))
                 loss_sum, count = loss_sum + batch_sum, count + batch_count
         loss = loss_sum / count if plan["with_loss"] and count else None
-        converged = loss is not None and previous is not None and abs(previous - loss) < params.tol
+        if plan["with_loss"]:
+            converged = loss is not None and previous is not None and abs(previous - loss) < params.tol
+        else:
+            result.relative_change = _relative_weight_change(ctx, ectx)
+            converged = result.relative_change < params.tol
         previous = loss
         ectx.guest.put("status", {"loss": loss, "converged": converged})
         ectx.hosts.put("status", {"converged": converged})
@@ -115,6 +137,38 @@ def _masked_gradient(ctx: Context, public_key: PublicKey, group: Party, width: i
             f"{len(masked)} values but declared {width} features; the arbiter decrypts nothing else"
         )
     return masked
+
+
+def _relative_weight_change(ctx: Context, ectx: Context) -> float:
+    """sqrt(Σ_p ‖Δw_p‖²) / sqrt(Σ_p ‖w_p‖²) over every party's report for this epoch."""
+    parties = [ectx.guest, *[ectx.hosts[i] for i in range(len(ectx.hosts))]]
+    delta_sq, norm_sq = 0.0, 0.0
+    for party in parties:
+        delta, norm = _weight_report(ctx, party, party.get("weight_change"))
+        delta_sq, norm_sq = delta_sq + delta, norm_sq + norm
+    return math.sqrt(delta_sq) / max(math.sqrt(norm_sq), _TINY)
+
+
+_TINY = 1e-12
+_REPORT_KEYS = ("delta_sq", "norm_sq")
+
+
+def _weight_report(ctx: Context, party: Party, report: object) -> tuple[float, float]:
+    """A party's (‖Δw‖², ‖w‖²), if it is two finite, non-negative numbers."""
+    def valid(value: object) -> bool:
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return False
+        try:
+            return math.isfinite(value) and value >= 0
+        except OverflowError:  # an int beyond any float
+            return False
+
+    if not isinstance(report, dict) or set(report) != set(_REPORT_KEYS) or not all(valid(report[k]) for k in _REPORT_KEYS):
+        raise ProtocolError(
+            f"job {ctx.job_id}: {_name(party)} sent a malformed weight report {report!r:.200}; "
+            "expected {'delta_sq': ..., 'norm_sq': ...}, finite non-negative floats"
+        )
+    return float(report["delta_sq"]), float(report["norm_sq"])
 
 
 def _name(party: Party) -> str:

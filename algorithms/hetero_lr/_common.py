@@ -5,17 +5,25 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from fedspark.algorithms.hetero_lr import _wire
+from fedspark.algorithms.hetero_lr._batches import Batch
 from fedspark.algorithms.hetero_lr._compute import PartyCompute
-from fedspark.algorithms.hetero_lr._kernels import FloatArray, IntArray
+from fedspark.algorithms.hetero_lr._kernels import FloatArray
 from fedspark.algorithms.hetero_lr._model import LRModelShare
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
 from fedspark.common import ProtocolError
 from fedspark.crypto import SECURE_MIN_KEY_SIZE, FixedPoint, PublicKey, check_peer_key
-from fedspark.federation import Context
+from fedspark.federation import Context, Party
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_TABLE = "table"
+"""What a host sends as "u" when its partial scores follow as a distributed table."""
 
 EpochCallback = Callable[[int, "float | None"], None]
 """Called after each epoch with (epoch, loss or None when the loss is not computed)."""
@@ -26,11 +34,28 @@ ComputeFactory = Callable[[PublicKey], PartyCompute]
 
 @dataclass
 class VerticalData:
-    """A party's aligned rows: ids sorted the same way at every party."""
+    """What the protocol knows of a party's aligned rows, sorted the same way at every party.
 
-    ids: Sequence[str]
+    On the driver path: the ids and (guest) labels themselves. On the executor path they stay in
+    the executors: ``ids`` is None, ``n_rows`` and ``digest`` (the salted id digest, computed by a
+    Spark aggregation) stand in for them, and the labels are read per batch from the compute
+    backend (``labels_in_compute``).
+    """
+
+    ids: Sequence[str] | None
     feature_names: list[str]
     labels: FloatArray | None = None
+    count: int | None = None
+    digest: Callable[[bytes], bytes] | None = None
+    labels_in_compute: bool = False
+
+    @property
+    def n_rows(self) -> int:
+        if self.count is not None:
+            return self.count
+        if self.ids is None:
+            raise ValueError("VerticalData needs ids or a count")
+        return len(self.ids)
 
 
 @dataclass
@@ -39,7 +64,8 @@ class TrainResult:
     loss_history: list[float | None] = field(default_factory=list)
     converged: bool = False
     epochs: int = 0
-    scores: FloatArray | None = None
+    scores: FloatArray | DataFrame | None = None
+    """The guest's scores of its rows: an array (driver path) or a (label, score) DataFrame (executors)."""
     gradients: list[list[float]] = field(default_factory=list)
 
 
@@ -72,7 +98,7 @@ def masked_gradient(
     compute: PartyCompute,
     public_key: PublicKey,
     params: HeteroLRParams,
-    rows: IntArray,
+    batch: Batch,
     enc_e: Sequence[int],
 ) -> FloatArray:
     """X^T[[e]] for this party's columns, decrypted by the arbiter under a one-time mask.
@@ -80,7 +106,7 @@ def masked_gradient(
     The mask r_j is uniform in [0, n), so g_j + r_j mod n is uniform: the arbiter
     learns nothing about the gradient. Returns the plaintext sum Σ_i x_ij·e_i.
     """
-    enc_grad = compute.gradient(rows, enc_e)
+    enc_grad = compute.gradient(batch, enc_e)
     masks = [secrets.randbelow(public_key.n) for _ in enc_grad]
     # Re-randomised: the key holder can extract a ciphertext's randomness, and the
     # randomness of X^T[[e]] is a function of this party's features.
@@ -94,6 +120,32 @@ def masked_gradient(
     return codec.decode(plain, frac_bits=params.frac_bits + params.x_frac_bits)
 
 
+def send_partial_scores(guest: Party, partials: FloatArray | DataFrame) -> None:
+    """A host's X_h·w_h for every row: an array from the driver path, a distributed table
+    (``_rank``, ``_u``) from the executor path (announced first, so the guest knows which to read)."""
+    if isinstance(partials, np.ndarray):
+        guest.put("u", partials)
+    else:
+        guest.put("u", _TABLE)
+        guest.put_table("u_table", partials)
+
+
+def receive_partial_scores(ctx: Context, spark: SparkSession | None) -> list[FloatArray | DataFrame]:
+    """Every host's partial scores, as each sent them (see :func:`send_partial_scores`)."""
+    received: list[FloatArray | DataFrame] = []
+    for host, value in zip(ctx.hosts, ctx.hosts.get("u")):
+        if isinstance(value, str) and value == _TABLE:
+            if spark is None:
+                raise ProtocolError(f"job {ctx.job_id}: host {host.party.party_id} sent its partial scores as a "
+                                    "table, and this guest runs without Spark")
+            received.append(host.get_table("u_table", spark))
+        elif isinstance(value, np.ndarray) and value.dtype == np.float64 and value.ndim == 1:
+            received.append(value)
+        else:
+            raise ProtocolError(f"job {ctx.job_id}: host {host.party.party_id} sent malformed partial scores")
+    return received
+
+
 def apply_gradient(
     w: FloatArray, grad: FloatArray, params: HeteroLRParams, record: TrainResult | None
 ) -> FloatArray:
@@ -104,12 +156,28 @@ def apply_gradient(
 
 
 def finish_epoch(
-    ctx: Context, epoch: int, result: TrainResult, params: HeteroLRParams, on_epoch: EpochCallback | None
+    ctx: Context,
+    epoch: int,
+    result: TrainResult,
+    params: HeteroLRParams,
+    on_epoch: EpochCallback | None,
+    *,
+    weights: FloatArray,
+    epoch_start: FloatArray,
+    with_loss: bool,
 ) -> bool:
     """Take the arbiter's verdict on the epoch; True when training should stop.
 
     Hosts receive the stop decision only; the guest also gets the epoch loss.
+    Without the loss (several hosts: ``with_loss`` of the plan is False) the
+    party first sends the arbiter ‖Δw‖² over the epoch (``weights`` minus
+    ``epoch_start``) and ‖w‖² at its end, two floats: the arbiter judges
+    convergence on the relative change of the whole weight vector.
     """
+    if not with_loss:
+        change = weights - epoch_start
+        report = {"delta_sq": float(np.dot(change, change)), "norm_sq": float(np.dot(weights, weights))}
+        ctx.arbiter.put("weight_change", report)
     status = ctx.arbiter.get("status")
     if not isinstance(status, dict) or not isinstance(status.get("converged"), bool):
         raise ProtocolError(f"job {ctx.job_id}: the arbiter {ctx.arbiter.party.party_id} sent a malformed epoch status")

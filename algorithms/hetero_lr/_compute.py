@@ -1,17 +1,17 @@
 """Where a party's per-row math runs.
 
-The aligned table is collected once as Arrow and kept in the driver, so a
-mini-batch never pays for re-reading it. Two backends run the kernels of
-``_kernels`` (Paillier math from ``fedspark.crypto``) over it:
+The protocol code (``_guest``, ``_host``) only sees ``PartyCompute``: batches
+(:class:`._batches.Batch`) and vectors, never where the rows live. Two
+backends run the kernels (Paillier math from ``fedspark.crypto``):
 
-- ``DriverCompute``: everything in the driver process. No Spark job per batch:
-  best for small tables and small keys, where job latency would dominate.
-- ``SparkCompute``: X·w in the driver (cheap), but encryption and X^T[[e]] (the
-  Paillier work, ~99% of the time at 2048 bits) as ``mapInArrow`` jobs over
-  Arrow batches, so they use every executor core.
+- ``DriverCompute``: the aligned table collected once into the driver, everything
+  in the driver process (X^T[[e]] columns over a small process pool). No Spark
+  job per batch: best for tables a driver holds, where job latency would dominate.
+- ``ExecutorCompute`` (``_executor``): the table stays a persisted DataFrame and
+  every per-row step runs in the executors (``mapInArrow`` over Arrow batches);
+  for tables a driver cannot hold.
 
-The protocol code only sees ``PartyCompute``; a backend over a cached
-DataFrame for tables that do not fit a driver can be added the same way.
+Both run the same batch plan, so they compute the same weights.
 """
 
 from __future__ import annotations
@@ -23,79 +23,121 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pyarrow as pa
 
+from fedspark.algorithms.hetero_lr._batches import Batch, driver_plan_digest
 from fedspark.algorithms.hetero_lr._kernels import (
+    _MAX_X_BITS,
+    LINEAR,
+    RANK,
     FloatArray,
-    IntArray,
     encrypt_batches,
-    gradient_batches,
     linear_predictor,
 )
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
-from fedspark.arrow_bridge import ArrowKernel, collect_arrow, fixed_binary_to_ints, ints_to_fixed_binary, map_in_arrow
-from fedspark.crypto import FixedPoint, PublicKey, encrypt_values, merge_partials, quantise_features, xtd
+from fedspark.arrow_bridge import ArrowKernel, collect_arrow, fixed_binary_to_ints, map_in_arrow
+from fedspark.common import ProtocolError
+from fedspark.crypto import FixedPoint, PublicKey, encrypt_values, quantise_features, xtd
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
-# hetero_lr does not bound feature magnitude (scaling is a job step): refuse only
-# what int64 exponents cannot hold, instead of letting the cast corrupt it.
-_MAX_X_BITS = 63
 
 
 class PartyCompute(Protocol):
-    """The per-row operations one party needs for each mini-batch."""
+    """The per-row operations one party needs: per mini-batch, and once over the whole table at the end."""
 
     n_rows: int
     n_features: int
 
-    def linear(self, rows: IntArray, w: FloatArray) -> FloatArray: ...
+    def start_epoch(self, seed: int, epoch: int, batch_size: int) -> None: ...
+
+    def plan_digest(self) -> str: ...
+
+    def linear(self, batch: Batch, w: FloatArray) -> FloatArray: ...
+
+    def labels(self, batch: Batch) -> FloatArray: ...
 
     def encrypt(self, values: FloatArray) -> list[int]: ...
 
-    def gradient(self, rows: IntArray, enc: Sequence[int]) -> list[int]: ...
+    def gradient(self, batch: Batch, enc: Sequence[int]) -> list[int]: ...
+
+    def partial_scores(self, w: FloatArray) -> FloatArray | DataFrame: ...
+
+    def scores(self, w: FloatArray, host_partials: Sequence[FloatArray | DataFrame]) -> FloatArray | DataFrame: ...
+
+    def release(self) -> None: ...
 
 
 class DriverCompute:
     """Kernels over one cached (n, d) matrix; quantised features are computed once."""
 
+    spark: SparkSession | None = None
+    """A session to receive a host's partial scores sent as a table (the driver path needs none otherwise)."""
+
     def __init__(
-        self, x: FloatArray, public_key: PublicKey, frac_bits: int, x_frac_bits: int, workers: int = 1
+        self, x: FloatArray, public_key: PublicKey, frac_bits: int, x_frac_bits: int, workers: int = 1,
+        spark: SparkSession | None = None,
     ) -> None:
         self._x = np.ascontiguousarray(x, dtype=np.float64)
         self._xq = quantise_features(self._x, x_frac_bits, _MAX_X_BITS)
+        self.spark = spark
         self._public_key = public_key
         self._codec = FixedPoint(public_key.n, frac_bits)
         self.n_rows, self.n_features = self._x.shape
         self._workers = workers
+        self._plan: tuple[int, int, int] = (0, 0, -1)
 
-    def linear(self, rows: IntArray, w: FloatArray) -> FloatArray:
-        return linear_predictor(self._x[rows], w)
+    def start_epoch(self, seed: int, epoch: int, batch_size: int) -> None:
+        self._plan = (seed, epoch, batch_size)
+
+    def plan_digest(self) -> str:
+        seed, epoch, batch_size = self._plan
+        return driver_plan_digest(seed, epoch, self.n_rows, batch_size)
+
+    def linear(self, batch: Batch, w: FloatArray) -> FloatArray:
+        return linear_predictor(self._x[batch.rows], w)
+
+    def labels(self, batch: Batch) -> FloatArray:
+        raise RuntimeError("on the driver path the guest's labels are in its VerticalData")
 
     def encrypt(self, values: FloatArray) -> list[int]:
         return encrypt_values(self._public_key, self._codec, values)
 
-    def gradient(self, rows: IntArray, enc: Sequence[int]) -> list[int]:
-        return xtd(self._public_key, self._xq[rows], enc, workers=self._workers)
+    def gradient(self, batch: Batch, enc: Sequence[int]) -> list[int]:
+        return xtd(self._public_key, self._xq[batch.rows], enc, workers=self._workers)
+
+    def partial_scores(self, w: FloatArray) -> FloatArray:
+        return linear_predictor(self._x, w)
+
+    def scores(self, w: FloatArray, host_partials: Sequence[FloatArray | DataFrame]) -> FloatArray:
+        u = linear_predictor(self._x, w)
+        for i, partial in enumerate(host_partials):
+            arr = partial if isinstance(partial, np.ndarray) else _collect_partials(partial, self.n_rows)
+            if arr.shape != (self.n_rows,):
+                raise ProtocolError(f"host #{i} sent {arr.shape} partial scores, expected ({self.n_rows},)")
+            u = u + arr
+        scores: FloatArray = 1.0 / (1.0 + np.exp(-u))
+        return scores
+
+    def release(self) -> None:
+        """Nothing persisted."""
 
 
+def _collect_partials(frame: DataFrame, n_rows: int) -> FloatArray:
+    """A host's partial scores sent as a table, for a guest on the driver path (a table it holds anyway)."""
+    table = collect_arrow(frame.select(RANK, LINEAR)).sort_by(RANK)  # bounded: the driver path's own table size
+    if table.num_rows != n_rows or table.column(RANK).to_pylist() != list(range(n_rows)):
+        raise ProtocolError(f"a host's partial scores do not cover ranks 0..{n_rows - 1} once each")
+    return np.asarray(table.column(LINEAR).to_numpy(), dtype=np.float64)
 
-class SparkCompute(DriverCompute):
-    """Encryption and X^T[[e]] as mapInArrow jobs; the rest as in ``DriverCompute``."""
 
-    def __init__(
-        self,
-        spark: SparkSession,
-        x: FloatArray,
-        public_key: PublicKey,
-        frac_bits: int,
-        x_frac_bits: int,
-        partitions: int,
-    ) -> None:
-        super().__init__(x, public_key, frac_bits, x_frac_bits)
-        self._spark = spark
-        self._partitions = max(1, partitions)
+class SparkEncrypt:
+    """Encryption of a driver-held vector (one batch's u) as a ``mapInArrow`` job."""
+
+    def __init__(self, spark: SparkSession, public_key: PublicKey, frac_bits: int, partitions: int) -> None:
+        self._spark = self.spark = spark
+        self._public_key = public_key
         self._frac_bits = frac_bits
-        self._names = [f"x{j}" for j in range(self.n_features)]
+        self._partitions = max(1, partitions)
 
     def encrypt(self, values: FloatArray) -> list[int]:
         table = pa.table({"row": np.arange(len(values), dtype=np.int64), "value": np.asarray(values, np.float64)})
@@ -103,19 +145,10 @@ class SparkCompute(DriverCompute):
         out = self._run(table, kernel, "row long, enc binary").sort_by("row")
         return fixed_binary_to_ints(out.column("enc"))
 
-    def gradient(self, rows: IntArray, enc: Sequence[int]) -> list[int]:
-        columns = {name: self._xq[rows, j] for j, name in enumerate(self._names)}
-        table = pa.table({**columns, "enc": ints_to_fixed_binary(enc, self._public_key.ciphertext_width)})
-        kernel = functools.partial(gradient_batches, n=self._public_key.n, feature_names=self._names)
-        out = self._run(table, kernel, "feature int, partial binary")
-        features = out.column("feature").to_numpy().tolist()
-        return merge_partials(self._public_key, features, fixed_binary_to_ints(out.column("partial")), self.n_features)
-
     def _run(self, table: pa.Table, kernel: ArrowKernel, schema: str) -> pa.Table:
         df = self._spark.createDataFrame(table).repartition(self._partitions)
-        # bounded: one mini-batch's ciphertexts, or one partial sum per partition and feature; the
-        # driver already holds the batch here (executor-resident tables are issue 19)
-        return collect_arrow(map_in_arrow(df, kernel, schema))  # bounded: one batch's values (see above)
+        # bounded: one mini-batch's ciphertexts, or one partial sum per partition and feature
+        return collect_arrow(map_in_arrow(df, kernel, schema))
 
 
 def compute_factory(
@@ -126,13 +159,12 @@ def compute_factory(
     spark: SparkSession | None = None,
     partitions: int = 2,
 ) -> Callable[[PublicKey], PartyCompute]:
-    """A factory for ``train_guest``/``train_host``: Spark executors when a session is
-    given, else the driver. The guest adds a constant column for its intercept."""
+    """A factory for ``train_guest``/``train_host`` over a driver-held table (``spark``, when given, only
+    receives hosts' partial scores sent as tables). The guest adds a constant column for its intercept."""
     matrix = np.column_stack([x, np.ones(len(x))]) if intercept else x
 
     def make(public_key: PublicKey) -> PartyCompute:
-        if spark is None:
-            return DriverCompute(matrix, public_key, params.frac_bits, params.x_frac_bits, workers=partitions)
-        return SparkCompute(spark, matrix, public_key, params.frac_bits, params.x_frac_bits, partitions)
+        return DriverCompute(matrix, public_key, params.frac_bits, params.x_frac_bits, workers=partitions,
+                             spark=spark)
 
     return make

@@ -2,25 +2,32 @@
 
 These never talk to a peer or a session. The Paillier math itself lives in
 ``fedspark.crypto`` (``encrypt_values``, ``xtd``, ``merge_partials``) over
-ints and numpy arrays; the driver-side backend calls it on cached arrays, and
-the kernels here call it inside ``mapInArrow`` after converting columns with
-``fedspark.arrow_bridge`` (see ``_compute``). Both produce the same integers.
+ints and numpy arrays; the driver backend calls it on cached arrays, and the
+kernels here call it inside ``mapInArrow`` after converting columns with
+``fedspark.arrow_bridge`` (see ``_compute``, ``_executor``). Both produce the
+same integers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import cast
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from fedspark.arrow_bridge import as_fixed_binary, column_view, fixed_binary_to_ints, ints_to_fixed_binary
-from fedspark.crypto import FixedPoint, PublicKey, encrypt_values, xtd
+from fedspark.arrow_bridge import column_view, feature_matrix, fixed_binary_to_ints, ints_to_fixed_binary
+from fedspark.crypto import FixedPoint, PublicKey, encrypt_values, quantise_features, xtd
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+RANK, LINEAR = "_rank", "_u"
+"""Columns of the executor path's frames: the row's agreed position, and a party's X·w."""
+
+_MAX_X_BITS = 63
+"""hetero_lr does not bound feature magnitude (scaling is a job step): refuse only what int64
+exponents cannot hold, instead of letting the cast corrupt it."""
 
 
 def linear_predictor(x: FloatArray, w: FloatArray) -> FloatArray:
@@ -45,24 +52,43 @@ def encrypt_batches(batches: Iterator[pa.RecordBatch], *, n: int, frac_bits: int
         )
 
 
-def gradient_batches(
-    batches: Iterator[pa.RecordBatch], *, n: int, feature_names: Sequence[str]
+def linear_batches(
+    batches: Iterator[pa.RecordBatch], *, rank: str, names: Sequence[str], w: FloatArray, out: str,
+    keep: Sequence[str] = (),
 ) -> Iterator[pa.RecordBatch]:
-    """(quantised features..., enc) -> this partition's Σ_i x_ij·[[e_i]] for every feature j.
+    """(rank, features…, keep…) -> (rank, out = X·w, keep…)."""
+    for batch in batches:
+        u = feature_matrix(batch, list(names)) @ w if batch.num_rows else np.zeros(0)
+        columns = [batch.column(rank), pa.array(u, pa.float64()), *(batch.column(k) for k in keep)]
+        yield pa.RecordBatch.from_arrays(columns, names=[rank, out, *keep])
 
-    Emits one row per feature even for an empty partition (the identity 1), so
-    the driver joins all partitions with ``merge_partials`` without special cases.
+
+def gradient_batches(
+    batches: Iterator[pa.RecordBatch], *, n: int, rank: str, names: Sequence[str], x_frac_bits: int,
+    ranks: IntArray, enc: pa.FixedSizeBinaryArray,
+) -> Iterator[pa.RecordBatch]:
+    """(rank, features…) of one task's rows of a batch -> its Σ_i x_ij·[[e_i]] for every feature j.
+
+    ``ranks`` are the batch's ranks in ascending order and ``enc`` their ciphertexts in the same
+    order, so a row finds its ciphertext by binary search. Features are quantised here (the
+    driver path quantises once; here they stay floats in the persisted table). Emits one row
+    per feature even for an empty task (the identity 1), so the driver joins all tasks with
+    ``merge_partials`` without special cases. Only ``n`` and plain arrays are bound.
     """
     public_key = PublicKey.from_n(n)
-    partial = [1] * len(feature_names)
+    partial = [1] * len(names)
     for batch in batches:
         if batch.num_rows == 0:
             continue
-        xq = np.column_stack([batch.column(name).to_numpy() for name in feature_names])
-        enc = fixed_binary_to_ints(as_fixed_binary(cast(pa.BinaryArray, batch.column("enc"))))
-        for j, c in enumerate(xtd(public_key, xq, enc)):
+        mine = batch.column(rank).to_numpy()
+        at = np.minimum(np.searchsorted(ranks, mine), len(ranks) - 1)
+        if not np.array_equal(ranks[at], mine):
+            raise ValueError("a row of this batch has no ciphertext: its rank is not in the batch's plan")
+        xq = quantise_features(feature_matrix(batch, list(names)), x_frac_bits, _MAX_X_BITS)
+        e = fixed_binary_to_ints(enc.take(pa.array(at)))
+        for j, c in enumerate(xtd(public_key, xq, e)):
             partial[j] = public_key.add(partial[j], c)
     yield pa.RecordBatch.from_arrays(
-        [pa.array(range(len(feature_names)), pa.int32()), ints_to_fixed_binary(partial, public_key.ciphertext_width)],
+        [pa.array(range(len(names)), pa.int32()), ints_to_fixed_binary(partial, public_key.ciphertext_width)],
         names=["feature", "partial"],
     )

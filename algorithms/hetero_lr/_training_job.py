@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from fedspark.algorithms import Task
-from fedspark.algorithms.evaluation import binary_metrics
+from fedspark.algorithms.evaluation import binary_metrics, binary_metrics_frame
 from fedspark.algorithms.hetero_lr._arbiter import train_arbiter
 from fedspark.algorithms.hetero_lr._common import VerticalData
-from fedspark.algorithms.hetero_lr._compute import compute_factory
+from fedspark.algorithms.hetero_lr._compute import PartyCompute, compute_factory
+from fedspark.algorithms.hetero_lr._executor import executor_factory
 from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
-from fedspark.common import Role
-from fedspark.crypto import SECURE_MIN_KEY_SIZE
+from fedspark.common import DataError, Role
+from fedspark.crypto import SECURE_MIN_KEY_SIZE, PublicKey
 from fedspark.storage import write_json
 
 if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 
 def run_training(task: Task) -> dict[str, Any]:
@@ -56,15 +58,19 @@ def run_training(task: Task) -> dict[str, Any]:
         )
         seconds = time.monotonic() - started
         return {**security, "role": "arbiter", "epochs": arbiter.epochs, "converged": arbiter.converged,
-                "loss_history": arbiter.loss_history, "seconds": seconds}
+                "loss_history": arbiter.loss_history, **arbiter.metrics(), "seconds": seconds}
 
     assert spark is not None  # guest and hosts start one in run_party
-    data, x, alignment = _load_table(spark, task)
-    use_spark = task.compute.backend == "spark"
-    factory = compute_factory(
-        x, params, intercept=me.role is Role.GUEST, spark=spark if use_spark else None,
-        partitions=task.compute.partitions,
-    )
+    frame, alignment = _aligned_frame(spark, task)
+    backend, reason = choose_backend(task.compute.backend, alignment["rows"], len(frame.feature_names),
+                                     task.security.key_size)
+    task.emit("log", message=f"hetero_lr compute: {backend} ({reason})")
+    if backend == "executors":
+        data, factory = _executor_rows(spark, task, frame, alignment["rows"], params)
+    else:
+        data, x = _driver_rows(frame)
+        factory = compute_factory(x, params, intercept=me.role is Role.GUEST, spark=spark,
+                                  partitions=task.compute.partitions)
     train = train_guest if me.role is Role.GUEST else train_host
     load_seconds = time.monotonic() - started
     started = time.monotonic()
@@ -84,7 +90,7 @@ def run_training(task: Task) -> dict[str, Any]:
     metrics: dict[str, Any] = {
         **security,
         "role": me.role.value,
-        "n_rows": len(data.ids),
+        "n_rows": data.n_rows,
         "n_features": len(data.feature_names),
         "epochs": result.epochs,
         "converged": result.converged,
@@ -92,25 +98,63 @@ def run_training(task: Task) -> dict[str, Any]:
         "seconds": seconds,
         "load_seconds": load_seconds,
         "seconds_per_epoch": seconds / max(result.epochs, 1),
-        "compute": "spark" if use_spark else "driver",
-        **alignment,
+        "compute": backend,
+        "compute_reason": reason,
+        **{k: v for k, v in alignment.items() if k != "rows"},
     }
-    if me.role is Role.GUEST and result.scores is not None and data.labels is not None:
-        metrics.update(binary_metrics(data.labels, result.scores, params.decision_threshold))
+    if me.role is Role.GUEST and result.scores is not None:
+        if isinstance(result.scores, np.ndarray):
+            assert data.labels is not None  # the driver path's guest holds them
+            metrics.update(binary_metrics(data.labels, result.scores, params.decision_threshold))
+        else:
+            metrics.update(binary_metrics_frame(result.scores, params.decision_threshold))
     return metrics
 
 
-def _load_table(spark: SparkSession, task: Task) -> tuple[VerticalData, np.ndarray, dict[str, int]]:
-    """Read this party's table, align it (PSI when the job asks), run the feature steps, bring it to the driver.
+AUTO_EXECUTOR_CELLS = 20_000_000
+"""``compute.backend: auto`` keeps a table of fewer (rows × features) cells in the driver (16 bytes a
+cell there: features and their quantised copy), and trains a larger one on the executors.
 
-    With PSI the rows come back in the order every party agreed on (row i is the
+Measured (``fedspark bench hetero-lr --scale``, docs/benchmarks.md): the driver path has no Spark job
+per batch, so up to the size a driver holds comfortably it is as fast or faster; the executor path's
+point is that its driver memory does not grow with the table."""
+
+
+def choose_backend(configured: str, n_rows: int, n_features: int, key_size: int) -> tuple[str, str]:
+    """``driver`` (the table held by the driver) or ``executors`` (a persisted DataFrame), and why.
+
+    ``key_size`` does not move the threshold: it scales both paths' Paillier work alike.
+    """
+    if configured == "driver":
+        return "driver", "compute.backend: driver"
+    if configured == "spark":
+        return "executors", "compute.backend: spark"
+    cells = n_rows * (n_features + 1)
+    if cells > AUTO_EXECUTOR_CELLS:
+        return "executors", f"auto: {n_rows} rows x {n_features} features = {cells:,} cells > {AUTO_EXECUTOR_CELLS:,}"
+    return "driver", f"auto: {n_rows} rows x {n_features} features = {cells:,} cells <= {AUTO_EXECUTOR_CELLS:,}"
+
+
+@dataclasses.dataclass
+class _AlignedFrame:
+    """This party's aligned, transformed table, still in Spark, and the column that orders its rows."""
+
+    df: DataFrame
+    order: str
+    feature_names: list[str]
+    label: str | None
+
+
+def _aligned_frame(spark: SparkSession, task: Task) -> tuple[_AlignedFrame, dict[str, int]]:
+    """Read this party's table, align it (PSI when the job asks) and run the feature steps, in Spark.
+
+    With PSI the rows are ordered by PSI's agreed order column (row i is the
     same person everywhere) and only the intersection is kept; the feature
-    statistics are then those of the intersection. The fitted transform is saved
-    as ``transforms.json`` beside the model share, so prediction applies exactly
-    the training-time fill and scaling.
+    statistics are then those of the intersection. Without it, by id. The
+    fitted transform is saved as ``transforms.json`` beside the model share, so
+    prediction applies exactly the training-time fill and scaling.
     """
     from fedspark.algorithms.feature import FeatureTransform, apply_transform, fit_transform
-    from fedspark.arrow_bridge import collect_arrow, column_view, feature_matrix
     from fedspark.storage import read_table
 
     me, ctx, out = task.me, task.ctx, task.out
@@ -118,13 +162,14 @@ def _load_table(spark: SparkSession, task: Task) -> tuple[VerticalData, np.ndarr
     spec = dataclasses.replace(task.data, keep_missing=task.features.fill != "none")
     party_table = read_table(spark, spec, party=str(me))
     where = f"{me} table {party_table.uri}"
-    df, order, alignment = party_table.dataframe, None, {}
+    df, order, alignment = party_table.dataframe, "id", {"rows": party_table.n_rows}
     if task.align == "psi":
         from fedspark.algorithms.psi import align
 
         result = align(ctx.sub("psi_align"), df, "id", spark, keep_order_key=True)
         df, order = result.table, result.order_column
-        alignment = {"own_ids": result.own_ids, "matched": result.matched, "unmatched": result.unmatched}
+        alignment = {"own_ids": result.own_ids, "matched": result.matched, "unmatched": result.unmatched,
+                     "rows": result.matched}
     transform = FeatureTransform.identity(party_table.feature_names)
     if task.features.active:
         transform = fit_transform(
@@ -132,14 +177,71 @@ def _load_table(spark: SparkSession, task: Task) -> tuple[VerticalData, np.ndarr
         )
         df = apply_transform(df, transform, where)
     transform.save(out / "transforms.json")
-    if order is None:
-        table = collect_arrow(df).sort_by("id").combine_chunks()
-    else:
-        table = collect_arrow(df.orderBy(order)).drop_columns([order]).combine_chunks()
-    feature_names = [c for c in table.column_names if c not in ("id", "label")]
+    label = "label" if "label" in df.columns else None
+    return _AlignedFrame(df, order, list(party_table.feature_names), label), alignment
+
+
+def _driver_rows(frame: _AlignedFrame) -> tuple[VerticalData, np.ndarray]:
+    """The driver path: the aligned table collected once, in the agreed order."""
+    from fedspark.arrow_bridge import collect_arrow, column_view, feature_matrix
+
+    # unbounded by design: the driver path is chosen for tables a driver holds (see choose_backend)
+    table = collect_arrow(frame.df.orderBy(frame.order)).combine_chunks()
+    if frame.order != "id":
+        table = table.drop_columns([frame.order])
     data = VerticalData(
         ids=[str(i) for i in table.column("id").to_pylist()],
-        feature_names=feature_names,
-        labels=column_view(table, "label") if "label" in table.column_names else None,
+        feature_names=frame.feature_names,
+        labels=column_view(table, "label") if frame.label else None,
     )
-    return data, feature_matrix(table, feature_names), alignment
+    return data, feature_matrix(table, frame.feature_names)
+
+
+def _executor_rows(
+    spark: SparkSession, task: Task, frame: _AlignedFrame, n_rows: int, params: HeteroLRParams
+) -> tuple[VerticalData, Callable[[PublicKey], PartyCompute]]:
+    """The executor path: the aligned table numbered in the agreed order and persisted; nothing collected."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from fedspark.algorithms.hetero_lr._alignment import digest_aggregates, digest_from_sums
+    from fedspark.algorithms.hetero_lr._executor import LABEL, RANK, feature_column
+    from fedspark.arrow_bridge import order_key, with_row_index
+    from fedspark.common import column_ref
+
+    ranked = with_row_index(frame.df.orderBy(frame.order), RANK)
+    guest = task.me.role is Role.GUEST
+    if guest and frame.label is not None:
+        _check_labels_in_spark(task, ranked)
+    features = [F.col(column_ref(name)).cast("double").alias(feature_column(j))
+                for j, name in enumerate(frame.feature_names)]
+    if guest:
+        features.append(F.lit(1.0).alias(feature_column(len(frame.feature_names))))  # the intercept's column
+    labels = [F.col("label").cast("double").alias(LABEL)] if guest and frame.label else []
+    partitions = max(task.compute.partitions, spark.sparkContext.defaultParallelism)
+    rows = ranked.select(RANK, *features, *labels).repartition(partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    counted = rows.count()
+    if counted != n_rows:
+        n_rows = counted  # the table's own count is the truth; the alignment check compares it with the peers'
+
+    def digest(salt: bytes) -> bytes:
+        sums = digest_aggregates(order_key("id", salt))
+        row = ranked.agg(*(e.alias(n) for n, e in sums.items())).first()
+        assert row is not None
+        return digest_from_sums(row["digest_low"], row["digest_high"])
+
+    data = VerticalData(ids=None, feature_names=frame.feature_names, count=n_rows, digest=digest,
+                        labels_in_compute=guest and frame.label is not None)
+    n_features = len(features)
+    return data, executor_factory(spark, rows, n_rows, n_features, params, partitions)
+
+
+def _check_labels_in_spark(task: Task, ranked: DataFrame) -> None:
+    """hetero_lr needs 0/1 labels: name the first row's id that has another (one row collected at most)."""
+    from pyspark.sql import functions as F
+
+    bad = ranked.where(F.col("label").isNull() | ~F.col("label").cast("double").isin(0.0, 1.0))
+    first = bad.select(F.col("id").cast("string").alias("id"), F.col("label").cast("string").alias("label")).first()
+    if first is not None:
+        raise DataError(f"job {task.ctx.job_id}: hetero_lr needs binary labels 0/1, "
+                        f"but row id={first['id']} has label {first['label']!r}")

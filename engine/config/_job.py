@@ -96,16 +96,18 @@ class FederationConfig(_Strict):
 
 
 class ComputeConfig(_Strict):
-    """Where Paillier work runs: the ``driver`` (threads over cached Arrow data), ``spark``
-    executors (one mapInArrow job per step), or ``auto``.
+    """Where a party's per-row work runs: the ``driver`` (its aligned table collected once, Paillier
+    work in driver threads and processes), ``spark`` (the table stays a persisted DataFrame, every
+    per-row step of a mini-batch runs in the executors), or ``auto``.
 
-    ``auto`` is the driver today, whatever the table's size: ``hetero_lr`` runs on executors
-    only for ``spark`` (``algorithms/hetero_lr/_training_job.py``); choosing by table size is
-    planned. The driver is the default because, with pooled obfuscators and multi-exponentiation,
-    a breast epoch takes well under a second there, less than one Spark job's latency."""
+    ``auto`` chooses by size (``algorithms/hetero_lr/_training_job.choose_backend``): the driver up
+    to 20M (rows × features) cells, the executors above; the choice and its reason are logged and
+    written to ``metrics.json``. Both paths run the same batch plan, so with the same seed they
+    train the same weights."""
 
     backend: Literal["auto", "driver", "spark"] = "auto"
-    partitions: int = Field(2, ge=1, description="threads (driver) or partitions (spark) for crypto work")
+    partitions: int = Field(2, ge=1, description="driver worker processes, or the executor path's partitions "
+                                                 "(at least Spark's default parallelism)")
 
 
 class FeaturesConfig(_Strict):

@@ -49,35 +49,37 @@ def test_encrypt_kernel_refuses_null_values_by_column_name(keys: tuple[PublicKey
 
 
 def test_gradient_kernel_partials_merge_to_the_driver_integers(keys: tuple[PublicKey, PrivateKey]) -> None:
+    """Tasks holding a batch's rows in any order and split find their ciphertexts by rank; merged, the
+    partials are the driver path's X^T[[e]] integers."""
     public, private = keys
     rng = np.random.default_rng(11)
+    ranks = np.sort(rng.choice(1000, size=40, replace=False))
     x = rng.uniform(-4, 4, size=(40, 2))
     x[7, :] = 0.0
-    xq = quantise_features(x, 16)
     d = rng.uniform(-1, 1, size=40)
     enc_column = _enc_column(public, d)
-    table = pa.table({"x0": xq[:, 0], "x1": xq[:, 1], "enc": enc_column})
+    shuffled = rng.permutation(40)
+    table = pa.table({"_rank": ranks[shuffled], "a": x[shuffled, 0], "b": x[shuffled, 1]})
     batches = table.to_batches(max_chunksize=15)
-    names = ["x0", "x1"]
-    partitions = [batches[:2], batches[2:] + [batches[0].slice(0, 0)], []]  # the last partition is empty
-    partials = [next(gradient_batches(iter(p), n=public.n, feature_names=names)) for p in partitions]
+    partitions = [batches[:2], batches[2:] + [batches[0].slice(0, 0)], []]  # the last task has no row
+    kernel = {"n": public.n, "rank": "_rank", "names": ["a", "b"], "x_frac_bits": 16, "ranks": ranks,
+              "enc": enc_column}
+    partials = [next(gradient_batches(iter(p), **kernel)) for p in partitions]  # type: ignore[arg-type]
     assert [p.num_rows for p in partials] == [2, 2, 2]
     assert fixed_binary_to_ints(partials[2].column("partial")) == [1, 1]  # the identity
 
     out = pa.Table.from_batches(partials)
     merged = merge_partials(public, out.column("feature").to_pylist(), fixed_binary_to_ints(out.column("partial")), 2)
+    xq = quantise_features(x, 16)
     assert merged == xtd(public, xq, fixed_binary_to_ints(enc_column))  # what DriverCompute sends
     got = FixedPoint(public.n, FRAC).decode(private.decrypt_many(merged), frac_bits=FRAC + 16)
     np.testing.assert_allclose(got, (xq / 2**16).T @ (np.rint(d * 2**FRAC) / 2**FRAC), rtol=0, atol=1e-9)
 
 
-def test_gradient_kernel_takes_spark_binary_and_refuses_null_ciphertexts(keys: tuple[PublicKey, PrivateKey]) -> None:
+def test_gradient_kernel_refuses_a_row_outside_the_batch(keys: tuple[PublicKey, PrivateKey]) -> None:
     public, _ = keys
     enc = _enc_column(public, np.array([0.5, -0.5]))
-    variable = pa.array(enc.to_pylist(), pa.binary())  # what Spark hands back for a `binary` column
-    batch = pa.record_batch({"x0": pa.array([3, -2], pa.int64()), "enc": variable})
-    (out,) = gradient_batches(iter([batch]), n=public.n, feature_names=["x0"])
-    assert fixed_binary_to_ints(out.column("partial")) == xtd(public, np.array([[3], [-2]]), fixed_binary_to_ints(enc))
-    null = pa.record_batch({"x0": pa.array([1], pa.int64()), "enc": pa.array([None], pa.binary())})
-    with pytest.raises(BinaryWidthError, match="null"):
-        list(gradient_batches(iter([null]), n=public.n, feature_names=["x0"]))
+    batch = pa.record_batch({"_rank": pa.array([3, 9], pa.int64()), "a": pa.array([1.0, 2.0])})
+    with pytest.raises(ValueError, match="rank is not in the batch"):
+        list(gradient_batches(iter([batch]), n=public.n, rank="_rank", names=["a"], x_frac_bits=16,
+                              ranks=np.array([3, 4]), enc=enc))

@@ -101,23 +101,32 @@ def test_different_id_sets_stop_every_party() -> None:
         _run(HeteroLRParams(max_iter=1), host_ids=[*ids[:-1], "someone-else"])
 
 
-def test_spark_executors_compute_what_the_driver_computes(spark) -> None:  # type: ignore[no-untyped-def]
-    from fedspark.algorithms.hetero_lr import DriverCompute, SparkCompute
+def test_executors_compute_what_the_driver_computes(spark) -> None:  # type: ignore[no-untyped-def]
+    """The executor backend over a persisted frame gives the driver backend's batches, u and X^T[[e]]."""
+    from fedspark.algorithms.hetero_lr import DriverCompute, ExecutorCompute
+    from fedspark.algorithms.hetero_lr._batches import iter_batches
     from fedspark.crypto import FixedPoint, generate_keypair
 
     public, private = generate_keypair(512, allow_insecure_key_size=True)
-    xg, _, _, _ = _synthetic(n=40)
+    xg, _, y, _ = _synthetic(n=400)
+    frame = spark.createDataFrame(
+        [(i, *map(float, xg[i]), float(y[i])) for i in range(len(y))], "_rank long, _x0 double, _x1 double, "
+        "_x2 double, _y double").repartition(3)
     driver = DriverCompute(xg, public, 32, 16)
-    on_spark = SparkCompute(spark, xg, public, 32, 16, partitions=3)
+    on_executors = ExecutorCompute(spark, frame, len(y), 3, public, 32, 16, partitions=3)
     codec = FixedPoint(public.n, 32)
-    values = np.linspace(-2, 2, 40)
-    enc = on_spark.encrypt(values)
+    w = np.array([0.5, -1.0, 0.25])
+    for compute in (driver, on_executors):
+        compute.start_epoch(7, 1, 150)
+    assert on_executors.plan_digest() == driver.plan_digest()
+    batch = list(iter_batches(7, 1, len(y), 150))[1]
+    np.testing.assert_allclose(on_executors.linear(batch, w), driver.linear(batch, w), atol=1e-12)
+    np.testing.assert_array_equal(on_executors.labels(batch), y[batch.rows])
+    values = np.linspace(-2, 2, len(batch.rows))
+    enc = on_executors.encrypt(values)
     np.testing.assert_allclose(codec.decode(private.decrypt_many(enc)), values, atol=1e-9)
-    rows = np.arange(5, 37)
-    want = codec.decode(private.decrypt_many(driver.gradient(rows, enc[5:37])), frac_bits=48)
-    got = codec.decode(private.decrypt_many(on_spark.gradient(rows, enc[5:37])), frac_bits=48)
-    np.testing.assert_allclose(got, want, atol=1e-9)
-    np.testing.assert_allclose(want, xg[rows].T @ values[5:37], atol=1e-3)
+    assert on_executors.gradient(batch, enc) == driver.gradient(batch, enc)
+    on_executors.release()
 
 
 def test_spark_digest_equals_the_driver_digest(spark) -> None:  # type: ignore[no-untyped-def]
@@ -149,3 +158,16 @@ def test_the_remainder_of_an_epoch_joins_its_last_batch(n_rows: int, batch_size:
     batches = epoch_batches(3, 1, n_rows, batch_size)
     assert [len(b) for b in batches] == sizes
     assert sorted(np.concatenate(batches).tolist()) == list(range(n_rows))
+
+
+@pytest.mark.parametrize(("n_rows", "batch_size"), [(569, 240), (1000, 100), (30_001, 1000), (7, -1)])
+def test_every_executor_finds_its_rows_batch_from_the_rank_alone(n_rows: int, batch_size: int) -> None:
+    """batch_of (an executor, per row) and batch_rows (the driver, per batch) are the same plan, and
+    epochs draw different batches."""
+    from fedspark.algorithms.hetero_lr._batches import batch_of
+
+    of = batch_of(5, 2, np.arange(n_rows), n_rows, batch_size)
+    for b, rows in enumerate(epoch_batches(5, 2, n_rows, batch_size)):
+        assert (of[rows] == b).all() and (np.diff(rows) > 0).all()
+    if batch_size > 0:
+        assert not np.array_equal(of, batch_of(5, 3, np.arange(n_rows), n_rows, batch_size))

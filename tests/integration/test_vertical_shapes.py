@@ -165,3 +165,20 @@ def test_default_credit_with_psi_and_scaling_matches_centralised_logistic_regres
     assert metrics["matched"] == len(joined) == metrics["n_rows"]
     assert metrics["auc"] >= baseline - 0.01, (metrics["auc"], baseline)
     assert leftover_processes("it-default-credit") == []
+
+
+def test_two_hosts_stop_early_on_the_change_of_the_weights(test_data: Path, tmp_path: Path) -> None:
+    """Without a loss (two hosts) the arbiter stops on the relative change of the whole weight vector."""
+    params = {"max_iter": 10, "early_stop": True, "tol": 0.11, "seed": 7}  # about 0.12, 0.097 at epochs 3, 4
+    job = breast_job(test_data, federation=PATIENT, params=params, parties=_two_hosts(test_data))
+    proc = run_cli(tmp_path, job, "it-two-hosts-stop")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert leftover_processes("it-two-hosts-stop") == []
+    run_dir = tmp_path / "runs" / "it-two-hosts-stop"
+    arbiter = _read(run_dir, "arbiter-10001", "metrics.json")
+    assert arbiter["converged"] is True and arbiter["epochs"] < params["max_iter"]
+    assert arbiter["loss_history"] == [None] * arbiter["epochs"]  # no loss: only the weights could stop it
+    assert arbiter["convergence"] == "weights" and arbiter["relative_change"] < params["tol"]
+    for party in ("guest-9999", "host-10000", "host-10002"):
+        metrics = _read(run_dir, party, "metrics.json")
+        assert (metrics["converged"], metrics["epochs"]) == (True, arbiter["epochs"]), party

@@ -8,7 +8,7 @@ a :class:`~wire_tap.WireTap` that reads or rewrites what crosses its wire.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -264,3 +264,45 @@ def test_a_job_file_cannot_lower_the_key_floor(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match=r"job\.yaml.*allow_insecure_key_size is no longer a job setting"):
         load_job(job)
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [{"delta_sq": -1.0, "norm_sq": 4.0}, {"delta_sq": float("nan"), "norm_sq": 4.0}, {"delta_sq": 0.5},
+     {"delta_sq": "0.5", "norm_sq": 4.0}, [0.5, 4.0], {"delta_sq": 10**400, "norm_sq": 4.0}],
+    ids=["negative", "nan", "missing", "string", "list", "huge_int"],
+)
+def test_a_malformed_weight_report_is_refused_naming_party_and_job(forged: object) -> None:
+    """With two hosts the arbiter judges convergence on the weights: it takes only finite, non-negative floats."""
+    xg, y, xh, ids = _synthetic(300)
+    params = HeteroLRParams(max_iter=2, batch_size=-1, seed=1)
+
+    def rewrite(tag: str, value: object) -> object:
+        return forged if tag.endswith("weight_change") else value
+
+    with pytest.raises(ProtocolError, match=r"job job-attack: host 10002 sent a malformed weight report"):
+        _train(xg, y, np.array_split(xh, 2, axis=1), ids, params, {}, rewrites={HOSTS[1].party_id: rewrite})
+
+
+@pytest.mark.parametrize("hosts", [1, 2], ids=["one_host", "two_hosts"])
+def test_the_arbiter_gets_weight_norms_only_without_the_loss(hosts: int) -> None:
+    """One host: the loss decides and no weight report is sent. Two hosts: each party sends exactly
+    ‖Δw‖² and ‖w‖² of its own weights per epoch, and the arbiter stops on their relative change."""
+    xg, y, xh, ids = _synthetic(300)
+    params = HeteroLRParams(max_iter=3, batch_size=-1, seed=1, early_stop=False)
+    taps: dict[str, WireTap] = {}
+    results = _train(xg, y, np.array_split(xh, hosts, axis=1), ids, params, taps)
+    arbiter = results[ARBITER]
+    reports = taps[ARBITER.party_id].received_as("weight_change")
+    if hosts == 1:
+        assert reports == [] and arbiter.convergence == "loss" and arbiter.relative_change is None
+        return
+    assert arbiter.convergence == "weights" and len(reports) == 3 * params.max_iter
+    sent = {p.party_id: cast(list[dict[str, float]], taps[p.party_id].sent_as("weight_change")) for p in (GUEST, *HOSTS)}
+    assert all(len(r) == params.max_iter and all(set(e) == {"delta_sq", "norm_sq"} for e in r) for r in sent.values())
+    final = [r[-1] for r in sent.values()]
+    w = np.concatenate([results[GUEST].model.weights, [results[GUEST].model.intercept],
+                        *[results[h].model.weights for h in HOSTS]])
+    assert sum(r["norm_sq"] for r in final) == pytest.approx(float(w @ w))
+    expected = np.sqrt(sum(r["delta_sq"] for r in final) / sum(r["norm_sq"] for r in final))
+    assert arbiter.relative_change == pytest.approx(expected)
