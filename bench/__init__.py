@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from fedspark.bench._federation import parse_size as parse_size
     from fedspark.bench._federation import run_federation_bench as run_federation_bench
     from fedspark.bench._hetero_lr import run_hetero_lr_bench as run_hetero_lr_bench
+    from fedspark.bench._hetero_lr_scale import run_hetero_lr_scale_bench as run_hetero_lr_scale_bench
     from fedspark.bench._homo_nn import run_homo_nn_bench as run_homo_nn_bench
     from fedspark.bench._paillier import run_paillier_bench as run_paillier_bench
     from fedspark.bench._psi import run_psi_bench as run_psi_bench
@@ -30,6 +31,7 @@ _HOME = {
     "parse_size": "_federation",
     "run_federation_bench": "_federation",
     "run_hetero_lr_bench": "_hetero_lr",
+    "run_hetero_lr_scale_bench": "_hetero_lr_scale",
     "run_homo_nn_bench": "_homo_nn",
     "run_paillier_bench": "_paillier",
     "run_psi_bench": "_psi",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import yaml
 
 FATE_EPOCH_S = 136.0
 TARGET_RATIO = 15.0
+_ROW_GROUP = 250_000
 
 
 def write_synthetic_tables(folder: Path, rows: int, guest_features: int, host_features: int, seed: int = 0) -> tuple[Path, Path]:
@@ -38,8 +40,8 @@ def write_synthetic_tables(folder: Path, rows: int, guest_features: int, host_fe
     guest = pa.table({"id": ids, "y": y, **{f"x{j}": xg[:, j] for j in range(guest_features)}})
     host = pa.table({"id": ids, **{f"x{j}": xh[:, j] for j in range(host_features)}})
     guest_path, host_path = folder / "guest.parquet", folder / "host.parquet"
-    pq.write_table(guest, guest_path)
-    pq.write_table(host, host_path)
+    pq.write_table(guest, guest_path, row_group_size=_ROW_GROUP)  # row groups: Spark reads them in parallel
+    pq.write_table(host, host_path, row_group_size=_ROW_GROUP)
     return guest_path, host_path
 
 
@@ -77,34 +79,57 @@ def sklearn_fit_seconds(guest_path: Path, host_path: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_hetero_lr_bench(
-    *, rows: int, guest_features: int, host_features: int, bits: int, batch_size: int = 10_000,
-    epochs: int = 1, compute: str = "auto", work_dir: Path | None = None,
-) -> dict[str, Any]:
+@dataclass
+class TrainingRun:
+    """One bench training job: the runner's result, its wall time, and each party's peak RSS."""
+
+    result: Any
+    wall_s: float
+    peak_rss: dict[str, dict[str, float]]
+
+
+def train_synthetic(
+    folder: Path, guest_path: Path, host_path: Path, *, bits: int, batch_size: int, epochs: int, compute: str,
+    align: str = "same_ids", spark_memory: str = "3g",
+) -> TrainingRun:
+    """Train hetero LR on the synthetic tables with real party processes on loopback, sampling RSS."""
+    from fedspark.bench._rss import PeakRss
     from fedspark.engine import EmbeddedRunner, load_job
 
+    job = {
+        "name": "bench_hetero_lr",
+        "parties": {
+            "guest": {"party_id": "9999", "data": {"uri": str(guest_path), "label_column": "y"}},
+            "hosts": [{"party_id": "10000", "data": {"uri": str(host_path)}}],
+            "arbiter": {"party_id": "10001"},
+        },
+        "params": {"max_iter": epochs, "batch_size": batch_size, "early_stop": False, "seed": 1},
+        "security": {"key_size": bits},
+        "federation": {"timeout_s": 7200},
+        "compute": {"backend": compute},
+        "align": align,
+        "spark": {"spark.driver.memory": spark_memory},
+    }
+    job_id = f"bench-{compute}-{int(time.time() * 1000)}"
+    job_file = folder / f"{job_id}.yaml"
+    job_file.write_text(yaml.safe_dump(job))
+    started = time.perf_counter()
+    with PeakRss(job_id) as rss:
+        result = EmbeddedRunner(load_job(job_file), job_file, job_id, folder / "runs",
+                                min_key_size=min(bits, 2048)).run()
+    return TrainingRun(result, time.perf_counter() - started, rss.peaks())
+
+
+def run_hetero_lr_bench(
+    *, rows: int, guest_features: int, host_features: int, bits: int, batch_size: int = 10_000,
+    epochs: int = 1, compute: str = "auto", align: str = "same_ids", work_dir: Path | None = None,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         folder = Path(tmp)
         guest_path, host_path = write_synthetic_tables(folder, rows, guest_features, host_features)
-        job = {
-            "name": "bench_hetero_lr",
-            "parties": {
-                "guest": {"party_id": "9999", "data": {"uri": str(guest_path), "label_column": "y"}},
-                "hosts": [{"party_id": "10000", "data": {"uri": str(host_path)}}],
-                "arbiter": {"party_id": "10001"},
-            },
-            "params": {"max_iter": epochs, "batch_size": batch_size, "early_stop": False, "seed": 1},
-            "security": {"key_size": bits},
-            "federation": {"timeout_s": 3600},
-            "compute": {"backend": compute},
-            "spark": {"spark.driver.memory": "3g"},
-        }
-        job_file = folder / "job.yaml"
-        job_file.write_text(yaml.safe_dump(job))
-        started = time.perf_counter()
-        result = EmbeddedRunner(load_job(job_file), job_file, f"bench-{int(time.time())}", folder / "runs",
-                                min_key_size=min(bits, 2048)).run()
-        wall = time.perf_counter() - started
+        run = train_synthetic(folder, guest_path, host_path, bits=bits, batch_size=batch_size, epochs=epochs,
+                              compute=compute, align=align)
+        result, wall = run.result, run.wall_s
         epoch_s = max(float(m.get("seconds_per_epoch", 0.0)) for m in result.results.values())
         guest = result.results["guest:9999"]
         phe = phe_epoch_estimate(bits, rows, guest_features + 1 + host_features)
@@ -113,12 +138,14 @@ def run_hetero_lr_bench(
     return {
         "bench": "hetero-lr",
         "params": {"rows": rows, "guest_features": guest_features, "host_features": host_features,
-                   "bits": bits, "batch_size": batch_size, "epochs": epochs, "compute": compute,
+                   "bits": bits, "batch_size": batch_size, "epochs": epochs, "compute": compute, "align": align,
                    "insecure_key_size": bits < 2048},
         "results": {
             "fedspark_epoch": {"rate": epoch_s, "unit": "s/epoch"},
             "fedspark_train_auc": {"rate": guest.get("auc"), "unit": "AUC"},
             "whole_run": {"rate": wall, "unit": "s"},
+            "peak_rss": {"rate": max(p["python_mib"] for p in run.peak_rss.values()) if run.peak_rss else None,
+                         "unit": "MiB (largest party's Python driver)", "parties": run.peak_rss},
             "sklearn_fit": {"rate": sklearn_s, "unit": "s (plaintext, joined table, reference)"},
         },
         "baseline": {

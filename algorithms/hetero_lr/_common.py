@@ -67,6 +67,10 @@ class TrainResult:
     scores: FloatArray | DataFrame | None = None
     """The guest's scores of its rows: an array (driver path) or a (label, score) DataFrame (executors)."""
     gradients: list[list[float]] = field(default_factory=list)
+    compute: dict[str, int] = field(default_factory=dict)
+    """What the compute backend reports (the executor path: its persisted table's memory and disk)."""
+    release: Callable[[], None] = lambda: None
+    """Frees what the compute backend persisted, once ``scores`` have been read."""
 
 
 def receive_public_key(ctx: Context, min_key_size: int = SECURE_MIN_KEY_SIZE) -> PublicKey:

@@ -16,12 +16,10 @@ Both run the same batch plan, so they compute the same weights.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pyarrow as pa
 
 from fedspark.algorithms.hetero_lr._batches import Batch, driver_plan_digest
 from fedspark.algorithms.hetero_lr._kernels import (
@@ -29,11 +27,10 @@ from fedspark.algorithms.hetero_lr._kernels import (
     LINEAR,
     RANK,
     FloatArray,
-    encrypt_batches,
     linear_predictor,
 )
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
-from fedspark.arrow_bridge import ArrowKernel, collect_arrow, fixed_binary_to_ints, map_in_arrow
+from fedspark.arrow_bridge import collect_arrow
 from fedspark.common import ProtocolError
 from fedspark.crypto import FixedPoint, PublicKey, encrypt_values, quantise_features, xtd
 
@@ -47,6 +44,8 @@ class PartyCompute(Protocol):
 
     n_rows: int
     n_features: int
+    spark: SparkSession | None
+    """A session to receive a host's partial scores sent as a table."""
 
     def start_epoch(self, seed: int, epoch: int, batch_size: int) -> None: ...
 
@@ -56,7 +55,7 @@ class PartyCompute(Protocol):
 
     def labels(self, batch: Batch) -> FloatArray: ...
 
-    def encrypt(self, values: FloatArray) -> list[int]: ...
+    def encrypted_linear(self, batch: Batch, w: FloatArray) -> tuple[FloatArray, list[int]]: ...
 
     def gradient(self, batch: Batch, enc: Sequence[int]) -> list[int]: ...
 
@@ -65,6 +64,8 @@ class PartyCompute(Protocol):
     def scores(self, w: FloatArray, host_partials: Sequence[FloatArray | DataFrame]) -> FloatArray | DataFrame: ...
 
     def release(self) -> None: ...
+
+    def metrics(self) -> dict[str, int]: ...
 
 
 class DriverCompute:
@@ -102,6 +103,11 @@ class DriverCompute:
     def encrypt(self, values: FloatArray) -> list[int]:
         return encrypt_values(self._public_key, self._codec, values)
 
+    def encrypted_linear(self, batch: Batch, w: FloatArray) -> tuple[FloatArray, list[int]]:
+        """u = X_B·w and [[u]] (a host's first step of every batch)."""
+        u = self.linear(batch, w)
+        return u, self.encrypt(u)
+
     def gradient(self, batch: Batch, enc: Sequence[int]) -> list[int]:
         return xtd(self._public_key, self._xq[batch.rows], enc, workers=self._workers)
 
@@ -121,6 +127,9 @@ class DriverCompute:
     def release(self) -> None:
         """Nothing persisted."""
 
+    def metrics(self) -> dict[str, int]:
+        return {}
+
 
 def _collect_partials(frame: DataFrame, n_rows: int) -> FloatArray:
     """A host's partial scores sent as a table, for a guest on the driver path (a table it holds anyway)."""
@@ -128,27 +137,6 @@ def _collect_partials(frame: DataFrame, n_rows: int) -> FloatArray:
     if table.num_rows != n_rows or table.column(RANK).to_pylist() != list(range(n_rows)):
         raise ProtocolError(f"a host's partial scores do not cover ranks 0..{n_rows - 1} once each")
     return np.asarray(table.column(LINEAR).to_numpy(), dtype=np.float64)
-
-
-class SparkEncrypt:
-    """Encryption of a driver-held vector (one batch's u) as a ``mapInArrow`` job."""
-
-    def __init__(self, spark: SparkSession, public_key: PublicKey, frac_bits: int, partitions: int) -> None:
-        self._spark = self.spark = spark
-        self._public_key = public_key
-        self._frac_bits = frac_bits
-        self._partitions = max(1, partitions)
-
-    def encrypt(self, values: FloatArray) -> list[int]:
-        table = pa.table({"row": np.arange(len(values), dtype=np.int64), "value": np.asarray(values, np.float64)})
-        kernel = functools.partial(encrypt_batches, n=self._public_key.n, frac_bits=self._frac_bits)
-        out = self._run(table, kernel, "row long, enc binary").sort_by("row")
-        return fixed_binary_to_ints(out.column("enc"))
-
-    def _run(self, table: pa.Table, kernel: ArrowKernel, schema: str) -> pa.Table:
-        df = self._spark.createDataFrame(table).repartition(self._partitions)
-        # bounded: one mini-batch's ciphertexts, or one partial sum per partition and feature
-        return collect_arrow(map_in_arrow(df, kernel, schema))
 
 
 def compute_factory(

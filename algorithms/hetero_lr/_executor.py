@@ -14,7 +14,7 @@ u (and, at the guest, labels) and ciphertexts, and one aggregated gradient vecto
   little else. The previous epoch's copy is released.
 - X·w: a ``mapInArrow`` kernel over the batch's rows; u (B floats) comes back to the driver
   sorted by rank, checked against the plan's ranks for the batch.
-- [[u]]: u goes back out as one small frame and is encrypted in ``mapInArrow`` (``_compute.SparkEncrypt``).
+- [[u]] (a host): encrypted in the same ``mapInArrow`` pass as X·w; u and [[u]] come back together.
 - X^T[[e]]: the batch's [[e]] (B ciphertexts, rank order) travels with the kernel; each task finds
   its rows' ciphertexts by rank, sums Σ x_ij·[[e_i]] over its rows, and the driver merges one
   partial per task and feature.
@@ -32,10 +32,18 @@ import numpy as np
 import pyarrow as pa
 
 from fedspark.algorithms.hetero_lr._batches import Batch, batch_column, plan_digest
-from fedspark.algorithms.hetero_lr._compute import PartyCompute, SparkEncrypt
-from fedspark.algorithms.hetero_lr._kernels import LINEAR, RANK, FloatArray, gradient_batches, linear_batches
+from fedspark.algorithms.hetero_lr._compute import PartyCompute
+from fedspark.algorithms.hetero_lr._kernels import (
+    LINEAR,
+    RANK,
+    FloatArray,
+    encrypted_linear_batches,
+    gradient_batches,
+    linear_batches,
+)
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
 from fedspark.arrow_bridge import (
+    ArrowKernel,
     arrow_column,
     collect_arrow,
     column_view,
@@ -56,7 +64,7 @@ def feature_column(j: int) -> str:
     return f"_x{j}"
 
 
-class ExecutorCompute(SparkEncrypt):
+class ExecutorCompute:
     """``PartyCompute`` over a persisted ``(_rank, _x…, [_y])`` frame (see the module docstring)."""
 
     def __init__(
@@ -68,9 +76,10 @@ class ExecutorCompute(SparkEncrypt):
         public_key: PublicKey,
         frac_bits: int,
         x_frac_bits: int,
-        partitions: int,
     ) -> None:
-        super().__init__(spark, public_key, frac_bits, partitions)
+        self._spark = self.spark = spark
+        self._public_key = public_key
+        self._frac_bits = frac_bits
         self._frame = frame
         self._epoch_frame: DataFrame | None = None
         self._epoch: int | None = None
@@ -78,6 +87,7 @@ class ExecutorCompute(SparkEncrypt):
         self._names = [feature_column(j) for j in range(n_features)]
         self._has_labels = LABEL in frame.columns
         self._batch_labels: tuple[int, int, FloatArray] | None = None
+        self._storage: dict[str, int] = {}
         self.n_rows, self.n_features = n_rows, n_features
 
     # -- the plan ---------------------------------------------------------------------------------
@@ -99,6 +109,22 @@ class ExecutorCompute(SparkEncrypt):
         if self._epoch_frame is not None:
             self._epoch_frame.unpersist()
         self._epoch_frame, self._epoch = frame, epoch
+        self._note_storage()
+
+    def metrics(self) -> dict[str, int]:
+        """The most the persisted copies held in executor memory and on disk (a table larger than
+        the executors' storage memory spills instead of failing: ``table_disk_bytes`` > 0)."""
+        return dict(self._storage)
+
+    def _note_storage(self) -> None:
+        context = self._spark.sparkContext._jsc.sc()  # the JVM's own block accounting
+        infos = context.getRDDStorageInfo()
+        memory, disk = sum(i.memSize() for i in infos), sum(i.diskSize() for i in infos)
+        executors = self._spark.sparkContext._jvm.scala.jdk.javaapi.CollectionConverters.asJava(  # type: ignore[union-attr]
+            context.statusStore().executorList(True))
+        self._storage["storage_memory_limit_bytes"] = int(sum(e.maxMemory() for e in executors))
+        self._storage["table_memory_bytes"] = max(self._storage.get("table_memory_bytes", 0), int(memory))
+        self._storage["table_disk_bytes"] = max(self._storage.get("table_disk_bytes", 0), int(disk))
 
     def plan_digest(self) -> str:
         """:func:`._batches.plan_digest` of the current epoch, counted over this party's own rows."""
@@ -112,21 +138,35 @@ class ExecutorCompute(SparkEncrypt):
     # -- per batch --------------------------------------------------------------------------------
 
     def linear(self, batch: Batch, w: FloatArray) -> FloatArray:
+        keep = [LABEL] if self._has_labels else []
         kernel = functools.partial(linear_batches, rank=RANK, names=self._names, w=np.asarray(w, np.float64),
-                                   out=LINEAR, keep=[LABEL] if self._has_labels else [])
-        schema = f"{RANK} long, {LINEAR} double" + (f", {LABEL} double" if self._has_labels else "")
-        columns = [RANK, *self._names, *([LABEL] if self._has_labels else [])]
-        # bounded: one mini-batch's u (and labels), B rows
-        table = collect_arrow(map_in_arrow(self._rows(batch).select(*columns), kernel, schema)).sort_by(RANK)
+                                   out=LINEAR, keep=keep)
+        table = self._collect_batch(batch, kernel, f"{RANK} long, {LINEAR} double" + "".join(
+            f", {k} double" for k in keep), keep)
+        if self._has_labels:
+            self._batch_labels = (batch.epoch, batch.index, column_view(table, LABEL).copy())
+        return column_view(table, LINEAR).copy()
+
+    def encrypted_linear(self, batch: Batch, w: FloatArray) -> tuple[FloatArray, list[int]]:
+        """u and [[u]] from one ``mapInArrow`` pass over the batch's rows (no round trip through the driver)."""
+        kernel = functools.partial(encrypted_linear_batches, rank=RANK, names=self._names,
+                                   w=np.asarray(w, np.float64), out=LINEAR, n=self._public_key.n,
+                                   frac_bits=self._frac_bits)
+        table = self._collect_batch(batch, kernel, f"{RANK} long, {LINEAR} double, enc binary", [])
+        return column_view(table, LINEAR).copy(), fixed_binary_to_ints(table.column("enc"))
+
+    def _collect_batch(self, batch: Batch, kernel: ArrowKernel, schema: str, keep: list[str]) -> pa.Table:
+        """One batch's rows through ``kernel``, back in rank order, checked against the plan's ranks."""
+        frame = self._rows(batch).select(RANK, *self._names, *keep)
+        # bounded: one mini-batch's rows (B values each), never the table
+        table = collect_arrow(map_in_arrow(frame, kernel, schema)).sort_by(RANK).combine_chunks()
         ranks = table.column(RANK).to_numpy()
         if len(ranks) != len(batch.rows) or not np.array_equal(ranks, batch.rows):
             raise ProtocolError(
                 f"batch {batch.index} of epoch {batch.epoch + 1}: the executors found {len(ranks)} rows, "
                 f"the plan has {len(batch.rows)}; this party's rows are not ranked as the plan assumes"
             )
-        if self._has_labels:
-            self._batch_labels = (batch.epoch, batch.index, column_view(table.combine_chunks(), LABEL).copy())
-        return column_view(table.combine_chunks(), LINEAR).copy()
+        return table
 
     def labels(self, batch: Batch) -> FloatArray:
         """The batch's labels, read by the ``linear`` call of the same batch."""
@@ -191,12 +231,11 @@ class ExecutorCompute(SparkEncrypt):
 
 
 def executor_factory(
-    spark: SparkSession, frame: DataFrame, n_rows: int, n_features: int, params: HeteroLRParams, partitions: int
+    spark: SparkSession, frame: DataFrame, n_rows: int, n_features: int, params: HeteroLRParams
 ) -> Callable[[PublicKey], PartyCompute]:
     """A factory for ``train_guest``/``train_host`` over a persisted ``(_rank, _x…, [_y])`` frame."""
 
     def make(public_key: PublicKey) -> PartyCompute:
-        return ExecutorCompute(spark, frame, n_rows, n_features, public_key, params.frac_bits, params.x_frac_bits,
-                               partitions)
+        return ExecutorCompute(spark, frame, n_rows, n_features, public_key, params.frac_bits, params.x_frac_bits)
 
     return make

@@ -101,6 +101,8 @@ def train_guest(
 
     result.model = _model(ctx, data, w, params)
     result.scores = compute.scores(w, receive_partial_scores(ctx.sub("predict"), compute.spark))
+    result.compute = compute.metrics()
+    result.release = compute.release  # the scores may be a DataFrame over the persisted table: read them first
     return result
 
 

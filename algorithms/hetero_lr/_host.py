@@ -71,8 +71,8 @@ def train_host(
         compute.start_epoch(seed, epoch, params.batch_size)
         batches = iter_batches(seed, epoch, n, params.batch_size)
         for batch, (_, bctx) in zip(batches, ectx.iterations(plan["n_batches"], prefix="batch")):
-            u = compute.linear(batch, w)
-            bctx.guest.put("enc_u", _wire.pack(public_key, compute.encrypt(u)))
+            u, enc_u = compute.encrypted_linear(batch, w)
+            bctx.guest.put("enc_u", _wire.pack(public_key, enc_u))
             if plan["with_loss"]:
                 bctx.guest.put("enc_u2_sum", public_key.encrypt(codec.encode([float(np.dot(u, u))])[0]))
             enc_e = _wire.unpack(public_key, bctx.guest.get("enc_e"), what="[[e]] from the guest",
@@ -85,6 +85,8 @@ def train_host(
             break
     result.model = _model(ctx, data, w)
     send_partial_scores(ctx.sub("predict").guest, compute.partial_scores(w))
+    result.compute = compute.metrics()
+    compute.release()
     return result
 
 

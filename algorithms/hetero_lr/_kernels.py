@@ -63,6 +63,19 @@ def linear_batches(
         yield pa.RecordBatch.from_arrays(columns, names=[rank, out, *keep])
 
 
+def encrypted_linear_batches(
+    batches: Iterator[pa.RecordBatch], *, rank: str, names: Sequence[str], w: FloatArray, out: str, n: int,
+    frac_bits: int,
+) -> Iterator[pa.RecordBatch]:
+    """(rank, features…) -> (rank, out = X·w, enc = [[X·w]]): a host's batch in one pass, no second job."""
+    public_key = PublicKey.from_n(n)
+    codec = FixedPoint(n, frac_bits)
+    for batch in batches:
+        u = feature_matrix(batch, list(names)) @ w if batch.num_rows else np.zeros(0)
+        enc = ints_to_fixed_binary(encrypt_values(public_key, codec, u), public_key.ciphertext_width)
+        yield pa.RecordBatch.from_arrays([batch.column(rank), pa.array(u, pa.float64()), enc], names=[rank, out, "enc"])
+
+
 def gradient_batches(
     batches: Iterator[pa.RecordBatch], *, n: int, rank: str, names: Sequence[str], x_frac_bits: int,
     ranks: IntArray, enc: pa.FixedSizeBinaryArray,

@@ -100,6 +100,7 @@ def run_training(task: Task) -> dict[str, Any]:
         "seconds_per_epoch": seconds / max(result.epochs, 1),
         "compute": backend,
         "compute_reason": reason,
+        **result.compute,
         **{k: v for k, v in alignment.items() if k != "rows"},
     }
     if me.role is Role.GUEST and result.scores is not None:
@@ -108,6 +109,7 @@ def run_training(task: Task) -> dict[str, Any]:
             metrics.update(binary_metrics(data.labels, result.scores, params.decision_threshold))
         else:
             metrics.update(binary_metrics_frame(result.scores, params.decision_threshold))
+    result.release()
     return metrics
 
 
@@ -233,7 +235,7 @@ def _executor_rows(
     data = VerticalData(ids=None, feature_names=frame.feature_names, count=n_rows, digest=digest,
                         labels_in_compute=guest and frame.label is not None)
     n_features = len(features)
-    return data, executor_factory(spark, rows, n_rows, n_features, params, partitions)
+    return data, executor_factory(spark, rows, n_rows, n_features, params)
 
 
 def _check_labels_in_spark(task: Task, ranked: DataFrame) -> None:

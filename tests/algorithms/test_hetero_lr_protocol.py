@@ -11,6 +11,7 @@ from fedspark.algorithms.hetero_lr import (
     IdsNotAligned,
     VerticalData,
     compute_factory,
+    id_digest,
     train_arbiter,
     train_guest,
     train_host,
@@ -113,7 +114,7 @@ def test_executors_compute_what_the_driver_computes(spark) -> None:  # type: ign
         [(i, *map(float, xg[i]), float(y[i])) for i in range(len(y))], "_rank long, _x0 double, _x1 double, "
         "_x2 double, _y double").repartition(3)
     driver = DriverCompute(xg, public, 32, 16)
-    on_executors = ExecutorCompute(spark, frame, len(y), 3, public, 32, 16, partitions=3)
+    on_executors = ExecutorCompute(spark, frame, len(y), 3, public, 32, 16)
     codec = FixedPoint(public.n, 32)
     w = np.array([0.5, -1.0, 0.25])
     for compute in (driver, on_executors):
@@ -122,9 +123,9 @@ def test_executors_compute_what_the_driver_computes(spark) -> None:  # type: ign
     batch = list(iter_batches(7, 1, len(y), 150))[1]
     np.testing.assert_allclose(on_executors.linear(batch, w), driver.linear(batch, w), atol=1e-12)
     np.testing.assert_array_equal(on_executors.labels(batch), y[batch.rows])
-    values = np.linspace(-2, 2, len(batch.rows))
-    enc = on_executors.encrypt(values)
-    np.testing.assert_allclose(codec.decode(private.decrypt_many(enc)), values, atol=1e-9)
+    u, enc = on_executors.encrypted_linear(batch, w)
+    np.testing.assert_allclose(u, driver.linear(batch, w), atol=1e-12)
+    np.testing.assert_allclose(codec.decode(private.decrypt_many(enc)), u, atol=1e-9)
     assert on_executors.gradient(batch, enc) == driver.gradient(batch, enc)
     on_executors.release()
 
@@ -171,3 +172,76 @@ def test_every_executor_finds_its_rows_batch_from_the_rank_alone(n_rows: int, ba
         assert (of[rows] == b).all() and (np.diff(rows) > 0).all()
     if batch_size > 0:
         assert not np.array_equal(of, batch_of(5, 3, np.arange(n_rows), n_rows, batch_size))
+
+
+def _executor_factory(spark, x: np.ndarray, params: HeteroLRParams, labels: np.ndarray | None):  # type: ignore[no-untyped-def]
+    """The executor backend over a (_rank, _x…, [_y]) frame built from ``x`` (rank = row position)."""
+    from fedspark.algorithms.hetero_lr import executor_factory
+
+    guest = labels is not None
+    matrix = np.column_stack([x, np.ones(len(x))]) if guest else x
+    names = [f"_x{j}" for j in range(matrix.shape[1])]
+    rows = [(i, *map(float, matrix[i]), *([float(labels[i])] if guest else [])) for i in range(len(x))]  # type: ignore[index]
+    schema = ", ".join(["_rank long", *(f"{n} double" for n in names), *(["_y double"] if guest else [])])
+    frame = spark.createDataFrame(rows, schema).repartition(2).cache()
+    return executor_factory(spark, frame, len(x), matrix.shape[1], params)
+
+
+def test_the_executor_path_trains_the_driver_paths_weights(spark) -> None:  # type: ignore[no-untyped-def]
+    """The whole protocol with both parties on the executor backend: the driver path's weights to 1e-9,
+    and the scores come back as a DataFrame whose metrics are the driver path's."""
+    from fedspark.algorithms.evaluation import binary_metrics, binary_metrics_frame
+
+    params = HeteroLRParams(max_iter=2, batch_size=120, seed=11, early_stop=False, learning_rate=0.3)
+    driver, (xg, xh, y) = _run(params)
+    ids = _synthetic()[3]
+    results = run_parties(
+        "job-executors",
+        {
+            GUEST: lambda ctx: train_guest(
+                ctx, VerticalData(ids=None, feature_names=["a", "b", "c"], count=len(ids),
+                                  digest=lambda salt: id_digest(salt, ids), labels_in_compute=True),
+                params, _executor_factory(spark, xg, params, y), min_key_size=512,
+            ),
+            HOST: lambda ctx: train_host(
+                ctx, VerticalData(ids=ids, feature_names=["d", "e", "f", "g"]), params,
+                _executor_factory(spark, xh, params, None), min_key_size=512,
+            ),
+            ARBITER: lambda ctx: train_arbiter(ctx, params, key_size=512, min_key_size=512),
+        },
+        timeout_s=300,
+    )
+    np.testing.assert_allclose(results[GUEST].model.weights, driver[GUEST].model.weights, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(results[HOST].model.weights, driver[HOST].model.weights, rtol=0, atol=1e-9)
+    on_executors = binary_metrics_frame(results[GUEST].scores)
+    in_driver = binary_metrics(y, driver[GUEST].scores)
+    for name in ("auc", "ks", "accuracy"):
+        assert on_executors[name] == pytest.approx(in_driver[name], abs=1e-12), name
+    results[GUEST].release()
+
+
+def test_a_party_whose_batch_plan_differs_is_named_before_the_first_batch() -> None:
+    """A host whose rows would fall into other batches (here: another permutation) stops every party
+    before any [[u]] crosses, and each side names the other."""
+    from fedspark.algorithms.hetero_lr import DriverCompute
+    from fedspark.common import ProtocolError
+
+    class OtherOrder(DriverCompute):
+        def start_epoch(self, seed: int, epoch: int, batch_size: int) -> None:
+            super().start_epoch(seed + 1, epoch, batch_size)
+
+    params = HeteroLRParams(max_iter=1, batch_size=120, seed=11, early_stop=False)
+    xg, xh, y, ids = _synthetic()
+    with pytest.raises(ProtocolError, match=r"host 10000's batch plan differs|guest 9999's batch plan differs"):
+        run_parties(
+            "job-plan",
+            {
+                GUEST: lambda ctx: train_guest(ctx, VerticalData(ids, ["a", "b", "c"], y), params,
+                                               compute_factory(xg, params, intercept=True), min_key_size=512),
+                HOST: lambda ctx: train_host(ctx, VerticalData(ids, ["d", "e", "f", "g"]), params,
+                                             lambda key: OtherOrder(xh, key, params.frac_bits, params.x_frac_bits),
+                                             min_key_size=512),
+                ARBITER: lambda ctx: train_arbiter(ctx, params, key_size=512, min_key_size=512),
+            },
+            timeout_s=60,
+        )
