@@ -2,7 +2,7 @@
 
 Protocol in ``_client`` / ``_arbiter`` (with the barrier in ``_barrier``,
 masked rounds in ``_secure`` and FedAsync in ``_async``); arithmetic in ``_aggregate`` and ``_masking``;
-torch only in ``_network`` and ``_local``. Algorithms see a federation
+torch only in ``_network`` and ``_local``; a client's rows stream from Spark through ``_rows``. Algorithms see a federation
 ``Context`` only.
 """
 
@@ -22,9 +22,11 @@ from fedspark.algorithms.homo_nn._params import (
     NetworkSpec,
     SecureParams,
     SelectionParams,
+    StreamParams,
     SyncParams,
 )
 from fedspark.algorithms.homo_nn._roster import client_refs
+from fedspark.algorithms.homo_nn._rows import ArrayRows, TableRows
 from fedspark.algorithms.homo_nn._score import predict_table
 from fedspark.algorithms.homo_nn._simulation import (
     SimResult,
@@ -43,6 +45,7 @@ HOMO_NN = register(Algorithm(
 
 __all__ = [
     "ArbiterResult",
+    "ArrayRows",
     "AsyncParams",
     "ClientResult",
     "HOMO_NN",
@@ -59,7 +62,9 @@ __all__ = [
     "Simulation",
     "SimulationSettings",
     "SparkWorkers",
+    "StreamParams",
     "SyncParams",
+    "TableRows",
     "build_network",
     "client_refs",
     "fedavg",

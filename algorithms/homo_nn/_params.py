@@ -101,6 +101,22 @@ class AsyncParams(_Strict):
     max_staleness: int | None = Field(None, ge=0)
 
 
+class StreamParams(_Strict):
+    """How a real client's rows reach torch without its table ever sitting whole in the driver.
+
+    The table stays persisted in Spark, split by a hash of the id into blocks of
+    about ``block_rows`` rows; the driver fetches one block at a time as Arrow, in
+    an order reshuffled every epoch from the job's seed, and draws mini-batches
+    from a shuffle buffer of ``buffer_rows`` rows. A table of at most
+    ``buffer_rows`` rows is kept after its first pass and shuffled whole, as an
+    in-memory table. The simulation's virtual clients (rows already in their
+    Spark task) do not use it.
+    """
+
+    block_rows: int = Field(50_000, ge=1)
+    buffer_rows: int = Field(100_000, ge=1)
+
+
 class HomoNNParams(_Strict):
     network: NetworkSpec = Field(default_factory=NetworkSpec)
     rounds: int = Field(10, ge=1)
@@ -113,6 +129,7 @@ class HomoNNParams(_Strict):
     sync: SyncParams = Field(default_factory=SyncParams)
     fedasync: AsyncParams = Field(default_factory=AsyncParams)
     secure: SecureParams = Field(default_factory=SecureParams)
+    stream: StreamParams = Field(default_factory=StreamParams)
     seed: int = Field(0, description="seed of the initial weights (identical at every party) and batch order")
     decision_threshold: float = Field(0.5, gt=0, lt=1)
 

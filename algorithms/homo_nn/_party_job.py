@@ -1,9 +1,11 @@
 """One party's side of a ``homo_nn`` job: clients load their table and train, the arbiter aggregates.
 
 Called by the engine's party process once the federation is up, with its :class:`~fedspark.algorithms.Task`. A
-client's rows go Spark -> Arrow -> numpy (one row-major feature copy, a view
-for the label) -> torch tensors over the same memory; they never leave the
-client. The arbiter writes ``rounds.json`` after every round (who was selected,
+client's table stays persisted in its Spark executors and reaches torch one
+block at a time (Spark -> Arrow -> one row-major numpy copy of the block ->
+tensors over that memory), so no step holds the table in the driver; scoring
+it and the test table afterwards streams the same way into counts. The rows
+never leave the client. The arbiter writes ``rounds.json`` after every round (who was selected,
 who reported, who was late, loss, seconds), so a run's progress is on disk
 while it runs, not only at the end.
 """
@@ -14,15 +16,14 @@ import time
 from typing import Any
 
 from fedspark.algorithms import Task
-from fedspark.algorithms.evaluation import binary_metrics
 from fedspark.algorithms.homo_nn._arbiter import train_arbiter
 from fedspark.algorithms.homo_nn._client import train_client
 from fedspark.algorithms.homo_nn._local import LocalTrainer
 from fedspark.algorithms.homo_nn._params import HomoNNParams
+from fedspark.algorithms.homo_nn._rows import TableRows
 from fedspark.algorithms.homo_nn._secure import client_keys
-from fedspark.algorithms.homo_nn._simulation import load_xy
 from fedspark.common import Role
-from fedspark.storage import write_json
+from fedspark.storage import read_table, write_json
 
 
 def run_homo_nn(task: Task) -> dict[str, Any]:
@@ -58,34 +59,38 @@ def run_homo_nn(task: Task) -> dict[str, Any]:
 
     assert spark is not None  # clients start one in run_party
     assert task.data is not None  # checked by the job's configuration
-    feature_names, x, y = load_xy(spark, task.data, str(me))
-    trainer = LocalTrainer(x, y, params)
-    load_seconds = time.monotonic() - started
-    history: list[dict[str, Any]] = []
+    table = read_table(spark, task.data, party=str(me))
+    with TableRows(table, table.feature_names, params.stream, party=str(me)) as rows:
+        table.unpersist()  # the blocks hold their own persisted copy
+        feature_names = rows.feature_names
+        trainer = LocalTrainer(rows, params)
+        load_seconds = time.monotonic() - started
+        history: list[dict[str, Any]] = []
 
-    def on_client_round(round_no: int, record: dict[str, Any]) -> None:
-        history.append(record)
-        write_json(out / "rounds.json", history)
+        def on_client_round(round_no: int, record: dict[str, Any]) -> None:
+            history.append(record)
+            write_json(out / "rounds.json", history)
 
-    started = time.monotonic()
-    client = train_client(ctx, trainer, params, delay_s=task.delay_s, on_round=on_client_round,
-                          record_updates=task.debug.record_gradients)
-    seconds = time.monotonic() - started
-    if task.debug.record_gradients:
-        write_json(out / "updates.json", {"n_samples": trainer.n, "updates": [u.tolist() for u in client.updates]})
-    write_json(out / "model.json", {"algorithm": "homo_nn", "network": params.network.model_dump(),
-                                    "seed": params.seed, "feature_names": feature_names,
-                                    "weights": client.weights.tolist()})
-    metrics: dict[str, Any] = {
-        "role": me.role.value, "n_rows": trainer.n, "n_features": len(feature_names),
-        "epochs": params.rounds, "rounds_trained": client.rounds_trained, "rounds_skipped": client.rounds_skipped,
-        "seconds": seconds, "load_seconds": load_seconds, "seconds_per_epoch": seconds / params.rounds,
-        "secure": params.secure.mode, "client_keys": client_keys(ctx, params),
-    }
-    if params.network.loss == "bce":
-        train = binary_metrics(y, trainer.predict(client.weights), params.decision_threshold)
-        metrics.update({f"train_{k}": v for k, v in train.items()})
-        if task.test_data is not None:
-            _, x_test, y_test = load_xy(spark, task.test_data, str(me), feature_names)
-            metrics.update(binary_metrics(y_test, trainer.predict(client.weights, x_test), params.decision_threshold))
+        started = time.monotonic()
+        client = train_client(ctx, trainer, params, delay_s=task.delay_s, on_round=on_client_round,
+                              record_updates=task.debug.record_gradients)
+        seconds = time.monotonic() - started
+        if task.debug.record_gradients:
+            write_json(out / "updates.json", {"n_samples": trainer.n, "updates": [u.tolist() for u in client.updates]})
+        write_json(out / "model.json", {"algorithm": "homo_nn", "network": params.network.model_dump(),
+                                        "seed": params.seed, "feature_names": feature_names,
+                                        "weights": client.weights.tolist()})
+        metrics: dict[str, Any] = {
+            "role": me.role.value, "n_rows": trainer.n, "n_features": len(feature_names),
+            "epochs": params.rounds, "rounds_trained": client.rounds_trained, "rounds_skipped": client.rounds_skipped,
+            "seconds": seconds, "load_seconds": load_seconds, "seconds_per_epoch": seconds / params.rounds,
+            "secure": params.secure.mode, "client_keys": client_keys(ctx, params),
+        }
+        if params.network.loss == "bce":
+            metrics.update({f"train_{k}": v for k, v in trainer.evaluate(client.weights).items()})
+    if params.network.loss == "bce" and task.test_data is not None:
+        test = read_table(spark, task.test_data, party=str(me))
+        with TableRows(test, feature_names, params.stream, party=str(me)) as test_rows:
+            test.unpersist()
+            metrics.update(trainer.evaluate(client.weights, test_rows))
     return metrics

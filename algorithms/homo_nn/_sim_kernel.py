@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from fedspark.algorithms.homo_nn._local import LocalTrainer
 from fedspark.algorithms.homo_nn._params import HomoNNParams
+from fedspark.algorithms.homo_nn._rows import ArrayRows
 from fedspark.crypto import PublicKey
 
 UPDATE_SCHEMA = "client long, n long, loss double, weights binary"
@@ -61,7 +62,7 @@ def train_clients_kernel(
         if int(c) not in selected:
             continue
         rows = client == c
-        result = LocalTrainer(x[rows], y[rows], params).train(global_weights, round_no)
+        result = LocalTrainer(ArrayRows(x[rows], y[rows]), params).train(global_weights, round_no)
         ids.append(int(c))
         n.append(result.n_samples)
         loss.append(result.loss)

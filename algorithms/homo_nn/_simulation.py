@@ -378,7 +378,11 @@ def simulate(
 def load_xy(
     spark: SparkSession, table: TableSpec, party: str, feature_names: list[str] | None = None
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Features (one row-major copy) and labels (a zero-copy view) of one of ``party``'s tables."""
+    """Features (one row-major copy) and labels (a zero-copy view) of one of ``party``'s tables.
+
+    The whole table lands in the driver: only the simulation does this, because it deals one small
+    table out to its virtual clients. A real client streams its table instead (``_rows.TableRows``).
+    """
     from fedspark.arrow_bridge import column_view, feature_matrix
     from fedspark.storage import read_table
 

@@ -6,6 +6,7 @@ import fedspark.algorithms.homo_nn as homo_nn
 def test_exported_names() -> None:
     assert sorted(homo_nn.__all__) == [
         "ArbiterResult",
+        "ArrayRows",
         "AsyncParams",
         "ClientResult",
         "HOMO_NN",
@@ -22,7 +23,9 @@ def test_exported_names() -> None:
         "Simulation",
         "SimulationSettings",
         "SparkWorkers",
+        "StreamParams",
         "SyncParams",
+        "TableRows",
         "build_network",
         "client_refs",
         "fedavg",

@@ -14,14 +14,14 @@ torch = pytest.importorskip("torch")
 
 
 def test_predict_writes_the_scores_of_the_model(spark: Any, test_data: Path, tmp_path: Path) -> None:
-    from fedspark.algorithms.homo_nn import HomoNNParams, LocalTrainer, predict_table
+    from fedspark.algorithms.homo_nn import ArrayRows, HomoNNParams, LocalTrainer, predict_table
     from fedspark.common import ConfigError
 
     torch.set_num_threads(1)
     train = pd.read_csv(test_data / "breast_homo_guest.csv")
     names = [f"x{j}" for j in range(30)]
     params = HomoNNParams.model_validate({"network": {"layers": [{"units": 4}]}, "local_epochs": 3, "seed": 2})
-    trainer = LocalTrainer(train[names].to_numpy(), train["y"].to_numpy(dtype=np.float64), params)
+    trainer = LocalTrainer(ArrayRows(train[names].to_numpy(), train["y"].to_numpy(dtype=np.float64)), params)
     weights = trainer.train(trainer.initial_weights(), 0).weights
     model = tmp_path / "model.json"
     model.write_text(json.dumps({"algorithm": "homo_nn", "network": params.network.model_dump(), "seed": 2,

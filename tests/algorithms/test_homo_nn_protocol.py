@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 torch.set_num_threads(1)  # tiny networks: intra-op threads only oversubscribe the shared cores
 
 from fedspark.algorithms.homo_nn import (  # noqa: E402
+    ArrayRows,
     HomoNNParams,
     LocalTrainer,
     fedavg,
@@ -50,14 +51,14 @@ def _run(
     for i, (ref, n) in enumerate(zip(clients, sizes)):
         x, y = _data(n, seed=i)
         kwargs = client_kwargs.get(ref.party_id, {})
-        functions[ref] = lambda ctx, x=x, y=y, kwargs=kwargs: train_client(ctx, LocalTrainer(x, y, params), params, **kwargs)
+        functions[ref] = lambda ctx, x=x, y=y, kwargs=kwargs: train_client(ctx, LocalTrainer(ArrayRows(x, y), params), params, **kwargs)
     functions[ARBITER] = lambda ctx: train_arbiter(ctx, params)
     return run_parties("job-homo", functions, timeout_s=timeout_s)
 
 
 def _reference(params: HomoNNParams, sizes: list[int], rounds_members: list[list[int]]) -> np.ndarray:
     """FedAvg computed in one process: each round, the listed clients train from the global model."""
-    trainers = [LocalTrainer(*_data(n, seed=i), params) for i, n in enumerate(sizes)]
+    trainers = [LocalTrainer(ArrayRows(*_data(n, seed=i)), params) for i, n in enumerate(sizes)]
     w = trainers[0].initial_weights()
     for round_no, members in enumerate(rounds_members):
         outs = [trainers[i].train(w, round_no) for i in members]
@@ -131,9 +132,9 @@ def test_min_fraction_lets_a_round_proceed_before_the_deadline() -> None:
 def test_fedprox_pulls_towards_the_global_model() -> None:
     x, y = _data(80, seed=1)
     plain, prox = _params(), _params(strategy="fedprox", mu=5.0)
-    w0 = LocalTrainer(x, y, plain).initial_weights()
-    far = LocalTrainer(x, y, plain).train(w0, 0).weights
-    near = LocalTrainer(x, y, prox).train(w0, 0).weights
+    w0 = LocalTrainer(ArrayRows(x, y), plain).initial_weights()
+    far = LocalTrainer(ArrayRows(x, y), plain).train(w0, 0).weights
+    near = LocalTrainer(ArrayRows(x, y), prox).train(w0, 0).weights
     assert np.linalg.norm(near - w0) < np.linalg.norm(far - w0)
 
 
@@ -160,7 +161,7 @@ def test_network_from_an_importable_factory(tmp_path: Any, monkeypatch: pytest.M
     params = _params(network={"factory": "my_nets:wide"})
     assert n_parameters(build_network(params.network, 4, seed=1)) == 4 * 7 + 7 + 7 + 1
     x, y = _data(30, seed=0)
-    assert LocalTrainer(x, y, params).train(LocalTrainer(x, y, params).initial_weights(), 0).n_samples == 30
+    assert LocalTrainer(ArrayRows(x, y), params).train(LocalTrainer(ArrayRows(x, y), params).initial_weights(), 0).n_samples == 30
     with pytest.raises(NetworkError, match="my_nets:not_a_module"):
         build_network(_params(network={"factory": "my_nets:not_a_module"}).network, 4, seed=1)
     with pytest.raises(NetworkError, match="cannot be imported"):
@@ -169,7 +170,7 @@ def test_network_from_an_importable_factory(tmp_path: Any, monkeypatch: pytest.M
 
 def _accuracy(params: HomoNNParams, weights: np.ndarray) -> float:
     x, y = _data(400, seed=99)
-    scores = LocalTrainer(x, y, params).predict(weights)
+    scores = LocalTrainer(ArrayRows(x, y), params).predict(weights, x)
     return float(np.mean((scores >= 0.5) == (y == 1)))
 
 

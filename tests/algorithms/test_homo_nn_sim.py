@@ -13,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from fedspark.algorithms.homo_nn import (  # noqa: E402
+    ArrayRows,
     HomoNNParams,
     LocalTrainer,
     Simulation,
@@ -51,7 +52,7 @@ def test_spark_tasks_train_like_in_process_clients(spark: Any, test_data: Path) 
     ids = [f"c{i:04d}" for i in range(8)]
     for round_no in range(params.rounds):
         chosen = [ids.index(c) for c in select_clients(ids, params.selection, round_no)]
-        outs = [LocalTrainer(x[simulation.owner == c], y[simulation.owner == c], params).train(w, round_no)
+        outs = [LocalTrainer(ArrayRows(x[simulation.owner == c], y[simulation.owner == c]), params).train(w, round_no)
                 for c in chosen]
         w = fedavg([o.weights for o in outs], [o.n_samples for o in outs])
     np.testing.assert_allclose(result.weights, w, rtol=0, atol=1e-12)

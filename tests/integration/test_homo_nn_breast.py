@@ -45,7 +45,7 @@ def _read(run_dir: Path, folder: str, name: str) -> Any:
 def test_accuracy_matches_centralised_training(finished_run: dict[str, Any], test_data: Path) -> None:
     import torch
 
-    from fedspark.algorithms.homo_nn import HomoNNParams, LocalTrainer
+    from fedspark.algorithms.homo_nn import ArrayRows, HomoNNParams, LocalTrainer
 
     torch.set_num_threads(1)
     params = HomoNNParams.model_validate(finished_run["job"]["params"])
@@ -53,7 +53,7 @@ def test_accuracy_matches_centralised_training(finished_run: dict[str, Any], tes
     train, test = pd.concat(frames), pd.read_csv(test_data / "breast_homo_test.csv")
     features = [f"x{j}" for j in range(30)]
     central = params.model_copy(update={"local_epochs": params.rounds * params.local_epochs})
-    trainer = LocalTrainer(train[features].to_numpy(), train["y"].to_numpy(dtype=np.float64), central)
+    trainer = LocalTrainer(ArrayRows(train[features].to_numpy(), train["y"].to_numpy(dtype=np.float64)), central)
     weights = trainer.train(trainer.initial_weights(), 0).weights
     scores = trainer.predict(weights, test[features].to_numpy())
     baseline = float(np.mean((scores >= 0.5) == (test["y"].to_numpy() == 1)))

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from wire_tap import RewriteTo, WireTap, tapped
 
-from fedspark.algorithms.homo_nn import HomoNNParams, RoundError
+from fedspark.algorithms.homo_nn import ArrayRows, HomoNNParams, RoundError
 from fedspark.algorithms.homo_nn import _masking as m
 from fedspark.algorithms.homo_nn._arbiter import train_arbiter
 from fedspark.algorithms.homo_nn._client import train_client
@@ -46,7 +46,7 @@ def _trainer(i: int, params: HomoNNParams) -> LocalTrainer:
     rng = np.random.default_rng(i)
     x = rng.normal(size=(40, 4))
     y = (x @ [1.0, -1.0, 0.5, 0.0] > 0).astype(np.float64)
-    return LocalTrainer(x, y, params)
+    return LocalTrainer(ArrayRows(x, y), params)
 
 
 def _run(job: str, params: HomoNNParams, rewrite_to: RewriteTo, taps: dict[str, WireTap]) -> dict[PartyRef, Any]:
