@@ -50,7 +50,8 @@ code and the sender sees a ``SendRefused`` carrying the same ``RefusalReason``::
         ├── IdentityMismatch    the TLS certificate names another party than the message claims
         ├── UnknownDestination  an exchange has no route to the party a message is addressed to
         ├── RelayRefused        a party's own gateway will not forward a table partition (token, sender)
-        └── ForwardFailed       a party's own gateway stored a partition but could not deliver it onwards
+        ├── ForwardFailed       a party's own gateway stored a partition but could not deliver it onwards
+        └── ReadRefused         a party's own gateway will not serve a received table's partition (token, caller)
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ class RefusalReason(str, enum.Enum):
     NO_ROUTE = "no_route"
     RELAY_REFUSED = "relay_refused"
     FORWARD_FAILED = "forward_failed"
+    READ_REFUSED = "read_refused"
 
     def __str__(self) -> str:
         return self.value
@@ -540,4 +542,20 @@ class ForwardFailed(MessageRefused):
 
     def __init__(self, job_id: str, tag: str, dst: str, party_id: str, cause: str) -> None:
         super().__init__(job_id, tag, dst, f"job {job_id}: party {party_id}'s gateway could not forward '{tag}' to {dst}: {cause}")
+        self.party_id = party_id
+
+
+class ReadRefused(MessageRefused):
+    """A party's gateway will not serve a partition of a table it received (see ``transport._served``).
+
+    A received table is read by this party's executors through the gateway's
+    in-party port, each holding the per-table read token the driver
+    registered; anyone else who can reach that port (another local user, or a
+    peer on the federation port) must not read what the peer sent.
+    """
+
+    reason = RefusalReason.READ_REFUSED
+
+    def __init__(self, job_id: str, tag: str, src: str, party_id: str, why: str) -> None:
+        super().__init__(job_id, tag, src, f"job {job_id}: party {party_id}'s gateway will not serve '{tag}' from {src}: {why}")
         self.party_id = party_id

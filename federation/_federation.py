@@ -25,6 +25,7 @@ from fedspark.federation._errors import (
 from fedspark.federation._message import Envelope, MessageKey, PayloadKind
 from fedspark.federation._transport import Transport
 from fedspark.federation.codec import arrow_stream_span, decode_value, encode_value
+from fedspark.federation.tables._fetch import SourceTarget
 from fedspark.federation.tables._sink import SinkTarget
 from fedspark.federation.transport._spill import ReceivedPayload
 
@@ -180,6 +181,11 @@ class Federation:
         """Send one table partition (raw Arrow IPC) from this process, as message ``seq`` under ``tag``."""
         self._check_member(to)
         self._transport.send(Envelope(MessageKey(self.job_id, tag, self.me, to, seq), payload, PayloadKind.ARROW_STREAM))
+
+    def table_source(self, tag: str, frm: PartyRef, payloads: Sequence[ReceivedPayload]) -> SourceTarget | None:
+        """Hand ``tag``'s received partitions to whatever serves them to executors (None: in-process transport)."""
+        self._check_member(frm)
+        return self._transport.table_source(MessageKey(self.job_id, tag, frm, self.me), payloads)
 
     def recv_part(self, tag: str, frm: PartyRef, seq: int, timeout_s: float | None = None) -> ReceivedPayload:
         """Wait for table partition ``seq`` under ``tag`` and hand over its stored payload (unread)."""

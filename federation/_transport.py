@@ -9,11 +9,12 @@ over the network.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from types import TracebackType
 
 from fedspark.common import PartyRef
 from fedspark.federation._message import Envelope, MessageKey
+from fedspark.federation.tables._fetch import SourceTarget
 from fedspark.federation.tables._sink import SinkTarget
 from fedspark.federation.transport._spill import ReceivedPayload
 
@@ -77,6 +78,18 @@ class Transport(abc.ABC):
         forwards them to the peer (``star._relay``). None (the default) means
         executors cannot reach this transport, as for an in-process one: the
         driver then sends the table.
+        """
+        return None
+
+    def table_source(self, key: MessageKey, payloads: Sequence[ReceivedPayload]) -> SourceTarget | None:
+        """Where Spark executors read the received table ``payloads`` (its partitions, in order) themselves.
+
+        ``key`` names the table (job, tag, sender, this party; ``seq`` unused).
+        For a networked transport that is this party's own gateway, which takes
+        the payloads over and streams them to executors holding the returned
+        token until the job closes (``transport._served``). None (the default)
+        means executors cannot reach this transport: the caller keeps the
+        payloads and reads them itself.
         """
         return None
 

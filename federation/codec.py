@@ -35,7 +35,8 @@ from fedspark.federation._message import (
     Receipt,
     TransferAck,
 )
-from fedspark.federation.transport._chunks import ChunkPart, Header
+from fedspark.federation.transport._chunks import ChunkPart, Header, checksum
+from fedspark.federation.transport._served import PartRead
 
 MAX_DEPTH = 64
 """Deepest nesting of lists/dicts; protobuf's own parser stops at 100."""
@@ -299,6 +300,32 @@ def ping_reply_to_proto(party_id: str) -> pb.PingReply:
 
 def ping_reply_from_proto(message: pb.PingReply) -> str:
     return message.party_id
+
+
+# ------------------------------------------------------------------ reading a received table (in-party)
+
+
+def part_read_to_proto(read: PartRead) -> pb.ReadPartRequest:
+    return pb.ReadPartRequest(job_id=read.job_id, tag=read.tag, src=party_to_proto(read.src), partition=read.partition,
+                              offset=read.offset, chunk_bytes=read.chunk_bytes)
+
+
+def part_read_from_proto(message: pb.ReadPartRequest) -> PartRead:
+    if not message.job_id or not message.tag:
+        raise CodecError("a partition read without a job id or tag")
+    return PartRead(message.job_id, message.tag, party_from_proto(message.src), message.partition, message.offset,
+                    message.chunk_bytes)
+
+
+def part_chunk_to_proto(data: bytes) -> pb.PartChunk:
+    return pb.PartChunk(data=data, crc32=checksum(data))
+
+
+def part_chunk_from_proto(message: pb.PartChunk) -> bytes:
+    """The chunk's bytes; a ``CodecError`` when they do not match their CRC-32C."""
+    if checksum(message.data) != message.crc32:
+        raise CodecError(f"a partition chunk of {len(message.data)} bytes fails its checksum")
+    return message.data
 
 
 # ------------------------------------------------------------------ values

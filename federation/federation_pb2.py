@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fedspark/federation/federation.proto\x12\x13\x66\x65\x64spark.federation\"B\n\x05Party\x12\'\n\x04role\x18\x01 \x01(\x0e\x32\x19.fedspark.federation.Role\x12\x10\n\x08party_id\x18\x02 \x01(\t\"\xfb\x01\n\x06Header\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\'\n\x03src\x18\x03 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\'\n\x03\x64st\x18\x04 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\x0b\n\x03seq\x18\x05 \x01(\x04\x12\x36\n\x0cpayload_kind\x18\x06 \x01(\x0e\x32 .fedspark.federation.PayloadKind\x12\x13\n\x0btotal_bytes\x18\x07 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x08 \x01(\r\x12\x13\n\x0b\x63hunk_bytes\x18\t \x01(\r\"`\n\x05\x43hunk\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.fedspark.federation.Header\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x63rc32\x18\x04 \x01(\x07\"2\n\x07PushAck\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x14\n\x0cstored_bytes\x18\x02 \x01(\x04\"x\n\nMessageRef\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\'\n\x03src\x18\x02 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\'\n\x03\x64st\x18\x03 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"m\n\x0cTransferOpen\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.fedspark.federation.Header\x12\x30\n\x07pending\x18\x02 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"y\n\x0fTransferRequest\x12\x31\n\x04open\x18\x01 \x01(\x0b\x32!.fedspark.federation.TransferOpenH\x00\x12+\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1a.fedspark.federation.ChunkH\x00\x42\x06\n\x04\x62ody\"\xe0\x01\n\rTransferReply\x12\x12\n\nnext_index\x18\x01 \x01(\r\x12\x0e\n\x06resend\x18\x02 \x01(\x08\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x14\n\x0cstored_bytes\x18\x05 \x01(\x04\x12\x0f\n\x07\x62oot_id\x18\x06 \x01(\t\x12-\n\x04read\x18\x07 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\x12\x30\n\x07missing\x18\x08 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"|\n\x10HeartbeatRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rfrom_party_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x03 \x01(\t\x12\x30\n\x07pending\x18\x04 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"\xc6\x01\n\x0eHeartbeatReply\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x02 \x01(\t\x12\x30\n\tjob_state\x18\x03 \x01(\x0e\x32\x1d.fedspark.federation.JobState\x12-\n\x04read\x18\x04 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\x12\x30\n\x07missing\x18\x05 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"$\n\x0bPingRequest\x12\x15\n\rfrom_party_id\x18\x01 \x01(\t\"\x1d\n\tPingReply\x12\x10\n\x08party_id\x18\x01 \x01(\t\"N\n\nArrowValue\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.fedspark.federation.ArrowKind\x12\x12\n\nipc_stream\x18\x02 \x01(\x0c\"6\n\tValueList\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.fedspark.federation.Value\"\x93\x01\n\x08ValueMap\x12;\n\x07\x65ntries\x18\x01 \x03(\x0b\x32*.fedspark.federation.ValueMap.EntriesEntry\x1aJ\n\x0c\x45ntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.fedspark.federation.Value:\x02\x38\x01\"\xf2\x02\n\x05Value\x12\x34\n\nnull_value\x18\x01 \x01(\x0e\x32\x1e.fedspark.federation.NullValueH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x12H\x00\x12\x17\n\rbig_int_value\x18\x04 \x01(\x0cH\x00\x12\x16\n\x0c\x64ouble_value\x18\x05 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x06 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x07 \x01(\x0cH\x00\x12\x34\n\nlist_value\x18\x08 \x01(\x0b\x32\x1e.fedspark.federation.ValueListH\x00\x12\x32\n\tmap_value\x18\t \x01(\x0b\x32\x1d.fedspark.federation.ValueMapH\x00\x12\x36\n\x0b\x61rrow_value\x18\n \x01(\x0b\x32\x1f.fedspark.federation.ArrowValueH\x00\x42\x06\n\x04kind*M\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n\nROLE_GUEST\x10\x01\x12\r\n\tROLE_HOST\x10\x02\x12\x10\n\x0cROLE_ARBITER\x10\x03*x\n\x0bPayloadKind\x12\x1c\n\x18PAYLOAD_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12PAYLOAD_KIND_VALUE\x10\x01\x12\x1d\n\x19PAYLOAD_KIND_ARROW_STREAM\x10\x02\x12\x14\n\x10PAYLOAD_KIND_RAW\x10\x03*f\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_UNKNOWN\x10\x01\x12\x12\n\x0eJOB_STATE_OPEN\x10\x02\x12\x14\n\x10JOB_STATE_CLOSED\x10\x03*\x1b\n\tNullValue\x12\x0e\n\nNULL_VALUE\x10\x00*\x88\x01\n\tArrowKind\x12\x1a\n\x16\x41RROW_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41RROW_KIND_TABLE\x10\x01\x12\x1b\n\x17\x41RROW_KIND_RECORD_BATCH\x10\x02\x12\x14\n\x10\x41RROW_KIND_ARRAY\x10\x03\x12\x16\n\x12\x41RROW_KIND_NDARRAY\x10\x04\x32\xca\x02\n\x07Gateway\x12\x42\n\x04Push\x12\x1a.fedspark.federation.Chunk\x1a\x1c.fedspark.federation.PushAck(\x01\x12X\n\x08Transfer\x12$.fedspark.federation.TransferRequest\x1a\".fedspark.federation.TransferReply(\x01\x30\x01\x12W\n\tHeartbeat\x12%.fedspark.federation.HeartbeatRequest\x1a#.fedspark.federation.HeartbeatReply\x12H\n\x04Ping\x12 .fedspark.federation.PingRequest\x1a\x1e.fedspark.federation.PingReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$fedspark/federation/federation.proto\x12\x13\x66\x65\x64spark.federation\"B\n\x05Party\x12\'\n\x04role\x18\x01 \x01(\x0e\x32\x19.fedspark.federation.Role\x12\x10\n\x08party_id\x18\x02 \x01(\t\"\xfb\x01\n\x06Header\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\'\n\x03src\x18\x03 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\'\n\x03\x64st\x18\x04 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\x0b\n\x03seq\x18\x05 \x01(\x04\x12\x36\n\x0cpayload_kind\x18\x06 \x01(\x0e\x32 .fedspark.federation.PayloadKind\x12\x13\n\x0btotal_bytes\x18\x07 \x01(\x04\x12\x13\n\x0b\x63hunk_count\x18\x08 \x01(\r\x12\x13\n\x0b\x63hunk_bytes\x18\t \x01(\r\"`\n\x05\x43hunk\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.fedspark.federation.Header\x12\r\n\x05index\x18\x02 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x63rc32\x18\x04 \x01(\x07\"2\n\x07PushAck\x12\x11\n\tduplicate\x18\x01 \x01(\x08\x12\x14\n\x0cstored_bytes\x18\x02 \x01(\x04\"x\n\nMessageRef\x12\x0b\n\x03tag\x18\x01 \x01(\t\x12\'\n\x03src\x18\x02 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\'\n\x03\x64st\x18\x03 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\x0b\n\x03seq\x18\x04 \x01(\x04\"m\n\x0cTransferOpen\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.fedspark.federation.Header\x12\x30\n\x07pending\x18\x02 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"y\n\x0fTransferRequest\x12\x31\n\x04open\x18\x01 \x01(\x0b\x32!.fedspark.federation.TransferOpenH\x00\x12+\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x1a.fedspark.federation.ChunkH\x00\x42\x06\n\x04\x62ody\"\xe0\x01\n\rTransferReply\x12\x12\n\nnext_index\x18\x01 \x01(\r\x12\x0e\n\x06resend\x18\x02 \x01(\x08\x12\x10\n\x08\x63omplete\x18\x03 \x01(\x08\x12\x11\n\tduplicate\x18\x04 \x01(\x08\x12\x14\n\x0cstored_bytes\x18\x05 \x01(\x04\x12\x0f\n\x07\x62oot_id\x18\x06 \x01(\t\x12-\n\x04read\x18\x07 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\x12\x30\n\x07missing\x18\x08 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"|\n\x10HeartbeatRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rfrom_party_id\x18\x02 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x03 \x01(\t\x12\x30\n\x07pending\x18\x04 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"\xc6\x01\n\x0eHeartbeatReply\x12\x10\n\x08party_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62oot_id\x18\x02 \x01(\t\x12\x30\n\tjob_state\x18\x03 \x01(\x0e\x32\x1d.fedspark.federation.JobState\x12-\n\x04read\x18\x04 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\x12\x30\n\x07missing\x18\x05 \x03(\x0b\x32\x1f.fedspark.federation.MessageRef\"$\n\x0bPingRequest\x12\x15\n\rfrom_party_id\x18\x01 \x01(\t\"\x1d\n\tPingReply\x12\x10\n\x08party_id\x18\x01 \x01(\t\"\x8f\x01\n\x0fReadPartRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0b\n\x03tag\x18\x02 \x01(\t\x12\'\n\x03src\x18\x03 \x01(\x0b\x32\x1a.fedspark.federation.Party\x12\x11\n\tpartition\x18\x04 \x01(\r\x12\x0e\n\x06offset\x18\x05 \x01(\x04\x12\x13\n\x0b\x63hunk_bytes\x18\x06 \x01(\r\"(\n\tPartChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\r\n\x05\x63rc32\x18\x02 \x01(\x07\"N\n\nArrowValue\x12,\n\x04kind\x18\x01 \x01(\x0e\x32\x1e.fedspark.federation.ArrowKind\x12\x12\n\nipc_stream\x18\x02 \x01(\x0c\"6\n\tValueList\x12)\n\x05items\x18\x01 \x03(\x0b\x32\x1a.fedspark.federation.Value\"\x93\x01\n\x08ValueMap\x12;\n\x07\x65ntries\x18\x01 \x03(\x0b\x32*.fedspark.federation.ValueMap.EntriesEntry\x1aJ\n\x0c\x45ntriesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12)\n\x05value\x18\x02 \x01(\x0b\x32\x1a.fedspark.federation.Value:\x02\x38\x01\"\xf2\x02\n\x05Value\x12\x34\n\nnull_value\x18\x01 \x01(\x0e\x32\x1e.fedspark.federation.NullValueH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x12H\x00\x12\x17\n\rbig_int_value\x18\x04 \x01(\x0cH\x00\x12\x16\n\x0c\x64ouble_value\x18\x05 \x01(\x01H\x00\x12\x16\n\x0cstring_value\x18\x06 \x01(\tH\x00\x12\x15\n\x0b\x62ytes_value\x18\x07 \x01(\x0cH\x00\x12\x34\n\nlist_value\x18\x08 \x01(\x0b\x32\x1e.fedspark.federation.ValueListH\x00\x12\x32\n\tmap_value\x18\t \x01(\x0b\x32\x1d.fedspark.federation.ValueMapH\x00\x12\x36\n\x0b\x61rrow_value\x18\n \x01(\x0b\x32\x1f.fedspark.federation.ArrowValueH\x00\x42\x06\n\x04kind*M\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0e\n\nROLE_GUEST\x10\x01\x12\r\n\tROLE_HOST\x10\x02\x12\x10\n\x0cROLE_ARBITER\x10\x03*x\n\x0bPayloadKind\x12\x1c\n\x18PAYLOAD_KIND_UNSPECIFIED\x10\x00\x12\x16\n\x12PAYLOAD_KIND_VALUE\x10\x01\x12\x1d\n\x19PAYLOAD_KIND_ARROW_STREAM\x10\x02\x12\x14\n\x10PAYLOAD_KIND_RAW\x10\x03*f\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATE_UNKNOWN\x10\x01\x12\x12\n\x0eJOB_STATE_OPEN\x10\x02\x12\x14\n\x10JOB_STATE_CLOSED\x10\x03*\x1b\n\tNullValue\x12\x0e\n\nNULL_VALUE\x10\x00*\x88\x01\n\tArrowKind\x12\x1a\n\x16\x41RROW_KIND_UNSPECIFIED\x10\x00\x12\x14\n\x10\x41RROW_KIND_TABLE\x10\x01\x12\x1b\n\x17\x41RROW_KIND_RECORD_BATCH\x10\x02\x12\x14\n\x10\x41RROW_KIND_ARRAY\x10\x03\x12\x16\n\x12\x41RROW_KIND_NDARRAY\x10\x04\x32\x9e\x03\n\x07Gateway\x12\x42\n\x04Push\x12\x1a.fedspark.federation.Chunk\x1a\x1c.fedspark.federation.PushAck(\x01\x12X\n\x08Transfer\x12$.fedspark.federation.TransferRequest\x1a\".fedspark.federation.TransferReply(\x01\x30\x01\x12W\n\tHeartbeat\x12%.fedspark.federation.HeartbeatRequest\x1a#.fedspark.federation.HeartbeatReply\x12H\n\x04Ping\x12 .fedspark.federation.PingRequest\x1a\x1e.fedspark.federation.PingReply\x12R\n\x08ReadPart\x12$.fedspark.federation.ReadPartRequest\x1a\x1e.fedspark.federation.PartChunk0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,16 +33,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_VALUEMAP_ENTRIESENTRY']._loaded_options = None
   _globals['_VALUEMAP_ENTRIESENTRY']._serialized_options = b'8\001'
-  _globals['_ROLE']._serialized_start=2171
-  _globals['_ROLE']._serialized_end=2248
-  _globals['_PAYLOADKIND']._serialized_start=2250
-  _globals['_PAYLOADKIND']._serialized_end=2370
-  _globals['_JOBSTATE']._serialized_start=2372
-  _globals['_JOBSTATE']._serialized_end=2474
-  _globals['_NULLVALUE']._serialized_start=2476
-  _globals['_NULLVALUE']._serialized_end=2503
-  _globals['_ARROWKIND']._serialized_start=2506
-  _globals['_ARROWKIND']._serialized_end=2642
+  _globals['_ROLE']._serialized_start=2359
+  _globals['_ROLE']._serialized_end=2436
+  _globals['_PAYLOADKIND']._serialized_start=2438
+  _globals['_PAYLOADKIND']._serialized_end=2558
+  _globals['_JOBSTATE']._serialized_start=2560
+  _globals['_JOBSTATE']._serialized_end=2662
+  _globals['_NULLVALUE']._serialized_start=2664
+  _globals['_NULLVALUE']._serialized_end=2691
+  _globals['_ARROWKIND']._serialized_start=2694
+  _globals['_ARROWKIND']._serialized_end=2830
   _globals['_PARTY']._serialized_start=61
   _globals['_PARTY']._serialized_end=127
   _globals['_HEADER']._serialized_start=130
@@ -67,16 +67,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PINGREQUEST']._serialized_end=1479
   _globals['_PINGREPLY']._serialized_start=1481
   _globals['_PINGREPLY']._serialized_end=1510
-  _globals['_ARROWVALUE']._serialized_start=1512
-  _globals['_ARROWVALUE']._serialized_end=1590
-  _globals['_VALUELIST']._serialized_start=1592
-  _globals['_VALUELIST']._serialized_end=1646
-  _globals['_VALUEMAP']._serialized_start=1649
-  _globals['_VALUEMAP']._serialized_end=1796
-  _globals['_VALUEMAP_ENTRIESENTRY']._serialized_start=1722
-  _globals['_VALUEMAP_ENTRIESENTRY']._serialized_end=1796
-  _globals['_VALUE']._serialized_start=1799
-  _globals['_VALUE']._serialized_end=2169
-  _globals['_GATEWAY']._serialized_start=2645
-  _globals['_GATEWAY']._serialized_end=2975
+  _globals['_READPARTREQUEST']._serialized_start=1513
+  _globals['_READPARTREQUEST']._serialized_end=1656
+  _globals['_PARTCHUNK']._serialized_start=1658
+  _globals['_PARTCHUNK']._serialized_end=1698
+  _globals['_ARROWVALUE']._serialized_start=1700
+  _globals['_ARROWVALUE']._serialized_end=1778
+  _globals['_VALUELIST']._serialized_start=1780
+  _globals['_VALUELIST']._serialized_end=1834
+  _globals['_VALUEMAP']._serialized_start=1837
+  _globals['_VALUEMAP']._serialized_end=1984
+  _globals['_VALUEMAP_ENTRIESENTRY']._serialized_start=1910
+  _globals['_VALUEMAP_ENTRIESENTRY']._serialized_end=1984
+  _globals['_VALUE']._serialized_start=1987
+  _globals['_VALUE']._serialized_end=2357
+  _globals['_GATEWAY']._serialized_start=2833
+  _globals['_GATEWAY']._serialized_end=3247
 # @@protoc_insertion_point(module_scope)

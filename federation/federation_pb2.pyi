@@ -195,6 +195,30 @@ class PingReply(_message.Message):
     party_id: str
     def __init__(self, party_id: _Optional[str] = ...) -> None: ...
 
+class ReadPartRequest(_message.Message):
+    __slots__ = ("job_id", "tag", "src", "partition", "offset", "chunk_bytes")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    SRC_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_BYTES_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    tag: str
+    src: Party
+    partition: int
+    offset: int
+    chunk_bytes: int
+    def __init__(self, job_id: _Optional[str] = ..., tag: _Optional[str] = ..., src: _Optional[_Union[Party, _Mapping]] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ..., chunk_bytes: _Optional[int] = ...) -> None: ...
+
+class PartChunk(_message.Message):
+    __slots__ = ("data", "crc32")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    CRC32_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    crc32: int
+    def __init__(self, data: _Optional[bytes] = ..., crc32: _Optional[int] = ...) -> None: ...
+
 class ArrowValue(_message.Message):
     __slots__ = ("kind", "ipc_stream")
     KIND_FIELD_NUMBER: _ClassVar[int]

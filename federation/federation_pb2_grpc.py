@@ -56,6 +56,11 @@ class GatewayStub:
                 request_serializer=fedspark_dot_federation_dot_federation__pb2.PingRequest.SerializeToString,
                 response_deserializer=fedspark_dot_federation_dot_federation__pb2.PingReply.FromString,
                 _registered_method=True)
+        self.ReadPart = channel.unary_stream(
+                '/fedspark.federation.Gateway/ReadPart',
+                request_serializer=fedspark_dot_federation_dot_federation__pb2.ReadPartRequest.SerializeToString,
+                response_deserializer=fedspark_dot_federation_dot_federation__pb2.PartChunk.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -90,6 +95,15 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadPart(self, request, context):
+        """In-party only: one of this party's executors reads a partition of a table
+        the gateway received, from `offset` on (authenticated by the table's read
+        token in the call's metadata; a peer's certificate is refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -112,6 +126,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.Ping,
                     request_deserializer=fedspark_dot_federation_dot_federation__pb2.PingRequest.FromString,
                     response_serializer=fedspark_dot_federation_dot_federation__pb2.PingReply.SerializeToString,
+            ),
+            'ReadPart': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadPart,
+                    request_deserializer=fedspark_dot_federation_dot_federation__pb2.ReadPartRequest.FromString,
+                    response_serializer=fedspark_dot_federation_dot_federation__pb2.PartChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -223,6 +242,33 @@ class Gateway:
             '/fedspark.federation.Gateway/Ping',
             fedspark_dot_federation_dot_federation__pb2.PingRequest.SerializeToString,
             fedspark_dot_federation_dot_federation__pb2.PingReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadPart(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/fedspark.federation.Gateway/ReadPart',
+            fedspark_dot_federation_dot_federation__pb2.ReadPartRequest.SerializeToString,
+            fedspark_dot_federation_dot_federation__pb2.PartChunk.FromString,
             options,
             channel_credentials,
             insecure,

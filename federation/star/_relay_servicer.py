@@ -29,7 +29,7 @@ from fedspark.federation.star._relay import RELAY_TOKEN_METADATA_KEY, OutboundRe
 from fedspark.federation.transport._chunks import ChunkPart, Header
 from fedspark.federation.transport._mailbox import TransferSession
 from fedspark.federation.transport._sender import RETRYABLE_CODES
-from fedspark.federation.transport._servicer import REFUSAL_METADATA_KEY, _identity, _refuse
+from fedspark.federation.transport._servicer import REFUSAL_METADATA_KEY, _identity, _refuse, metadata_value
 
 if TYPE_CHECKING:
     from fedspark.federation.transport._servicer import GatewayServicer
@@ -177,11 +177,3 @@ def _log_forwarded(header: Header, mode: str, started: float) -> None:
 def _chain(first: pb.TransferRequest, rest: Iterator[pb.TransferRequest]) -> Iterator[pb.TransferRequest]:
     yield first
     yield from rest
-
-
-def metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
-    """The caller's metadata value for ``key`` (as text), or None."""
-    for name, value in context.invocation_metadata():
-        if name == key:
-            return value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return None

@@ -7,10 +7,12 @@ hands its partition, as one Arrow IPC message, to its own party's gateway
 name, sealed first in a star (``star._relay``); the driver only collects one small report row per
 partition and sends the *manifest*: the data's Arrow schema, and per
 partition which attempt's message to read, its rows and bytes. The
-receiving gateway spills every partition to its own file; the receiver's
-driver waits for the manifest's messages, keeps their file paths, and returns
-a DataFrame whose tasks read those files (:mod:`._source`), partition by
-partition in order.
+receiving gateway stores every partition (spilling large ones to files on its
+machine); the receiver's driver waits for the manifest's messages, hands them
+back to its gateway to serve (``Transport.table_source``), and returns a
+DataFrame whose tasks stream their partition from that gateway's in-party
+address with a per-table read token (:mod:`._source`, :mod:`._fetch`),
+partition by partition in order, on whichever machine the cluster runs them.
 
 Wire layout under the table's tag: seq 0 is the manifest (a typed value
 holding an Arrow record batch), seq ``part_seq(p, a)`` partition p as sent by
@@ -20,12 +22,13 @@ pickled. A sender whose Spark job fails sends a *withdrawn* manifest instead
 its data), so the receiver stops at once with :class:`TableIncomplete`
 instead of waiting out its timeout for a manifest that will not come.
 
-The spilled files live in the job's spill folder until the job is closed, so a
-received DataFrame is readable for the rest of the job (write it out to keep
-it longer). In-process transports (loopback, for protocol tests) cannot be
+The gateway serves the partitions until the job is closed, so a received
+DataFrame is readable for the rest of the job (write it out to keep it
+longer). In-process transports (loopback, for protocol tests) cannot be
 reached from executors: there the driver sends the table as one partition and
-the receiver builds the DataFrame from memory, which is correct but bounded by
-driver memory.
+the receiver builds the DataFrame from memory (or, when the partitions
+spilled, from this machine's files), which is correct but bounded by the
+driver's machine.
 """
 
 from __future__ import annotations
@@ -111,7 +114,7 @@ def recv_table(federation: Federation, tag: str, frm: PartyRef, spark: SparkSess
     """
     schema, received = _receive(federation, tag, frm)
     if isinstance(received, TableSource):
-        return _read_files(spark, received, schema)
+        return _read_parts(spark, received, schema)
     return spark.createDataFrame(received)
 
 
@@ -128,7 +131,7 @@ def recv_table_rows(federation: Federation, tag: str, frm: PartyRef) -> TableRow
 
 
 def _receive(federation: Federation, tag: str, frm: PartyRef) -> tuple[pa.Schema, TableSource | pa.Table]:
-    """Wait for the manifest and its partitions: their spilled files, or (in-process transports) the rows."""
+    """Wait for the manifest and its partitions: where executors read them, or (in-process transports) the rows."""
     peer = str(frm)
     manifest = federation.recv(tag, frm)
     schema, rows = _parse_manifest(manifest, federation.job_id, tag, peer)
@@ -140,8 +143,13 @@ def _receive(federation: Federation, tag: str, frm: PartyRef) -> tuple[pa.Schema
             raise TableIncomplete(
                 federation.job_id, tag, peer, f"partition {partition} has {payload.size} bytes, the manifest says {size}"
             )
-    if all(p.path is not None for p in payloads):
-        parts = tuple(PartFile(p.path.resolve().as_uri(), count) for p, (_, count, _) in zip(payloads, rows, strict=True) if p.path)
+    target = federation.table_source(tag, frm, payloads)
+    if target is not None:  # the gateway keeps the payloads and serves them to executors
+        parts = tuple(PartFile(None, count, size) for _, count, size in rows)
+        return schema, TableSource(federation.job_id, tag, peer, parts, schema, gateway=target)
+    if all(p.path is not None for p in payloads):  # an in-process transport's spill: this machine's files
+        parts = tuple(PartFile(p.path.resolve().as_uri(), count, size)
+                      for p, (_, count, size) in zip(payloads, rows, strict=True) if p.path)
         return schema, TableSource(federation.job_id, tag, peer, parts, schema)
     return schema, _from_memory(payloads, TableSource(federation.job_id, tag, peer, (), schema))
 
@@ -168,8 +176,8 @@ def _parse_manifest(manifest: object, job_id: str, tag: str, peer: str) -> tuple
     return schema, rows
 
 
-def _read_files(spark: SparkSession, source: TableSource, schema: pa.Schema) -> DataFrame:
-    """A DataFrame over the spilled files: one task per partition, in partition order."""
+def _read_parts(spark: SparkSession, source: TableSource, schema: pa.Schema) -> DataFrame:
+    """A DataFrame over the received partitions: one task per partition, in partition order."""
     from pyspark.sql.pandas.types import from_arrow_schema
 
     spark_schema = from_arrow_schema(schema, prefer_timestamp_ntz=False)
@@ -184,7 +192,7 @@ def _read_files(spark: SparkSession, source: TableSource, schema: pa.Schema) -> 
 def _from_memory(payloads: list[ReceivedPayload], source: TableSource) -> pa.Table:
     """In-process transports only: the partitions are already in this process's memory.
 
-    Checked as the executors check spilled files (``read_part``): no
+    Checked as the executors check what they read (``read_part``): no
     compression, the manifest's schema, every batch fully validated.
     """
     batches: list[pa.RecordBatch] = []

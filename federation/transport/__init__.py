@@ -1,8 +1,9 @@
 """Sending and receiving between gateways: the gateway and its gRPC server, the gRPC and loopback transports.
 
 A party's :class:`Gateway` admits, writes (resumably, de-duplicated) and keeps
-incoming messages in its mailbox, spilling large ones to disk; its servicer
-only translates gRPC. :class:`GrpcTransport` sends through peers' gateways and
+incoming messages in its mailbox, spilling large ones to disk, and serves the
+tables its party received to the party's executors (:class:`ServedTables`);
+its servicer only translates gRPC. :class:`GrpcTransport` sends through peers' gateways and
 receives through its own; :class:`LoopbackTransport` applies the same rules
 inside one process. Users get the names they need from ``fedspark.federation``;
 the rest is exported here for tests and tools.
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
         MessageTooLarge,
         NotAMember,
         QuotaExceeded,
+        ReadRefused,
         UnknownJob,
         UnknownPayloadKind,
         UnsupportedPayload,
@@ -57,6 +59,7 @@ if TYPE_CHECKING:
     from fedspark.federation.transport._ping import PingFailed, PingResult, ping_peer
     from fedspark.federation.transport._plaintext import is_loopback_address, is_loopback_host
     from fedspark.federation.transport._sender import SendSettings, transfer
+    from fedspark.federation.transport._served import READ_TOKEN_METADATA_KEY, PartRead, ServedTables
     from fedspark.federation.transport._server import (
         CLIENT_CHANNEL_OPTIONS,
         SERVER_OPTIONS,
@@ -74,6 +77,7 @@ _EXPORTS = {
     "MessageTooLarge": "fedspark.federation._errors",
     "NotAMember": "fedspark.federation._errors",
     "QuotaExceeded": "fedspark.federation._errors",
+    "ReadRefused": "fedspark.federation._errors",
     "UnknownJob": "fedspark.federation._errors",
     "UnknownPayloadKind": "fedspark.federation._errors",
     "UnsupportedPayload": "fedspark.federation._errors",
@@ -117,6 +121,9 @@ _EXPORTS = {
     "create_gateway": "fedspark.federation.transport._server",
     "dial": "fedspark.federation.transport._server",
     "dial_in_party": "fedspark.federation.transport._server",
+    "READ_TOKEN_METADATA_KEY": "fedspark.federation.transport._served",
+    "PartRead": "fedspark.federation.transport._served",
+    "ServedTables": "fedspark.federation.transport._served",
     "GatewayServicer": "fedspark.federation.transport._servicer",
     "REFUSAL_METADATA_KEY": "fedspark.federation.transport._servicer",
     "ReceivedPayload": "fedspark.federation.transport._spill",
@@ -149,11 +156,14 @@ __all__ = [
     "MessageTooLarge",
     "NotAMember",
     "Outbox",
+    "PartRead",
     "Peers",
     "QuotaExceeded",
     "PingFailed",
     "PingResult",
+    "READ_TOKEN_METADATA_KEY",
     "REFUSAL_METADATA_KEY",
+    "ReadRefused",
     "Receipt",
     "ReceivedPayload",
     "RecordingTap",
@@ -161,6 +171,7 @@ __all__ = [
     "Security",
     "SendOptions",
     "SendSettings",
+    "ServedTables",
     "TransferSession",
     "UnknownJob",
     "UnknownPayloadKind",

@@ -45,6 +45,7 @@ from fedspark.federation.transport._mailbox import (
     Opened,
     TransferSession,
 )
+from fedspark.federation.transport._served import ServedTables
 from fedspark.federation.transport._spill import ReceivedPayload
 from fedspark.federation.transport._tap import RecordingTap
 
@@ -204,6 +205,8 @@ class Gateway:
         """Where this party's own executors reach the gateway (set by ``create_gateway``; see ``star._relay``)."""
         self.relay: OutboundRelay | None = None
         """Set by the party's transport: forwards table partitions this party's executors hand over."""
+        self.served = ServedTables(party_id)
+        """Received tables this party's executors read through the in-party address (see ``_served``)."""
         self._server: _Server | None = None
         self._executor: _Executor | None = None
 
@@ -230,8 +233,9 @@ class Gateway:
         self._admission.open_job(job_id, parties)
 
     def close_job(self, job_id: str) -> None:
-        """Refuse the job's messages from now on and delete everything stored for it."""
+        """Refuse the job's messages from now on and delete everything stored for it (served tables too)."""
         self._admission.close_job(job_id)
+        self.served.forget_job(job_id)
         self._mailbox.drop_job(job_id)
 
     def open_jobs(self) -> dict[str, frozenset[PartyRef]]:
@@ -384,6 +388,7 @@ class Gateway:
             wait = getattr(event, "wait", None)
             if callable(wait):
                 wait()
+        self.served.close()
         self._mailbox.close()
         if executor is not None:
             executor.shutdown(wait=True)

@@ -24,14 +24,16 @@ it is, for the party's log and results.
 The transport also sends for this party's executors: ``table_sink`` hands
 them the gateway's in-party address and a per-table token, and the gateway
 forwards what they send through this transport's channels, with its TLS
-identity and sealer (``star._relay``).
+identity and sealer (``star._relay``). It receives for them the same way:
+``table_source`` hands the gateway a received table and them a read token,
+and they stream its partitions from the gateway (``_served``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +57,7 @@ from fedspark.federation._transport import Transport
 from fedspark.federation.security._seal import NONCE_TAG, Sealer
 from fedspark.federation.security._tls import TlsConfig, diagnose
 from fedspark.federation.star._relay import OutboundRelay
+from fedspark.federation.tables._fetch import SourceTarget
 from fedspark.federation.tables._sink import SinkTarget
 from fedspark.federation.transport._chunks import DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES
 from fedspark.federation.transport._freshness import ReceiveNonces
@@ -446,6 +449,33 @@ class GrpcTransport(Transport):
             key.dst.party_id,
             address,
             self._relay.issue(key),
+            chunk_bytes=self.send_options.chunk_bytes,
+            connect_deadline_s=self.send_options.connect_deadline_s,
+            rpc_timeout_s=self.send_options.rpc_timeout_s,
+            ca_pem=self.security.tls.pem("ca_cert") if self.security.tls is not None else None,
+        )
+
+    def table_source(self, key: MessageKey, payloads: Sequence[ReceivedPayload]) -> SourceTarget:
+        """Where executors read a received table: this party's own gateway, which now keeps ``payloads``.
+
+        The gateway serves them from its in-party address to callers holding a
+        fresh read token until the job closes (``_served``), so any executor of
+        the party reads them, whichever machine runs it, and none needs the
+        gateway's files.
+        """
+        self._check_mine(key)
+        address = self._gateway.in_party_address
+        if address is None:
+            raise BindFailed(self.party_id, "-", "this gateway has no in-party address (not built by create_gateway)")
+        token = self._gateway.served.serve(key.job_id, key.tag, key.src, payloads)
+        return SourceTarget(
+            key.job_id,
+            key.tag,
+            key.src.role.value,
+            key.src.party_id,
+            self.party_id,
+            address,
+            token,
             chunk_bytes=self.send_options.chunk_bytes,
             connect_deadline_s=self.send_options.connect_deadline_s,
             rpc_timeout_s=self.send_options.rpc_timeout_s,

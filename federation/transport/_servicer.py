@@ -31,6 +31,7 @@ from fedspark.federation._message import TransferAck
 from fedspark.federation.security._tls import party_of_auth_context
 from fedspark.federation.transport._chunks import ChunkPart, Header
 from fedspark.federation.transport._gateway import Gateway, refusal_for
+from fedspark.federation.transport._served import READ_TOKEN_METADATA_KEY
 
 if TYPE_CHECKING:
     from fedspark.federation.star._relay import OutboundRelay
@@ -51,6 +52,7 @@ STATUS_OF_REFUSAL: dict[RefusalReason, grpc.StatusCode] = {
     RefusalReason.NO_ROUTE: grpc.StatusCode.NOT_FOUND,
     RefusalReason.RELAY_REFUSED: grpc.StatusCode.PERMISSION_DENIED,
     RefusalReason.FORWARD_FAILED: grpc.StatusCode.ABORTED,
+    RefusalReason.READ_REFUSED: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 log = logging.getLogger("fedspark.federation.gateway")
@@ -175,6 +177,27 @@ class GatewayServicer(pb_grpc.GatewayServicer):
     def Ping(self, request: pb.PingRequest, context: grpc.ServicerContext) -> pb.PingReply:
         return codec.ping_reply_to_proto(self._gateway.party_id)
 
+    def ReadPart(self, request: pb.ReadPartRequest, context: grpc.ServicerContext) -> Iterator[pb.PartChunk]:
+        """Stream a received table's partition to one of this party's executors (see ``_served``)."""
+        try:
+            read = codec.part_read_from_proto(request)
+            chunks = self._gateway.served.read(read, metadata_value(context, READ_TOKEN_METADATA_KEY), _identity(context))
+        except CodecError as exc:
+            _refuse(context, refusal_for(exc))
+        except MessageRefused as exc:
+            _refuse(context, exc)
+        started, sent = time.monotonic(), 0
+        try:
+            for data in chunks:
+                sent += len(data)
+                yield codec.part_chunk_to_proto(data)
+        except OSError as exc:  # the job closed (its files deleted) while the partition was read
+            context.abort(grpc.StatusCode.NOT_FOUND, f"job {read.job_id}: '{read.tag}' from {read.src}: "
+                          f"partition {read.partition} is no longer stored: {exc}")
+        log.info("served job=%s tag=%s src=%s partition=%d offset=%d bytes=%d to=%s duration_ms=%.1f",
+                 read.job_id, read.tag, read.src, read.partition, read.offset, sent, context.peer(),
+                 (time.monotonic() - started) * 1000)
+
 
 def _log_stored(header: Header, started: float, *, duplicate: bool = False) -> None:
     """One INFO line per stored message: what an operator greps for when a job is slow or stuck."""
@@ -184,6 +207,14 @@ def _log_stored(header: Header, started: float, *, duplicate: bool = False) -> N
         key.job_id, key.tag, key.seq, key.src, key.dst, header.kind, header.total_bytes,
         (time.monotonic() - started) * 1000, " duplicate" if duplicate else "",
     )
+
+
+def metadata_value(context: grpc.ServicerContext, key: str) -> str | None:
+    """The caller's metadata value for ``key`` (as text), or None."""
+    for name, value in context.invocation_metadata():
+        if name == key:
+            return value if isinstance(value, str) else value.decode("utf-8", "replace")
+    return None
 
 
 def _identity(context: grpc.ServicerContext) -> str | None:

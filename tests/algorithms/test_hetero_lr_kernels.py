@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from fedspark.algorithms.hetero_lr._kernels import encrypt_batches, gradient_batches, linear_predictor
-from fedspark.arrow_bridge import BinaryWidthError, ColumnViewError, fixed_binary_to_ints, ints_to_fixed_binary
+from fedspark.arrow_bridge import ColumnViewError, fixed_binary_to_ints, ints_to_fixed_binary
 from fedspark.crypto import FixedPoint, PrivateKey, PublicKey, generate_keypair, merge_partials, quantise_features, xtd
 
 FRAC = 24

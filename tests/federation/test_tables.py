@@ -67,7 +67,10 @@ def wire(grpc_network_factory: Connect, tmp_path: Path) -> dict[str, GrpcTranspo
 
 @pytest.fixture
 def driver_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Sizes of every stored payload read *in this (driver) process*; executors are other processes."""
+    """Sizes of every stored payload read whole *in this (driver) process*; executors are other processes.
+
+    (The gateway, which runs here too, streams partitions to executors with ``ReceivedPayload.stream``.)
+    """
     reads: list[int] = []
     original_read, original_buffer = ReceivedPayload.read, ReceivedPayload.buffer
 
@@ -108,7 +111,7 @@ def test_table_crosses_two_gateways_from_executors_without_either_driver_holding
 
     # What the two drivers did: the sender's driver sent only the manifest (the
     # partitions went from executors), the receiver's driver read no payload
-    # bytes (its DataFrame reads the spilled files in executors).
+    # bytes (its DataFrame's executors stream the spilled partitions from the gateway).
     assert [(e.key.seq, e.kind) for e in driver_sends] == [(0, PayloadKind.VALUE)]
     assert len(driver_sends[0].payload) < 4096
     spilled = sorted((tmp_path / "work").rglob("*.msg"))
@@ -174,7 +177,7 @@ def test_retried_task_delivers_each_row_exactly_once(
 def test_received_table_reads_by_row_position_from_any_row(
     spark: SparkSession, wire: dict[str, GrpcTransport], tmp_path: Path,
 ) -> None:
-    """``get_table_rows`` reads a range straight from the spilled files: across partitions, from mid-batch."""
+    """``get_table_rows`` reads a range of the received partitions: across partitions, from mid-batch."""
     df = _table(spark)
     Context(Federation(JOB, HOST, MEMBERS, wire["10000"])).guest.put_table("scores", df)
     rows = Context(Federation(JOB, GUEST, MEMBERS, wire["9999"])).hosts[0].get_table_rows("scores")
