@@ -15,6 +15,7 @@ rows × (guest features + 1 + host features), the X^T[[e]] work that dominates i
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ def run_hetero_lr_scale_bench(
             folder = Path(tmp)
             guest, host = write_synthetic_tables(folder, n, guest_features, host_features)
             run = train_synthetic(folder, guest, host, bits=bits, batch_size=batch_size, epochs=1, compute=compute)
-        runs[name] = _summary(run, n, guest_features + 1 + host_features)
+            runs[name] = _summary(run, n, guest_features + 1 + host_features)
     small_exec, large_exec = runs["executors_small"], runs["executors_large"]
     ratio = large_exec["terms_per_s"] / runs["driver_small"]["terms_per_s"]
     biggest = max(_PARTIES[:2], key=lambda p: large_exec["parties"][p]["python_mib"])
@@ -61,13 +62,19 @@ def run_hetero_lr_scale_bench(
 
 
 def _summary(run: TrainingRun, rows: int, terms_per_row: int) -> dict[str, Any]:
-    results = run.result.results
+    results = {party: _metrics(run, party) for party in _PARTIES}
     epoch_s = max(float(results[p].get("seconds_per_epoch", 0.0)) for p in _PARTIES[:2])
     parties = {}
     for party in _PARTIES:
-        metrics = results.get(party, {})
+        metrics = results[party]
         rss = run.peak_rss.get(party, {"python_mib": 0.0, "jvm_mib": 0.0})
         parties[party] = {**rss, "seconds_per_epoch": metrics.get("seconds_per_epoch"),
                           "compute": metrics.get("compute"), "table_disk_bytes": metrics.get("table_disk_bytes")}
     return {"rows": rows, "seconds_per_epoch": epoch_s, "terms_per_s": rows * terms_per_row / epoch_s,
             "whole_run_s": run.wall_s, "auc": results["guest:9999"].get("auc"), "parties": parties}
+
+
+def _metrics(run: TrainingRun, party: str) -> dict[str, Any]:
+    """A party's whole ``metrics.json`` (the runner's event carries a summary only)."""
+    path = Path(run.result.run_dir) / party.replace(":", "-") / "metrics.json"
+    return json.loads(path.read_text()) if path.is_file() else {}

@@ -57,9 +57,6 @@ if TYPE_CHECKING:
 
     from fedspark.storage import PartyTable, TableSpec, ValueCheck
 
-_METRICS_ROW_LIMIT = 5_000_000
-"""AUC/KS of a labelled scoring table are computed on the guest's driver: only up to this many rows."""
-
 
 def run_scoring(task: Task) -> dict[str, Any]:
     """One party's side of a ``hetero_lr_predict`` job: find its model folder and output, then score."""
@@ -144,7 +141,7 @@ def score_table(
         discard(spark, staged)
     clock.lap("score_and_write")
     metrics["scores"] = output
-    if has_label and n_rows <= _METRICS_ROW_LIMIT:
+    if has_label:
         metrics.update(_label_metrics(spark, output, threshold))
     return {**metrics, **clock.phases}
 
@@ -258,7 +255,8 @@ def _align(
 
         result = psi_align(ctx, frame, "id", spark, keep_order_key=True)
         aligned, source = result.table, result.order_column
-        counts = collect_arrow(aligned.groupBy(order_cell(order_key(source, salt)).alias("group")).count()).to_pylist()
+        cell_counts = aligned.groupBy(order_cell(order_key(source, salt)).alias("group")).count()
+        counts = collect_arrow(cell_counts).to_pylist()  # bounded: at most ORDER_CELLS rows
         cells = {int(c["group"]): int(c["count"]) for c in counts}
         return aligned, sum(cells.values()), cells, source
     cells = {int(g["group"]): int(g["rows"]) for g in table.tally}
@@ -289,11 +287,10 @@ def _explain_mismatch(ctx: Context, me: PartyRef, table: PartyTable, error: IdsN
 
 
 def _label_metrics(spark: SparkSession, path: str, threshold: float) -> dict[str, Any]:
-    from fedspark.algorithms.evaluation import binary_metrics
-    from fedspark.arrow_bridge import collect_arrow, column_view
+    """AUC, KS and accuracy of the written scores, computed by Spark at any size (no row reaches the driver)."""
+    from fedspark.algorithms.evaluation import binary_metrics_frame
 
-    scored = collect_arrow(spark.read.parquet(path).select("label", "score")).combine_chunks()
-    return binary_metrics(column_view(scored, "label"), column_view(scored, "score"), threshold)
+    return binary_metrics_frame(spark.read.parquet(path).select("label", "score"), threshold)
 
 
 def resolve_model_dir(task: Task) -> str:

@@ -23,7 +23,7 @@ from fedspark.algorithms.hetero_lr._executor import executor_factory
 from fedspark.algorithms.hetero_lr._guest import train_guest
 from fedspark.algorithms.hetero_lr._host import train_host
 from fedspark.algorithms.hetero_lr._params import HeteroLRParams
-from fedspark.common import DataError, Role
+from fedspark.common import ConfigError, DataError, Role
 from fedspark.crypto import SECURE_MIN_KEY_SIZE, PublicKey
 from fedspark.storage import write_json
 
@@ -122,6 +122,11 @@ per batch, so up to the size a driver holds comfortably it is as fast or faster;
 point is that its driver memory does not grow with the table."""
 
 
+MAX_EXECUTOR_BATCH_ROWS = 500_000
+"""The largest mini-batch the executor path takes: its [[u]] and [[e]] (256–512 bytes a row, more as
+Python ints) pass through the drivers."""
+
+
 def choose_backend(configured: str, n_rows: int, n_features: int, key_size: int) -> tuple[str, str]:
     """``driver`` (the table held by the driver) or ``executors`` (a persisted DataFrame), and why.
 
@@ -211,6 +216,13 @@ def _executor_rows(
     from fedspark.arrow_bridge import order_key, with_row_index
     from fedspark.common import column_ref
 
+    largest = n_rows if params.batch_size <= 0 else min(n_rows, 2 * params.batch_size)
+    if largest > MAX_EXECUTOR_BATCH_ROWS:
+        raise ConfigError(
+            f"job {task.ctx.job_id}: {task.me} trains {n_rows} rows on the executors with batch_size "
+            f"{params.batch_size}: a batch's ciphertexts pass through the driver, so batches of up to "
+            f"{MAX_EXECUTOR_BATCH_ROWS:,} rows are allowed there; set params.batch_size (10,000 is typical)"
+        )
     ranked = with_row_index(frame.df.orderBy(frame.order), RANK)
     guest = task.me.role is Role.GUEST
     if guest and frame.label is not None:
