@@ -10,6 +10,7 @@ same integers.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -30,6 +31,16 @@ _MAX_X_BITS = 63
 exponents cannot hold, instead of letting the cast corrupt it."""
 
 
+@functools.lru_cache(maxsize=4)
+def worker_key(n: int) -> PublicKey:
+    """This Python worker's key object for ``n``, kept across tasks (Spark reuses its workers).
+
+    Its obfuscator pool and windowed table are built once per worker instead of once per
+    task, i.e. per mini-batch; the pool still hands each obfuscator out once.
+    """
+    return PublicKey.from_n(n)
+
+
 def linear_predictor(x: FloatArray, w: FloatArray) -> FloatArray:
     """u = X·w for one party's feature block."""
     return x @ w
@@ -42,7 +53,7 @@ def encrypt_batches(batches: Iterator[pa.RecordBatch], *, n: int, frac_bits: int
     executor builds its own key object and obfuscator pool, and no obfuscator
     is ever used twice.
     """
-    public_key = PublicKey.from_n(n)
+    public_key = worker_key(n)
     codec = FixedPoint(n, frac_bits)
     for batch in batches:
         values = column_view(batch, "value") if batch.num_rows else np.zeros(0)
@@ -68,7 +79,7 @@ def encrypted_linear_batches(
     frac_bits: int,
 ) -> Iterator[pa.RecordBatch]:
     """(rank, features…) -> (rank, out = X·w, enc = [[X·w]]): a host's batch in one pass, no second job."""
-    public_key = PublicKey.from_n(n)
+    public_key = worker_key(n)
     codec = FixedPoint(n, frac_bits)
     for batch in batches:
         u = feature_matrix(batch, list(names)) @ w if batch.num_rows else np.zeros(0)
@@ -88,7 +99,7 @@ def gradient_batches(
     per feature even for an empty task (the identity 1), so the driver joins all tasks with
     ``merge_partials`` without special cases. Only ``n`` and plain arrays are bound.
     """
-    public_key = PublicKey.from_n(n)
+    public_key = worker_key(n)
     partial = [1] * len(names)
     for batch in batches:
         if batch.num_rows == 0:
