@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from fedspark.engine.runtime._runner import EmbeddedRunner as EmbeddedRunner
     from fedspark.engine.runtime._spark import SIM_SPARK_CONF as SIM_SPARK_CONF
     from fedspark.engine.runtime._spark import build_session as build_session
+    from fedspark.engine.runtime._spark import pin_to_cpus as pin_to_cpus
 
 _HOME = {
     "EmbeddedRunner": "runtime._runner",
@@ -27,6 +28,7 @@ _HOME = {
     "SIM_SPARK_CONF": "runtime._spark",
     "build_session": "runtime._spark",
     "load_job": "config._job",
+    "pin_to_cpus": "runtime._spark",
     "scaled_breast": "runtime._examples",
 }
 _MODULES = {"preloading_workers": "runtime._worker_daemon"}
@@ -38,6 +40,7 @@ __all__ = [
     "EmbeddedRunner",
     "build_session",
     "load_job",
+    "pin_to_cpus",
     "preloading_workers",
     "scaled_breast",
 ]

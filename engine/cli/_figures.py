@@ -58,7 +58,10 @@ def bench_scoring(
     cols: Annotated[int, typer.Option(help="feature columns in all (the guest holds half, the host the rest)")] = 10,
     memory: Annotated[str, typer.Option(help="spark.driver.memory of each party and of the baseline")] = "3g",
 ) -> None:
-    """Federated scoring rows/s (guest + one host on loopback) vs plaintext scoring of the joined table."""
+    """Federated scoring rows/s (guest + one host on loopback) vs plaintext scoring of the joined table.
+
+    Twice: on the cores guest and host share here, then one core per party against the plaintext job on one.
+    """
     from fedspark.bench import run_scoring_bench
 
     out.print_json(data=run_scoring_bench(rows=rows, cols=cols, memory=memory))

@@ -17,6 +17,7 @@ import argparse
 import functools
 import json
 import logging
+import os
 import sys
 import time
 import traceback
@@ -30,7 +31,7 @@ from fedspark.engine.config._job import JobConfig, load_job
 from fedspark.engine.config._party import PartyConf, load_party_conf
 from fedspark.engine.runtime import _events
 from fedspark.engine.runtime._outputs import party_dir, write_report
-from fedspark.engine.runtime._spark import build_session, jit_conf_for
+from fedspark.engine.runtime._spark import build_session, jit_conf_for, pin_to_cpus
 from fedspark.federation import (
     Context,
     Federation,
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                   Path(args.tls_dir) if args.tls_dir else None, port=args.port,
                   routes=read_routes_file(Path(args.routes)) if args.routes else None,
                   sealing_dir=Path(args.sealing_dir) if args.sealing_dir else None, exchange=args.exchange,
-                  min_key_size=args.min_key_size,
+                  min_key_size=args.min_key_size, cpus=args.cpus,
                   party_conf=load_party_conf(Path(args.party_conf)) if args.party_conf else None)
     except FedsparkError as exc:
         _events.emit("error", party=str(me), message=str(exc), kind=type(exc).__name__)
@@ -94,6 +95,7 @@ def run_party(
     exchange: str | None = None,
     min_key_size: int = SECURE_MIN_KEY_SIZE,
     party_conf: PartyConf | None = None,
+    cpus: list[int] | None = None,
 ) -> None:
     """Run ``me``'s side of the job.
 
@@ -102,6 +104,10 @@ def run_party(
 
     Without ``routes`` the runner sends them on stdin after ``ready``; in a star
     (``exchange`` set) every payload is sealed with ``sealing_dir``'s keys.
+
+    ``cpus`` pins the party (its JVM and Python workers too) to those cores before anything starts,
+    as if they were its whole machine: its local master becomes ``local[len(cpus)]`` unless the job's
+    ``spark`` section names one, and its results report the cores it ran on.
     """
     if party_conf is not None and party_conf.party_id != me.party_id:
         raise ConfigError(f"party conf of party {party_conf.party_id} given to party {me}")
@@ -110,9 +116,10 @@ def run_party(
         sealing_dir = party_conf.sealing_dir
     out = party_dir(runs_dir, job_id, me)
     parties = job.party_refs()
+    pinned = pin_to_cpus(cpus) if cpus else {}
     # The Spark JVM is forked from this process: start it before gRPC's threads
     # exist, because forking a process with a live gRPC server is unsafe.
-    spark = (build_session(f"fedspark-{me.role.value}-{me.party_id}", party_spark_conf(job, me))
+    spark = (build_session(f"fedspark-{me.role.value}-{me.party_id}", {**pinned, **party_spark_conf(job, me)})
              if me.role is not Role.ARBITER else None)
     _log_federation_to(out / "gateway.log")
     transport = GrpcTransport(
@@ -143,6 +150,9 @@ def run_party(
                                  pair_keys=PairKeys.from_dir(sealing_dir, me.party_id) if sealing_dir else None))
         metrics = algorithm.entry_point(me.role)(party_task(job, me, ctx, out, spark, min_key_size))
         metrics["transport"] = transport.mode  # every result says how it travelled (plaintext included)
+        if cpus:  # read back: what the party really ran on
+            metrics["cpus"] = sorted(os.sched_getaffinity(0))
+            metrics["spark_master"] = spark.sparkContext.master if spark is not None else None
         write_json(out / "metrics.json", metrics)
         write_report(out / "report.md", me, job_id, metrics)
         _events.emit("done", party=str(me), metrics=_summary(metrics))
@@ -203,7 +213,7 @@ def read_routes_file(path: Path) -> dict[str, str]:
 def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     keys = ("auc", "ks", "accuracy", "epochs", "seconds", "seconds_per_epoch", "converged",
             "scored_rows", "unmatched_rows", "rows_per_second", "scores", "own_ids", "matched", "unmatched",
-            "transport")
+            "transport", "cpus", "spark_master")
     return {k: v for k, v in metrics.items() if k in keys or k.startswith("phase_")}
 
 
@@ -224,7 +234,19 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--exchange", help="the exchange's name: every route points at it (star topology)")
     parser.add_argument("--min-key-size", type=int, default=SECURE_MIN_KEY_SIZE,
                         help="this party's smallest accepted Paillier key (bits; under 2048 for tests only)")
+    parser.add_argument("--cpus", type=_cpu_list, help="comma-separated CPU numbers to pin this party to (its JVM "
+                        "and Python workers too), e.g. 0 or 2,3; a local master gets local[n]")
     return parser.parse_args(argv)
+
+
+def _cpu_list(text: str) -> list[int]:
+    try:
+        cpus = sorted({int(part) for part in text.split(",")})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of CPU numbers: {text!r}") from None
+    if not cpus or cpus[0] < 0:
+        raise argparse.ArgumentTypeError(f"not a list of CPU numbers: {text!r}")
+    return cpus
 
 
 if __name__ == "__main__":

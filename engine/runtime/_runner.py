@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -89,6 +90,7 @@ class EmbeddedRunner:
         cores_max: int = 1,
         executor_memory: str = "512m",
         min_key_size: int = SECURE_MIN_KEY_SIZE,
+        cpus: Mapping[str, Collection[int]] | None = None,
     ) -> None:
         self.job, self.job_file, self.job_id = job, job_file, job_id
         self.run_dir = runs_dir / job_id
@@ -100,6 +102,9 @@ class EmbeddedRunner:
         # each capped at cores_max so parties share the cluster); ports and routes are fixed up front
         # because a driver started by spark-submit has no stdin for the route table.
         self.spark_master, self.cores_max, self.executor_memory = spark_master, cores_max, executor_memory
+        # Parties ("role:id") pinned to their own cores, each process tree as if on its own machine
+        # (parties of a real federation share no CPU); the others run on all of this machine's.
+        self.cpus = {party: sorted(set(chosen)) for party, chosen in (cpus or {}).items()}
         self._ports: dict[str, int] = {}
         self._events: queue.Queue[tuple[_Proc, dict[str, Any] | None]] = queue.Queue()
         self._procs: list[_Proc] = []
@@ -114,6 +119,7 @@ class EmbeddedRunner:
                 f"job {self.job_id}: federation.tls: false is only accepted with a loopback federation.host, not "
                 f"{federation.host!r}: plaintext gRPC off loopback authenticates nobody (keep tls: true, the default)"
             )
+        self._check_cpus()
         self.run_dir.mkdir(parents=True, exist_ok=True)
         sealing: SealingKeys | None = None
         try:
@@ -158,6 +164,14 @@ class EmbeddedRunner:
         result = RunResult(self.job_id, self.run_dir, seconds=time.monotonic() - started)
         result.results = {str(p.ref): p.result or {} for p in self._procs}
         return result
+
+    def _check_cpus(self) -> None:
+        unknown = sorted(set(self.cpus) - {str(ref) for ref in self.job.party_refs()})
+        if unknown:
+            raise ConfigError(f"job {self.job_id}: CPUs given for {', '.join(unknown)}, not parties of the job")
+        if self.cpus and self.spark_master is not None:
+            raise ConfigError(f"job {self.job_id}: parties are pinned to CPUs only in local mode, not on "
+                              f"{self.spark_master} (a cluster's own settings give each party its cores)")
 
     # --- processes --------------------------------------------------------
     def _issue_certificates(self, sealing: SealingKeys | None = None) -> Path:
@@ -227,6 +241,8 @@ class EmbeddedRunner:
             cmd += sealing.party_args(ref)
         if self._is_star:
             cmd += _star.party_args()
+        if self.cpus.get(str(ref)):
+            cmd += ["--cpus", ",".join(map(str, self.cpus[str(ref)]))]
         return cmd, {}
 
     def _pump(self, proc: _Proc, stream: IO[str] | None) -> None:

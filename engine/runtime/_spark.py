@@ -12,8 +12,10 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
+from fedspark.common import ConfigError
 from fedspark.engine.runtime._worker_daemon import DAEMON_MODULE
 
 if TYPE_CHECKING:
@@ -68,6 +70,26 @@ instead of 45-47 s, where C2's code is reused long enough to pay for itself.
 def jit_conf_for(input_bytes: int | None) -> dict[str, str]:
     """Session settings for a party's JIT, given its input size (None: unknown, e.g. on HDFS: the JVM's default)."""
     return dict(QUICK_JIT_CONF) if input_bytes is not None and input_bytes <= SMALL_INPUT_BYTES else {}
+
+
+def pin_to_cpus(cpus: Collection[int]) -> dict[str, str]:
+    """Pin every thread of this process to ``cpus``; return the local master sized to them.
+
+    Call it before the Spark JVM starts: the JVM, the Python daemon it forks and every worker
+    inherit the set (and the JVM sizes its GC and JIT threads from it), so the whole party runs
+    on those cores only, as it would on its own machine. Threads already running (e.g. a BLAS
+    pool started at import) are pinned too, not just the calling one.
+    """
+    chosen = set(cpus)
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            try:
+                os.sched_setaffinity(int(tid), chosen)
+            except ProcessLookupError:  # the thread ended meanwhile
+                pass
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot pin this process to CPUs {sorted(chosen)}: {exc}") from None
+    return {"spark.master": f"local[{len(chosen)}]"}
 
 
 def submitted_conf() -> dict[str, str] | None:

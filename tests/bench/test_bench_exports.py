@@ -14,6 +14,7 @@ def test_exported_names() -> None:
         "run_arrow_bench",
         "run_federation_bench",
         "run_hetero_lr_bench",
+        "run_hetero_lr_scale_bench",
         "run_homo_nn_bench",
         "run_paillier_bench",
         "run_psi_bench",
