@@ -5,13 +5,14 @@ What the driver holds: the weights, one batch's bookkeeping (its ranks, from the
 u (and, at the guest, labels) and ciphertexts, and one aggregated gradient vector. Never the table.
 
 - The table is ``(_rank, _x0.._x{d-1}[, _y])``: ``_rank`` the row's position in the order all parties
-  agreed, features under plain names (a constant ``_x{d-1}`` = 1 for the guest's intercept),
-  persisted MEMORY_AND_DISK so a table larger than memory spills instead of failing.
+  agreed, features under plain names (a constant ``_x{d-1}`` = 1 for the guest's intercept), over
+  range partitions of about 256 MiB kept by the numbering's local checkpoint (memory and disk).
 - Per epoch one pass adds ``_batch`` (:func:`._batches.batch_of`, computed by each executor from its
   rows' ranks) and sorts every partition by it, persisted: a batch is then a contiguous run of
   rows in every partition, and the in-memory columnar cache skips the other runs by their
   ``_batch`` statistics, so a batch reads its own rows in every partition (all cores busy) and
-  little else. The previous epoch's copy is released.
+  little else. The copy is persisted MEMORY_AND_DISK, so a table larger than memory spills
+  instead of failing; the previous epoch's copy is released.
 - X·w: a ``mapInArrow`` kernel over the batch's rows; u (B floats) comes back to the driver
   sorted by rank, checked against the plan's ranks for the batch.
 - [[u]] (a host): encrypted in the same ``mapInArrow`` pass as X·w; u and [[u]] come back together.

@@ -122,6 +122,11 @@ per batch, so up to the size a driver holds comfortably it is as fast or faster;
 point is that its driver memory does not grow with the table."""
 
 
+EXECUTOR_PARTITION_BYTES = 256 << 20
+"""About this many bytes of features per partition on the executor path: task counts follow the data,
+and no cached partition is one block of gigabytes (a 10M-row table in two partitions ran a 3 GiB JVM
+out of heap while caching them)."""
+
 MAX_EXECUTOR_BATCH_ROWS = 500_000
 """The largest mini-batch the executor path takes: its [[u]] and [[e]] (256–512 bytes a row, more as
 Python ints) pass through the drivers."""
@@ -207,8 +212,7 @@ def _driver_rows(frame: _AlignedFrame) -> tuple[VerticalData, np.ndarray]:
 def _executor_rows(
     spark: SparkSession, task: Task, frame: _AlignedFrame, n_rows: int, params: HeteroLRParams
 ) -> tuple[VerticalData, Callable[[PublicKey], PartyCompute]]:
-    """The executor path: the aligned table numbered in the agreed order and persisted; nothing collected."""
-    from pyspark import StorageLevel
+    """The executor path: the aligned table numbered in the agreed order and kept in Spark; nothing collected."""
     from pyspark.sql import functions as F
 
     from fedspark.algorithms.hetero_lr._alignment import digest_aggregates, digest_from_sums
@@ -223,8 +227,14 @@ def _executor_rows(
             f"{params.batch_size}: a batch's ciphertexts pass through the driver, so batches of up to "
             f"{MAX_EXECUTOR_BATCH_ROWS:,} rows are allowed there; set params.batch_size (10,000 is typical)"
         )
-    ranked = with_row_index(frame.df.orderBy(frame.order), RANK)
     guest = task.me.role is Role.GUEST
+    n_features = len(frame.feature_names) + (1 if guest else 0)
+    partitions = max(task.compute.partitions, spark.sparkContext.defaultParallelism,
+                     -(-n_rows * (n_features + 3) * 8 // EXECUTOR_PARTITION_BYTES))
+    # A global sort into exactly that many range partitions, numbered and kept (with_row_index checkpoints
+    # it): every batch has rows in every partition, so its jobs use every core.
+    ranked = with_row_index(frame.df.repartitionByRange(partitions, frame.order).sortWithinPartitions(frame.order),
+                            RANK)
     if guest and frame.label is not None:
         _check_labels_in_spark(task, ranked)
     features = [F.col(column_ref(name)).cast("double").alias(feature_column(j))
@@ -232,8 +242,7 @@ def _executor_rows(
     if guest:
         features.append(F.lit(1.0).alias(feature_column(len(frame.feature_names))))  # the intercept's column
     labels = [F.col("label").cast("double").alias(LABEL)] if guest and frame.label else []
-    partitions = max(task.compute.partitions, spark.sparkContext.defaultParallelism)
-    rows = ranked.select(RANK, *features, *labels).repartition(partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    rows = ranked.select(RANK, *features, *labels)  # no copy of its own: each epoch persists one sorted by batch
     counted = rows.count()
     if counted != n_rows:
         n_rows = counted  # the table's own count is the truth; the alignment check compares it with the peers'
@@ -246,7 +255,6 @@ def _executor_rows(
 
     data = VerticalData(ids=None, feature_names=frame.feature_names, count=n_rows, digest=digest,
                         labels_in_compute=guest and frame.label is not None)
-    n_features = len(features)
     return data, executor_factory(spark, rows, n_rows, n_features, params)
 
 

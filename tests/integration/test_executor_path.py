@@ -51,7 +51,7 @@ def executor_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         params={"max_iter": 1, "batch_size": 2000, "seed": 3, "learning_rate": 0.5, "early_stop": False},
         compute={"backend": "spark", "partitions": 2},
         federation={"timeout_s": 240},
-        spark={"spark.driver.maxResultSize": "1m", "spark.memory.fraction": "0.06"},
+        spark={"spark.driver.maxResultSize": "1m", "spark.memory.fraction": "0.04"},
     )
     proc = run_cli(tmp, job, JOB_ID)
     assert proc.returncode == 0, proc.stdout + proc.stderr
