@@ -196,14 +196,18 @@ class ExecutorCompute:
         return map_in_arrow(self._frame.select(RANK, *self._names), kernel, f"{RANK} long, {LINEAR} double")
 
     def scores(self, w: FloatArray, host_partials: Sequence[DataFrame | FloatArray]) -> DataFrame:
-        """(label, score) of every row: this party's u plus every host's, joined by rank, sigmoid."""
+        """(label, score) of every row: this party's u (with its label, one pass) plus every host's, joined by
+        rank as sort-merge joins (a host's table is as large as this one: never a broadcast), sigmoid."""
         from pyspark.sql import functions as F
 
-        total = self.partial_scores(w).join(self._frame.select(RANK, LABEL), RANK)
+        kernel = functools.partial(linear_batches, rank=RANK, names=self._names, w=np.asarray(w, np.float64),
+                                   out=LINEAR, keep=[LABEL])
+        total = map_in_arrow(self._frame.select(RANK, *self._names, LABEL), kernel,
+                             f"{RANK} long, {LINEAR} double, {LABEL} double")
         for i, partial in enumerate(host_partials):
             frame = partial if not isinstance(partial, np.ndarray) else self._array_frame(partial)
-            total = total.join(frame.select(RANK, F.col(LINEAR).alias(f"_h{i}")), RANK)
-            total = total.select(RANK, LABEL, (F.col(LINEAR) + F.col(f"_h{i}")).alias(LINEAR))
+            theirs = frame.select(RANK, F.col(LINEAR).alias(f"_h{i}")).hint("merge")
+            total = total.join(theirs, RANK).select(RANK, LABEL, (F.col(LINEAR) + F.col(f"_h{i}")).alias(LINEAR))
         return total.select(F.col(LABEL).alias("label"), (1.0 / (1.0 + F.exp(-F.col(LINEAR)))).alias("score"))
 
     def release(self) -> None:
