@@ -132,8 +132,8 @@ class ExecutorCompute:
         from pyspark.sql import functions as F
 
         frame = self._require_epoch()
-        # bounded: one row per batch of the epoch
-        counts = collect_arrow(frame.groupBy(BATCH).agg(F.count("*").alias("rows"), F.sum(RANK).alias("ranks")))
+        per_batch = frame.groupBy(BATCH).agg(F.count("*").alias("rows"), F.sum(RANK).alias("ranks"))
+        counts = collect_arrow(per_batch)  # bounded: one row per batch of the epoch
         return plan_digest(zip(*(counts.column(c).to_pylist() for c in (BATCH, "rows", "ranks")), strict=True))
 
     # -- per batch --------------------------------------------------------------------------------
@@ -159,8 +159,8 @@ class ExecutorCompute:
     def _collect_batch(self, batch: Batch, kernel: ArrowKernel, schema: str, keep: list[str]) -> pa.Table:
         """One batch's rows through ``kernel``, back in rank order, checked against the plan's ranks."""
         frame = self._rows(batch).select(RANK, *self._names, *keep)
-        # bounded: one mini-batch's rows (B values each), never the table
-        table = collect_arrow(map_in_arrow(frame, kernel, schema)).sort_by(RANK).combine_chunks()
+        table = collect_arrow(map_in_arrow(frame, kernel, schema))  # bounded: one batch's rows (<= 500k)
+        table = table.sort_by(RANK).combine_chunks()
         ranks = table.column(RANK).to_numpy()
         if len(ranks) != len(batch.rows) or not np.array_equal(ranks, batch.rows):
             raise ProtocolError(
@@ -182,8 +182,7 @@ class ExecutorCompute:
             ranks=np.asarray(batch.rows, np.int64), enc=ints_to_fixed_binary(enc, width),
         )
         frame = self._rows(batch).select(RANK, *self._names)
-        # bounded: one partial per task and feature
-        out = collect_arrow(map_in_arrow(frame, kernel, "feature int, partial binary"))
+        out = collect_arrow(map_in_arrow(frame, kernel, "feature int, partial binary"))  # bounded: tasks x features
         features = out.column("feature").to_numpy().tolist()
         return merge_partials(self._public_key, features, fixed_binary_to_ints(out.column("partial")), self.n_features)
 

@@ -197,8 +197,7 @@ def _driver_rows(frame: _AlignedFrame) -> tuple[VerticalData, np.ndarray]:
     """The driver path: the aligned table collected once, in the agreed order."""
     from fedspark.arrow_bridge import collect_arrow, column_view, feature_matrix
 
-    # unbounded by design: the driver path is chosen for tables a driver holds (see choose_backend)
-    table = collect_arrow(frame.df.orderBy(frame.order)).combine_chunks()
+    table = collect_arrow(frame.df.orderBy(frame.order)).combine_chunks()  # bounded: auto picks this path <= 20M cells
     if frame.order != "id":
         table = table.drop_columns([frame.order])
     data = VerticalData(

@@ -140,7 +140,7 @@ class TableRows:
 
         from fedspark.arrow_bridge import collect_arrow, feature_matrix
 
-        table = collect_arrow(self._frame.where(F.col(_BLOCK) == k).drop(_BLOCK))
+        table = collect_arrow(self._frame.where(F.col(_BLOCK) == k).drop(_BLOCK))  # bounded: one block (stream.block_rows)
         labels = table.column("label").to_numpy()
         return feature_matrix(table, self.feature_names), np.ascontiguousarray(labels, dtype=np.float64)
 
